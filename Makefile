@@ -1,0 +1,38 @@
+# Two commands do all set-up on a fresh machine:  `make run`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run the gateway on the embedded demo config (fake upstream models, master key sk-1234)
+run: $(STAMP)
+	$(BIN)/tollgate serve --port $${PORT:-4000}
+
+## lint, type-check and run the whole test suite
+test: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy --strict src/tollgate
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict src/tollgate
+
+## benchmark tollgate against the upstream alone and the LiteLLM proxy
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .bench build *.egg-info

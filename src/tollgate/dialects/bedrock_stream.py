@@ -1,0 +1,456 @@
+"""Bedrock ConverseStream: the event-stream encoder and decoder, plus the stop-reason, usage and
+error mappings (``parse_error``) that whole and streamed Converse responses share.
+
+``bedrock_converse`` is the dialect module; it re-exports the classes here through
+``stream_encoder`` and ``stream_decoder``. Frames are AWS event-stream messages whose
+``:event-type`` is one of messageStart, contentBlockStart, contentBlockDelta, contentBlockStop,
+messageStop, metadata and whose payload is that event's JSON object (botocore's
+``ConverseStreamOutput`` shapes). Imports ``canonical``, ``errors`` and ``framing`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from tollgate.canonical import (
+    FinishReason,
+    MessageStart,
+    MessageStop,
+    PartStart,
+    PartStop,
+    ReasoningDelta,
+    ReasoningPart,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ToolArgumentsDelta,
+    ToolCallPart,
+    Usage,
+)
+from tollgate.errors import (
+    ContextWindowExceeded,
+    GatewayError,
+    UpstreamAuthError,
+    UpstreamBadRequest,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamPermissionDenied,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    looks_like_context_window,
+    upstream_error_for_status,
+)
+from tollgate.framing.eventstream import (
+    CONTENT_TYPE,
+    EventStreamDecoder,
+    EventStreamError,
+    EventStreamMessage,
+    encode_event,
+    encode_exception,
+)
+
+PROVIDER = "bedrock"
+
+FINISH_TO_BEDROCK: Mapping[FinishReason, str] = {
+    "end_turn": "end_turn",
+    "stop_sequence": "stop_sequence",
+    "max_tokens": "max_tokens",
+    "tool_use": "tool_use",
+    "content_filter": "content_filtered",
+    "error": "end_turn",  # Converse has no error stop reason; the error travels separately
+}
+
+FINISH_FROM_BEDROCK: Mapping[str, FinishReason] = {
+    "end_turn": "end_turn",
+    "stop_sequence": "stop_sequence",
+    "max_tokens": "max_tokens",
+    "tool_use": "tool_use",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
+    "model_context_window_exceeded": "max_tokens",
+    "malformed_model_output": "error",
+    "malformed_tool_use": "error",
+}
+
+# kind → (x-amzn-ErrorType, HTTP status); None keeps the error's own status.
+ERROR_TYPES: Mapping[str, tuple[str, int | None]] = {
+    "invalid_request": ("ValidationException", 400),
+    "context_window": ("ValidationException", 400),
+    "content_policy": ("ValidationException", 400),
+    "budget": ("ValidationException", None),
+    "not_found": ("ResourceNotFoundException", 404),
+    "authentication": ("UnrecognizedClientException", None),
+    "permission": ("AccessDeniedException", 403),
+    "rate_limit": ("ThrottlingException", 429),
+    "overloaded": ("ServiceUnavailableException", 503),
+    "unavailable": ("ServiceUnavailableException", 503),
+    "timeout": ("ModelTimeoutException", 408),
+    "api_error": ("InternalServerException", 500),
+    "config": ("InternalServerException", 500),
+}
+
+# kind → the ConverseStreamOutput exception member a stream may carry.
+_STREAM_EXCEPTIONS: Mapping[str, str] = {
+    "rate_limit": "throttlingException",
+    "overloaded": "serviceUnavailableException",
+    "unavailable": "serviceUnavailableException",
+    "timeout": "modelStreamErrorException",
+    "api_error": "internalServerException",
+    "config": "internalServerException",
+}
+
+_AUTH_TYPES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "ExpiredTokenException",
+        "InvalidSignatureException",
+        "IncompleteSignatureException",
+        "MissingAuthenticationTokenException",
+        "InvalidClientTokenId",
+    }
+)
+
+
+# ---- shared mappings ---------------------------------------------------------------------------
+
+
+def render_usage(usage: Usage) -> dict[str, int]:
+    return {
+        "inputTokens": usage.input_tokens,
+        "outputTokens": usage.output_tokens,
+        "totalTokens": usage.total_tokens,
+        "cacheReadInputTokens": usage.cache_read_tokens,
+        "cacheWriteInputTokens": usage.cache_write_tokens,
+    }
+
+
+def parse_usage(value: object) -> Usage:
+    if not isinstance(value, dict):
+        return Usage()
+    return Usage(
+        input_tokens=_int(value.get("inputTokens")),
+        output_tokens=_int(value.get("outputTokens")),
+        cache_read_tokens=_int(value.get("cacheReadInputTokens")),
+        cache_write_tokens=_int(value.get("cacheWriteInputTokens")),
+    )
+
+
+def finish_from_bedrock(stop_reason: object) -> FinishReason:
+    return FINISH_FROM_BEDROCK.get(stop_reason, "end_turn") if isinstance(stop_reason, str) else "end_turn"
+
+
+def error_from_aws(
+    error_type: str, message: str, status: int, *, retry_after: float | None = None
+) -> GatewayError:
+    """The most specific error for an AWS error type (``ThrottlingException``, or a stream's
+    ``throttlingException``; namespaces and ``:suffixes`` are stripped)."""
+    name = error_type.split(":", 1)[0].rsplit("#", 1)[-1].strip()
+    name = name[:1].upper() + name[1:]
+    cls: type[UpstreamError]
+    if name in ("ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"):
+        cls = UpstreamRateLimited
+    elif name in ("ServiceUnavailableException", "ModelNotReadyException"):
+        cls = UpstreamUnavailable
+    elif name == "ModelTimeoutException":
+        cls = UpstreamTimeout
+    elif name == "AccessDeniedException":
+        cls = UpstreamPermissionDenied
+    elif name in _AUTH_TYPES:
+        cls = UpstreamAuthError
+    elif name == "ResourceNotFoundException":
+        cls = UpstreamNotFound
+    elif name == "ValidationException":
+        if looks_like_context_window(message):
+            return ContextWindowExceeded(message)
+        cls = UpstreamBadRequest
+    elif name == "InternalServerException":
+        return UpstreamError(message, provider=PROVIDER, status=500, retry_after=retry_after)
+    elif name in ("ModelStreamErrorException", "ModelErrorException"):
+        cls = UpstreamError
+    else:
+        return upstream_error_for_status(status, message, provider=PROVIDER, retry_after=retry_after)
+    return cls(message, provider=PROVIDER, retry_after=retry_after)
+
+
+def error_from_response(status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+    """An upstream error answer: the type from ``x-amzn-ErrorType`` (else the body's ``__type``),
+    the text from the body's ``message``."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    try:
+        data = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    message = data.get("message", data.get("Message"))
+    if not isinstance(message, str):
+        message = body.decode("utf-8", errors="replace").strip() or f"Bedrock returned HTTP {status}"
+    error_type = lowered.get("x-amzn-errortype") or data.get("__type") or data.get("code") or ""
+    retry_after = _retry_after(lowered.get("retry-after"))
+    return error_from_aws(str(error_type), message, status, retry_after=retry_after)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _event(event_type: str, payload: Mapping[str, Any]) -> bytes:
+    return encode_event(event_type, orjson.dumps(payload))
+
+
+# ---- encoder (client side) ---------------------------------------------------------------------
+
+
+class BedrockStreamEncoder:
+    """Canonical events → ConverseStream frames. Block indexes are renumbered 0, 1, 2, … in
+    order of appearance, whatever the upstream used; text and reasoning blocks get no
+    contentBlockStart (Bedrock sends none for them)."""
+
+    content_type = CONTENT_TYPE
+    __slots__ = ("_indexes", "_next", "_open", "_started")
+
+    def __init__(self) -> None:
+        self._indexes: dict[int, int] = {}
+        self._next = 0
+        self._open: set[int] = set()
+        self._started = False
+
+    def encode(self, event: StreamEvent) -> bytes:
+        if isinstance(event, MessageStart):
+            return self._start()
+        out = self._start()
+        if isinstance(event, PartStart):
+            out += self._part_start(event)
+        elif isinstance(event, TextDelta):
+            if event.text:
+                out += self._delta(event.index, {"text": event.text})
+        elif isinstance(event, ToolArgumentsDelta):
+            if event.json:
+                out += self._delta(event.index, {"toolUse": {"input": event.json}})
+        elif isinstance(event, ReasoningDelta):
+            out += self._reasoning(event)
+        elif isinstance(event, PartStop):
+            index = self._indexes.get(event.index)
+            if index is not None and index in self._open:
+                self._open.discard(index)
+                out += _event("contentBlockStop", {"contentBlockIndex": index})
+        else:
+            out += self._message_stop(event)
+        return out
+
+    def error(self, err: GatewayError) -> bytes:
+        exception_type = _STREAM_EXCEPTIONS.get(err.kind, "validationException")
+        return encode_exception(exception_type, orjson.dumps({"message": err.message}))
+
+    def close(self) -> bytes:
+        return b""
+
+    def _start(self) -> bytes:
+        if self._started:
+            return b""
+        self._started = True
+        return _event("messageStart", {"role": "assistant"})
+
+    def _allocate(self, canonical_index: int) -> int:
+        index = self._next
+        self._next += 1
+        self._indexes[canonical_index] = index
+        self._open.add(index)
+        return index
+
+    def _index(self, canonical_index: int) -> int:
+        index = self._indexes.get(canonical_index)
+        return self._allocate(canonical_index) if index is None else index
+
+    def _part_start(self, event: PartStart) -> bytes:
+        index = self._allocate(event.index)
+        part = event.part
+        if not isinstance(part, ToolCallPart):
+            return b""
+        start = {"toolUse": {"toolUseId": part.id, "name": part.name}}
+        out = _event("contentBlockStart", {"contentBlockIndex": index, "start": start})
+        # Some upstreams deliver whole arguments with the call itself.
+        if part.arguments and part.arguments != "{}":
+            out += self._delta(event.index, {"toolUse": {"input": part.arguments}})
+        return out
+
+    def _delta(self, canonical_index: int, delta: Mapping[str, Any]) -> bytes:
+        index = self._index(canonical_index)
+        return _event("contentBlockDelta", {"contentBlockIndex": index, "delta": delta})
+
+    def _reasoning(self, event: ReasoningDelta) -> bytes:
+        out = b""
+        if event.text:
+            out += self._delta(event.index, {"reasoningContent": {"text": event.text}})
+        if event.signature:
+            out += self._delta(event.index, {"reasoningContent": {"signature": event.signature}})
+        if event.redacted:
+            out += self._delta(event.index, {"reasoningContent": {"redactedContent": event.redacted}})
+        return out
+
+    def _message_stop(self, event: MessageStop) -> bytes:
+        out = b"".join(_event("contentBlockStop", {"contentBlockIndex": i}) for i in sorted(self._open))
+        self._open.clear()
+        out += _event("messageStop", {"stopReason": FINISH_TO_BEDROCK[event.finish_reason]})
+        metadata = {"usage": render_usage(event.usage), "metrics": {"latencyMs": 0}}
+        return out + _event("metadata", metadata)
+
+
+# ---- decoder (upstream side) -------------------------------------------------------------------
+
+
+class BedrockStreamDecoder:
+    """ConverseStream bytes → canonical events. Bedrock sends the stop reason (messageStop)
+    before the usage (metadata); one ``MessageStop`` is emitted once both are known, or at
+    ``finish`` if the metadata never came."""
+
+    __slots__ = ("_done", "_frames", "_started", "_stop_reason", "_stop_sequence", "_usage")
+
+    def __init__(self) -> None:
+        self._frames = EventStreamDecoder()
+        self._started: set[int] = set()
+        self._stop_reason: FinishReason | None = None
+        self._stop_sequence: str | None = None
+        self._usage: Usage | None = None
+        self._done = False
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        try:
+            messages = self._frames.feed(chunk)
+        except EventStreamError as exc:
+            raise UpstreamError(f"malformed Bedrock event stream: {exc}", provider=PROVIDER) from exc
+        out: list[StreamEvent] = []
+        for message in messages:
+            self._message(message, out)
+        return out
+
+    def finish(self) -> list[StreamEvent]:
+        try:
+            self._frames.finish()
+        except EventStreamError as exc:
+            raise UpstreamError(f"Bedrock stream cut off: {exc}", provider=PROVIDER) from exc
+        if self._done:
+            return []
+        if self._stop_reason is None:
+            raise UpstreamError("Bedrock stream ended before messageStop", provider=PROVIDER)
+        self._done = True
+        return [MessageStop(self._stop_reason, self._usage or Usage(), self._stop_sequence)]
+
+    def _message(self, message: EventStreamMessage, out: list[StreamEvent]) -> None:
+        kind = message.message_type
+        if kind == "exception":
+            text = _error_message(message.payload)
+            raise error_from_aws(message.exception_type or "InternalServerException", text, 500)
+        if kind == "error":
+            code, detail = message.headers.get(":error-code"), message.headers.get(":error-message")
+            raise UpstreamError(f"Bedrock stream error {code!s}: {detail!s}", provider=PROVIDER)
+        try:
+            data = orjson.loads(message.payload)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError("Bedrock stream event is not JSON", provider=PROVIDER) from exc
+        if not isinstance(data, dict):
+            return
+        event_type = message.event_type
+        if event_type == "messageStart":
+            out.append(MessageStart("", ""))
+        elif event_type == "contentBlockStart":
+            self._block_start(data, out)
+        elif event_type == "contentBlockDelta":
+            self._block_delta(data, out)
+        elif event_type == "contentBlockStop":
+            index = _int(data.get("contentBlockIndex"))
+            if index in self._started:
+                self._started.discard(index)
+                out.append(PartStop(index))
+        elif event_type == "messageStop":
+            self._stop_reason = finish_from_bedrock(data.get("stopReason"))
+            extra = data.get("additionalModelResponseFields")
+            if isinstance(extra, dict) and isinstance(extra.get("stop_sequence"), str):
+                self._stop_sequence = extra["stop_sequence"]
+            self._maybe_stop(out)
+        elif event_type == "metadata":
+            self._usage = parse_usage(data.get("usage"))
+            self._maybe_stop(out)
+
+    def _maybe_stop(self, out: list[StreamEvent]) -> None:
+        if self._stop_reason is not None and self._usage is not None and not self._done:
+            self._done = True
+            out.append(MessageStop(self._stop_reason, self._usage, self._stop_sequence))
+
+    def _block_start(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
+        index = _int(data.get("contentBlockIndex"))
+        start = data.get("start")
+        tool = start.get("toolUse") if isinstance(start, dict) else None
+        if isinstance(tool, dict):
+            ident, name = tool.get("toolUseId"), tool.get("name")
+            self._started.add(index)
+            out.append(PartStart(index, ToolCallPart(_text(ident), _text(name), "")))
+
+    def _block_delta(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
+        index = _int(data.get("contentBlockIndex"))
+        delta = data.get("delta")
+        if not isinstance(delta, dict):
+            return
+        text = delta.get("text")
+        if isinstance(text, str):
+            self._ensure(index, TextPart(""), out)
+            out.append(TextDelta(index, text))
+            return
+        tool = delta.get("toolUse")
+        if isinstance(tool, dict):
+            self._ensure(index, ToolCallPart("", "", ""), out)
+            arguments = tool.get("input")
+            out.append(ToolArgumentsDelta(index, arguments if isinstance(arguments, str) else ""))
+            return
+        reasoning = delta.get("reasoningContent")
+        if isinstance(reasoning, dict):
+            self._ensure(index, ReasoningPart(), out)
+            out.append(_reasoning_delta(index, reasoning))
+
+    def _ensure(
+        self, index: int, part: TextPart | ToolCallPart | ReasoningPart, out: list[StreamEvent]
+    ) -> None:
+        if index not in self._started:
+            self._started.add(index)
+            out.append(PartStart(index, part))
+
+
+def _reasoning_delta(index: int, reasoning: dict[str, Any]) -> ReasoningDelta:
+    text, signature, redacted = (
+        reasoning.get("text"),
+        reasoning.get("signature"),
+        reasoning.get("redactedContent"),
+    )
+    return ReasoningDelta(
+        index,
+        text if isinstance(text, str) else "",
+        signature if isinstance(signature, str) else None,
+        redacted if isinstance(redacted, str) else None,
+    )
+
+
+def _error_message(payload: bytes) -> str:
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return payload.decode("utf-8", errors="replace")
+    if isinstance(data, dict):
+        for key in ("message", "Message"):
+            if isinstance(data.get(key), str):
+                return str(data[key])
+    return "Bedrock stream error"

@@ -1,0 +1,432 @@
+"""OpenAI chat streaming: the ``chat.completion.chunk`` SSE encoder and decoder, plus the usage,
+finish-reason and error shapes that whole and streamed responses share.
+
+``openai_chat`` is the dialect module; it re-exports the classes here through ``stream_encoder``
+and ``stream_decoder``. Imports ``canonical``, ``errors`` and ``framing`` only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from tollgate.canonical import (
+    ChatRequest,
+    FinishReason,
+    MessageStart,
+    MessageStop,
+    PartStart,
+    PartStop,
+    ReasoningDelta,
+    ReasoningPart,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ToolArgumentsDelta,
+    ToolCallPart,
+    Usage,
+)
+from tollgate.errors import (
+    ContentPolicyViolation,
+    ContextWindowExceeded,
+    GatewayError,
+    UpstreamError,
+    looks_like_context_window,
+    upstream_error_for_status,
+)
+from tollgate.framing import sse
+
+FINISH_TO_OPENAI: Mapping[FinishReason, str] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "content_filter": "content_filter",
+    "error": "stop",  # OpenAI has no error finish; the error itself travels separately
+}
+
+FINISH_FROM_OPENAI: Mapping[str, FinishReason] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "content_filter",
+}
+
+_ERROR_TYPES: Mapping[str, str] = {
+    "invalid_request": "invalid_request_error",
+    "not_found": "not_found_error",
+    "context_window": "invalid_request_error",
+    "content_policy": "invalid_request_error",
+    "authentication": "authentication_error",
+    "permission": "permission_error",
+    "budget": "budget_exceeded",
+    "rate_limit": "rate_limit_error",
+    "timeout": "timeout",
+}
+
+_DEFAULT_CODES: Mapping[str, str] = {
+    "context_window": "context_length_exceeded",
+    "content_policy": "content_policy_violation",
+}
+
+DONE = b"data: [DONE]\n\n"
+
+
+# ---- usage -------------------------------------------------------------------------------------
+
+
+def usage_to_openai(usage: Usage) -> dict[str, object]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+def _count(obj: Mapping[str, Any], key: str) -> int:
+    value = obj.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_from_openai(obj: object) -> Usage:
+    """OpenAI ``prompt_tokens`` includes cached tokens; canonical ``input_tokens`` does not."""
+    if not isinstance(obj, dict):
+        return Usage()
+    prompt_details = obj.get("prompt_tokens_details")
+    completion_details = obj.get("completion_tokens_details")
+    cached = _count(prompt_details, "cached_tokens") if isinstance(prompt_details, dict) else 0
+    # LiteLLM (fronting Anthropic) also reports cache writes, counted inside prompt_tokens.
+    written = _count(obj, "cache_creation_input_tokens")
+    reasoning = _count(completion_details, "reasoning_tokens") if isinstance(completion_details, dict) else 0
+    return Usage(
+        input_tokens=max(_count(obj, "prompt_tokens") - cached - written, 0),
+        output_tokens=_count(obj, "completion_tokens"),
+        cache_read_tokens=cached,
+        cache_write_tokens=written,
+        reasoning_tokens=reasoning,
+    )
+
+
+# ---- errors ------------------------------------------------------------------------------------
+
+
+def error_object(err: GatewayError) -> dict[str, object]:
+    """The ``{"error": {...}}`` body. LiteLLM sends the HTTP status as a string ``code``."""
+    kind = err.kind
+    if kind == "not_found" and err.status == 400:
+        error_type = "invalid_request_error"  # an unknown model name is a bad request in OpenAI
+    else:
+        error_type = _ERROR_TYPES.get(kind, "api_error")
+    code = err.code or _DEFAULT_CODES.get(kind) or str(err.status)
+    return {"error": {"message": err.message, "type": error_type, "param": err.param, "code": code}}
+
+
+def error_headers(err: GatewayError) -> dict[str, str]:
+    headers = dict(err.headers)
+    if err.retry_after is not None:
+        headers["retry-after"] = str(max(math.ceil(err.retry_after), 0))
+    return headers
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    for key, candidate in headers.items():
+        if key.lower() == name:
+            return candidate
+    return None
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """``retry-after-ms`` first, as the OpenAI SDK reads it; HTTP-date forms are ignored."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = _header(headers, name)
+        if raw is None:
+            continue
+        try:
+            value = float(raw) * scale
+        except ValueError:
+            continue
+        if math.isfinite(value) and value >= 0:
+            return value
+    return None
+
+
+def error_from_payload(status: int, payload: object, raw: bytes, headers: Mapping[str, str]) -> GatewayError:
+    """The most specific error for an upstream's ``{"error": ...}`` (or unparseable) body."""
+    error = payload.get("error") if isinstance(payload, dict) else None
+    message: str | None = None
+    code: str | None = None
+    param: str | None = None
+    if isinstance(error, dict):
+        if isinstance(error.get("message"), str):
+            message = error["message"]
+        raw_code = error.get("code")
+        if isinstance(raw_code, str | int) and not isinstance(raw_code, bool):
+            code = str(raw_code)
+        if isinstance(error.get("param"), str):
+            param = error["param"]
+    elif isinstance(error, str):
+        message = error
+    if not message:
+        message = raw.decode("utf-8", errors="replace")[:500] or f"upstream returned HTTP {status}"
+    retry_after = retry_after_seconds(headers)
+    err: GatewayError
+    if code == "context_length_exceeded" or (status == 400 and looks_like_context_window(message)):
+        err = ContextWindowExceeded(message, code="context_length_exceeded", param=param)
+    elif code in ("content_filter", "content_policy_violation"):
+        err = ContentPolicyViolation(message, code=code, param=param)
+    else:
+        err = upstream_error_for_status(status, message, retry_after=retry_after)
+        err.code = code
+        err.param = param
+    return err
+
+
+# ---- encoder -----------------------------------------------------------------------------------
+
+
+class ChunkEncoder:
+    """Canonical events → ``chat.completion.chunk`` SSE events for one choice (index 0)."""
+
+    content_type = "text/event-stream"
+
+    __slots__ = ("_head", "_include_usage", "_model", "_tool_indexes")
+
+    def __init__(self, request: ChatRequest) -> None:
+        self._model = request.model
+        self._include_usage = request.include_usage
+        self._head = b""
+        # canonical part index → OpenAI tool_calls[].index (0-based count of tool calls)
+        self._tool_indexes: dict[int, int] = {}
+
+    def encode(self, event: StreamEvent) -> bytes:
+        match event:
+            case MessageStart():
+                self._start(event.id, event.created)
+                return self._chunk({"role": "assistant", "content": ""})
+            case TextDelta():
+                return self._chunk({"content": event.text}) if event.text else b""
+            case ReasoningDelta():
+                return self._chunk({"reasoning_content": event.text}) if event.text else b""
+            case PartStart():
+                return self._part_start(event)
+            case ToolArgumentsDelta():
+                return self._arguments(event)
+            case PartStop():
+                return b""
+            case MessageStop():
+                return self._stop(event)
+        return b""
+
+    def error(self, err: GatewayError) -> bytes:
+        return sse.encode(orjson.dumps(error_object(err)))
+
+    def close(self) -> bytes:
+        return DONE
+
+    def _start(self, message_id: str, created: int) -> None:
+        head = orjson.dumps(
+            {
+                "id": message_id,
+                "object": "chat.completion.chunk",
+                "created": created or int(time.time()),
+                "model": self._model,
+                "system_fingerprint": None,
+            }
+        )
+        self._head = b"data: " + head[:-1]
+
+    def _chunk(self, delta: dict[str, object], finish_reason: str | None = None) -> bytes:
+        if not self._head:
+            self._start("chatcmpl-tollgate", 0)
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return self._head + b',"choices":[' + orjson.dumps(choice) + b"]}\n\n"
+
+    def _part_start(self, event: PartStart) -> bytes:
+        part = event.part
+        if isinstance(part, ToolCallPart):
+            position = len(self._tool_indexes)
+            self._tool_indexes[event.index] = position
+            # Arguments follow as deltas; "{}" is only ToolCallPart's default, not streamed text.
+            arguments = part.arguments if part.arguments != "{}" else ""
+            function = {"name": part.name, "arguments": arguments}
+            call = {"index": position, "id": part.id, "type": "function", "function": function}
+            return self._chunk({"tool_calls": [call]})
+        # Text and reasoning parts open silently in OpenAI's format; text given up front is kept.
+        if isinstance(part, TextPart) and part.text:
+            return self._chunk({"content": part.text})
+        if isinstance(part, ReasoningPart) and part.text:
+            return self._chunk({"reasoning_content": part.text})
+        return b""
+
+    def _arguments(self, event: ToolArgumentsDelta) -> bytes:
+        position = self._tool_indexes.get(event.index)
+        if position is None or not event.json:
+            return b""
+        return self._chunk({"tool_calls": [{"index": position, "function": {"arguments": event.json}}]})
+
+    def _stop(self, event: MessageStop) -> bytes:
+        out = self._chunk({}, FINISH_TO_OPENAI[event.finish_reason])
+        if self._include_usage:
+            usage = orjson.dumps(usage_to_openai(event.usage))
+            out += self._head + b',"choices":[],"usage":' + usage + b"}\n\n"
+        return out
+
+
+# ---- decoder -----------------------------------------------------------------------------------
+
+
+class ChunkDecoder:
+    """Upstream ``chat.completion.chunk`` SSE bytes → canonical events (choice index 0 only).
+
+    At most one canonical part is open at a time: a new part closes the previous one, which is
+    what the Anthropic and Bedrock encoders need. The ``MessageStop`` waits for ``[DONE]`` (or
+    the end of the body) because the usage chunk follows the finish reason.
+    """
+
+    __slots__ = ("_current", "_finish", "_next_index", "_parser", "_started", "_stopped", "_tools", "_usage")
+
+    def __init__(self) -> None:
+        self._parser = sse.SseParser()
+        self._started = False
+        self._stopped = False
+        self._current: tuple[str, int] | None = None  # ("text" | "reasoning" | "tool", canonical index)
+        self._tools: dict[int, tuple[int, str]] = {}  # OpenAI tool index → (canonical index, call id)
+        self._next_index = 0
+        self._finish: FinishReason | None = None
+        self._usage = Usage()
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for event in self._parser.feed(chunk):
+            self._data(event.data, out)
+        return out
+
+    def finish(self) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for event in self._parser.flush():
+            self._data(event.data, out)
+        if not self._started:
+            raise UpstreamError("the upstream stream ended before its first chunk")
+        if not self._stopped:
+            self._stop(out, self._finish or "error")
+        return out
+
+    def _data(self, data: str, out: list[StreamEvent]) -> None:
+        if self._stopped or not data:
+            return
+        if data == "[DONE]":
+            if not self._started:
+                raise UpstreamError("the upstream stream ended before its first chunk")
+            self._stop(out, self._finish or "end_turn")
+            return
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"malformed stream chunk from upstream: {data[:200]}") from None
+        if not isinstance(payload, dict):
+            raise UpstreamError("malformed stream chunk from upstream: not a JSON object")
+        if "error" in payload:
+            raise _stream_error(payload, data)
+        if not self._started:
+            self._started = True
+            created = payload.get("created")
+            out.append(
+                MessageStart(
+                    id=str(payload.get("id") or ""),
+                    model=str(payload.get("model") or ""),
+                    created=created if isinstance(created, int) else 0,
+                )
+            )
+        if isinstance(payload.get("usage"), dict):
+            self._usage = usage_from_openai(payload["usage"])
+        choices = payload.get("choices")
+        if isinstance(choices, list):
+            for choice in choices:
+                if isinstance(choice, dict) and choice.get("index", 0) == 0:
+                    self._choice(choice, out)
+
+    def _choice(self, choice: dict[str, Any], out: list[StreamEvent]) -> None:
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(reasoning, str) and reasoning:
+                out.append(ReasoningDelta(self._open("reasoning", out), reasoning))
+            for key in ("content", "refusal"):
+                text = delta.get(key)
+                if isinstance(text, str) and text:
+                    out.append(TextDelta(self._open("text", out), text))
+            calls = delta.get("tool_calls")
+            if isinstance(calls, list):
+                for call in calls:
+                    if isinstance(call, dict):
+                        self._tool_call(call, out)
+        finish = choice.get("finish_reason")
+        if isinstance(finish, str):
+            self._finish = FINISH_FROM_OPENAI.get(finish, "end_turn")
+            self._close(out)
+
+    def _open(self, kind: str, out: list[StreamEvent]) -> int:
+        if self._current is not None and self._current[0] == kind:
+            return self._current[1]
+        self._close(out)
+        index = self._next_index
+        self._next_index += 1
+        self._current = (kind, index)
+        out.append(PartStart(index, TextPart("") if kind == "text" else ReasoningPart()))
+        return index
+
+    def _tool_call(self, call: dict[str, Any], out: list[StreamEvent]) -> None:
+        function = call.get("function")
+        function = function if isinstance(function, dict) else {}
+        call_id = call.get("id")
+        position = call.get("index")
+        if not isinstance(position, int):
+            # Some compatible servers omit the index: a new id means a new call.
+            position = len(self._tools) - 1 if self._tools and not call_id else len(self._tools)
+        known = self._tools.get(position)
+        if known is None or (isinstance(call_id, str) and call_id and call_id != known[1]):
+            self._close(out)
+            index = self._next_index
+            self._next_index += 1
+            ident = call_id if isinstance(call_id, str) else ""
+            name = function.get("name")
+            self._tools[position] = (index, ident)
+            self._current = ("tool", index)
+            out.append(PartStart(index, ToolCallPart(ident, name if isinstance(name, str) else "", "")))
+            known = (index, ident)
+        arguments = function.get("arguments")
+        if isinstance(arguments, str) and arguments:
+            out.append(ToolArgumentsDelta(known[0], arguments))
+
+    def _close(self, out: list[StreamEvent]) -> None:
+        if self._current is not None:
+            out.append(PartStop(self._current[1]))
+            self._current = None
+
+    def _stop(self, out: list[StreamEvent], finish: FinishReason) -> None:
+        self._close(out)
+        self._stopped = True
+        out.append(MessageStop(finish, self._usage))
+
+
+def _stream_error(payload: dict[str, Any], data: str) -> GatewayError:
+    error = payload.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    status = 500
+    if isinstance(code, int) and not isinstance(code, bool):
+        status = code
+    elif isinstance(code, str) and code.isdigit():
+        status = int(code)
+    if not 400 <= status < 600:
+        status = 500
+    return error_from_payload(status, payload, data.encode(), {})

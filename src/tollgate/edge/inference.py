@@ -1,0 +1,141 @@
+"""Thin inference handlers: parse (dialect) → authenticate → gateway → render (dialect).
+
+One handler serves every chat dialect; the route decides which dialect it is. Errors anywhere
+leave in that dialect's shape (``render_error``); a bug becomes a 500 in the same shape, logged
+with its traceback on the server and never sent to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import replace
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from tollgate.auth.principal import Principal
+from tollgate.call import Call
+from tollgate.canonical import ChatRequest, StreamEvent
+from tollgate.dialects import ChatDialect, StreamEncoder, openai_chat, openai_embeddings
+from tollgate.errors import GatewayError
+from tollgate.gateway import Gateway
+
+log = logging.getLogger("tollgate.edge")
+
+Authenticate = Callable[[Request], Awaitable[Principal]]
+ErrorRenderer = Callable[[GatewayError], tuple[int, bytes, Mapping[str, str]]]
+
+INTERNAL_ERROR = "internal error in the gateway; the server log has the details"
+
+
+def error_response(render: ErrorRenderer, err: GatewayError, request_id: str | None = None) -> Response:
+    status, body, headers = render(err)
+    out = dict(headers)
+    if request_id:
+        out["x-request-id"] = request_id
+    out.setdefault("content-type", "application/json")
+    return Response(body, status_code=status, headers=out)
+
+
+def internal_error(render: ErrorRenderer, exc: BaseException, request_id: str | None) -> Response:
+    log.error("unhandled error in request %s", request_id, exc_info=exc)
+    return error_response(render, GatewayError(INTERNAL_ERROR), request_id)
+
+
+def _tags(request: Request) -> tuple[str, ...]:
+    raw = request.headers.get("x-tollgate-tags") or request.headers.get("x-litellm-tags")
+    return tuple(t.strip() for t in raw.split(",") if t.strip()) if raw else ()
+
+
+class Inference:
+    def __init__(self, gateway: Gateway, authenticate: Authenticate, clock: Callable[[], float] = time.time):
+        self._gateway = gateway
+        self._authenticate = authenticate
+        self._clock = clock
+
+    def _call(
+        self, principal: Principal, request: object, dialect: str, http: Request, request_id: str
+    ) -> Call:
+        assert isinstance(request, ChatRequest) or hasattr(request, "inputs")
+        return Call(
+            principal=principal,
+            request=request,  # type: ignore[arg-type]
+            client_format=dialect,
+            request_id=request_id,
+            received_at=self._clock(),
+            tags=_tags(http),
+        )
+
+    async def chat(
+        self, http: Request, dialect: ChatDialect, model: str | None = None, stream: bool | None = None
+    ) -> Response:
+        request_id = uuid.uuid4().hex
+        try:
+            principal = await self._authenticate(http)
+            body = await http.body()
+            chat = dialect.parse_request(body, model=model)
+            if stream is not None and chat.stream != stream:
+                chat = replace(chat, stream=stream)  # Bedrock says "stream" in the path, not the body
+            call = self._call(principal, chat, dialect.name, http, request_id)
+            if chat.stream:
+                opened = await self._gateway.chat_stream(call)
+                encoder = dialect.stream_encoder(chat)
+                headers = opened.headers
+                headers["x-request-id"] = request_id
+                headers["cache-control"] = "no-cache"
+                return StreamingResponse(
+                    _encode(opened.events, encoder, request_id),
+                    media_type=encoder.content_type,
+                    headers=headers,
+                )
+            result = await self._gateway.chat(call)
+            result.headers["x-request-id"] = request_id
+            return Response(
+                dialect.render_response(result.response),
+                media_type="application/json",
+                headers=result.headers,
+            )
+        except GatewayError as exc:
+            return error_response(dialect.render_error, exc, request_id)
+        except Exception as exc:
+            return internal_error(dialect.render_error, exc, request_id)
+
+    async def embeddings(self, http: Request) -> Response:
+        request_id = uuid.uuid4().hex
+        try:
+            principal = await self._authenticate(http)
+            embedding = openai_embeddings.parse_request(await http.body())
+            call = self._call(principal, embedding, "openai", http, request_id)
+            result = await self._gateway.embed(call)
+            result.headers["x-request-id"] = request_id
+            body = openai_embeddings.render_response(
+                result.response, embedding.encoding_format, embedding.model
+            )
+            return Response(body, media_type="application/json", headers=result.headers)
+        except GatewayError as exc:
+            return error_response(openai_chat.render_error, exc, request_id)
+        except Exception as exc:
+            return internal_error(openai_chat.render_error, exc, request_id)
+
+
+async def _encode(
+    events: AsyncIterator[StreamEvent], encoder: StreamEncoder, request_id: str
+) -> AsyncIterator[bytes]:
+    """Encode canonical events for the client. After the first byte, failures become an in-stream
+    error event in the client's format; the stream still ends properly."""
+    try:
+        async for event in events:
+            data = encoder.encode(event)
+            if data:
+                yield data
+    except GatewayError as exc:
+        yield encoder.error(exc)
+    except Exception as exc:
+        log.error("unhandled error in stream %s", request_id, exc_info=exc)
+        yield encoder.error(GatewayError(INTERNAL_ERROR))
+    tail = encoder.close()
+    if tail:
+        yield tail

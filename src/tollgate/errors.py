@@ -1,0 +1,254 @@
+"""The gateway's error tree. Every failure the gateway reports is one of these.
+
+Each class knows its HTTP status, a dialect-neutral ``kind`` (which every dialect's
+``render_error`` maps to its own error type names), and what routing may do about it::
+
+    GatewayError                      kind             status  retry  fallback
+    ├── InvalidRequest                invalid_request  400
+    │   ├── UnknownModel              not_found        400
+    │   ├── ContextWindowExceeded     context_window   400            context_window
+    │   └── ContentPolicyViolation    content_policy   400            content_policy
+    ├── AuthenticationFailed          authentication   401
+    ├── PermissionDenied              permission       403
+    │   └── ModelAccessDenied         permission       401/403
+    ├── NotFound                      not_found        404
+    ├── Conflict                      invalid_request  400
+    ├── BudgetExceeded                budget           400
+    ├── RateLimited                   rate_limit       429     (gateway's own limits, never retried)
+    ├── ConfigError                   config           —       (start-up only)
+    ├── NoDeploymentAvailable         unavailable      503            fallbacks
+    └── UpstreamError                 api_error        502     yes    fallbacks
+        ├── UpstreamBadRequest        invalid_request  400     no     (no fallback)
+        ├── UpstreamAuthError         authentication   401     no     fallbacks
+        ├── UpstreamPermissionDenied  permission       403     no     fallbacks
+        ├── UpstreamNotFound          not_found        404     no     fallbacks
+        ├── UpstreamRateLimited       rate_limit       429     yes    fallbacks
+        ├── UpstreamUnavailable       overloaded       503     yes    fallbacks
+        ├── UpstreamTimeout           timeout          408     yes    fallbacks
+        └── UpstreamConnectionError   api_error        502     yes    fallbacks
+
+``ContextWindowExceeded`` and ``ContentPolicyViolation`` may come from an upstream too (the
+dialects' ``parse_error`` recognise them), so routing can act on them either way. Messages
+never contain secrets: callers build them from names and upstream error text only.
+This module imports nothing from tollgate.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+ErrorKind = Literal[
+    "invalid_request",
+    "not_found",
+    "context_window",
+    "content_policy",
+    "authentication",
+    "permission",
+    "budget",
+    "rate_limit",
+    "config",
+    "unavailable",
+    "api_error",
+    "overloaded",
+    "timeout",
+]
+
+FallbackKind = Literal["none", "any", "context_window", "content_policy"]
+
+
+class GatewayError(Exception):
+    status: int = 500
+    kind: ErrorKind = "api_error"
+    retryable: bool = False
+    fallback: FallbackKind = "none"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        self.param = param
+        self.code = code
+        self.retry_after = retry_after
+        self.headers = headers or {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status={self.status})"
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    kind: ErrorKind = "invalid_request"
+
+
+class UnknownModel(InvalidRequest):
+    kind: ErrorKind = "not_found"
+
+
+class ContextWindowExceeded(InvalidRequest):
+    kind: ErrorKind = "context_window"
+    fallback: FallbackKind = "context_window"
+
+
+class ContentPolicyViolation(InvalidRequest):
+    kind: ErrorKind = "content_policy"
+    fallback: FallbackKind = "content_policy"
+
+
+class AuthenticationFailed(GatewayError):
+    status = 401
+    kind: ErrorKind = "authentication"
+
+
+class PermissionDenied(GatewayError):
+    status = 403
+    kind: ErrorKind = "permission"
+
+
+class ModelAccessDenied(PermissionDenied):
+    """The caller may not use the model. Keys get 401 (LiteLLM's status); other levels 403."""
+
+
+class NotFound(GatewayError):
+    status = 404
+    kind: ErrorKind = "not_found"
+
+
+class Conflict(GatewayError):
+    status = 400
+    kind: ErrorKind = "invalid_request"
+
+
+class BudgetExceeded(GatewayError):
+    status = 400
+    kind: ErrorKind = "budget"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    kind: ErrorKind = "rate_limit"
+
+
+class ConfigError(GatewayError):
+    kind: ErrorKind = "config"
+
+
+class NoDeploymentAvailable(GatewayError):
+    status = 503
+    kind: ErrorKind = "unavailable"
+    fallback: FallbackKind = "any"
+
+
+class UpstreamError(GatewayError):
+    """The upstream failed. ``provider`` names it; the message is the upstream's own text."""
+
+    status = 502
+    kind: ErrorKind = "api_error"
+    retryable = True
+    fallback: FallbackKind = "any"
+
+    def __init__(self, message: str, *, provider: str | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.provider = provider
+
+
+class UpstreamBadRequest(UpstreamError):
+    status = 400
+    kind: ErrorKind = "invalid_request"
+    retryable = False
+    fallback: FallbackKind = "none"
+
+
+class UpstreamAuthError(UpstreamError):
+    status = 401
+    kind: ErrorKind = "authentication"
+    retryable = False
+
+
+class UpstreamPermissionDenied(UpstreamError):
+    status = 403
+    kind: ErrorKind = "permission"
+    retryable = False
+
+
+class UpstreamNotFound(UpstreamError):
+    status = 404
+    kind: ErrorKind = "not_found"
+    retryable = False
+
+
+class UpstreamRateLimited(UpstreamError):
+    status = 429
+    kind: ErrorKind = "rate_limit"
+
+
+class UpstreamUnavailable(UpstreamError):
+    status = 503
+    kind: ErrorKind = "overloaded"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 408  # LiteLLM's Timeout status, which clients of the proxy already handle
+    kind: ErrorKind = "timeout"
+
+
+class UpstreamConnectionError(UpstreamError):
+    status = 502
+    kind: ErrorKind = "api_error"
+
+
+def upstream_error_for_status(
+    status: int, message: str, *, provider: str | None = None, retry_after: float | None = None
+) -> GatewayError:
+    """The error class for an upstream HTTP status when the body says nothing more specific."""
+    cls: type[UpstreamError]
+    if status == 400 or status == 422:
+        cls = UpstreamBadRequest
+    elif status == 401:
+        cls = UpstreamAuthError
+    elif status == 403:
+        cls = UpstreamPermissionDenied
+    elif status == 404:
+        cls = UpstreamNotFound
+    elif status == 408 or status == 504:
+        cls = UpstreamTimeout
+    elif status == 429:
+        cls = UpstreamRateLimited
+    elif status in (500, 502, 503, 529) or status >= 500:
+        cls = UpstreamUnavailable if status in (503, 529) else UpstreamError
+    else:
+        cls = UpstreamBadRequest
+    err = cls(message, provider=provider, retry_after=retry_after)
+    if cls is UpstreamError:
+        err.status = status if 500 <= status < 600 else 502
+    return err
+
+
+_CONTEXT_WINDOW_MARKERS = (
+    "context length",
+    "context_length_exceeded",
+    "context window",
+    "maximum context",
+    "too many tokens",
+    "prompt is too long",
+    "input is too long",
+    "too long for",
+    "exceeds the maximum",
+    "input too long",
+    "max_tokens_exceeded",
+)
+
+
+def looks_like_context_window(message: str) -> bool:
+    """True when an upstream 400's text says the input does not fit the model."""
+    lowered = message.lower()
+    return any(marker in lowered for marker in _CONTEXT_WINDOW_MARKERS)

@@ -1,0 +1,1 @@
+"""Wire framings: SSE and AWS event-stream, bytes ⇄ frames. Imports nothing from tollgate."""
