@@ -7,31 +7,45 @@ in one process.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tollgate.accounting.ledger import Ledger, MetricLines, Sink
+from tollgate.accounting.pricing import Pricer, load_bundled_table
+from tollgate.admin import AdminServices
 from tollgate.auth.keys import KeyAuthenticator, credential_from_headers
 from tollgate.auth.principal import Principal
-from tollgate.config import Config, load_config, parse_config
+from tollgate.config import Config, Price, load_config, parse_config
 from tollgate.dialects import openai_chat
+from tollgate.edge.admin_api import admin_router
 from tollgate.edge.app import EdgeParts, create_app, json_response
 from tollgate.edge.health import Health
 from tollgate.edge.inference import Inference, error_response
+from tollgate.edge.passthrough import Passthrough
 from tollgate.errors import GatewayError
 from tollgate.gateway import Gateway
-from tollgate.interim_routing import InterimRouting
+from tollgate.policy.admission import Policy
 from tollgate.providers import Provider
 from tollgate.providers._http import HttpClient
 from tollgate.providers.fake import FakeProvider
 from tollgate.providers.openai_compatible import OpenAICompatible
+from tollgate.routing import MemoryDeploymentState, RedisDeploymentState, Router
+from tollgate.routing.cooldowns import DeploymentState
+from tollgate.store import open_store
+from tollgate.store.redis_counters import build_counter_store, redis_url
 
 CONFIG_ENV = "TOLLGATE_CONFIG"
+log = logging.getLogger("tollgate")
+DB_MODEL_REFRESH_SECONDS = 5.0  # how soon /model/new on one replica is served by the others
 
 DEFAULT_CONFIG = {
     "model_list": [
@@ -65,46 +79,78 @@ def build_providers(http: HttpClient) -> dict[str, Provider]:
     }
 
 
-class _NoAdmission:
-    """TODO(integration): replaced by policy.admission.Policy."""
-
-    async def admit(self, call: object, deployments: object) -> _NoTicket:
-        return _NoTicket()
-
-
-class _NoTicket:
-    headers: dict[str, str] = {}  # noqa: RUF012
-
-    async def settle(self, usage: object, cost: object) -> None:
-        return None
+def database_url(config: Config) -> str:
+    """``general_settings.database_url``, else ``DATABASE_URL``, else a SQLite file beside the
+    config file (the working directory for the embedded config). ``memory`` keeps no state."""
+    url = config.general.database_url or os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    base = Path(config.path).resolve().parent if config.path else Path.cwd()
+    return f"sqlite:///{base / 'tollgate.db'}"
 
 
-class _NoAccounting:
-    """TODO(integration): replaced by accounting."""
+async def prepare_database(config: Config) -> None:
+    """Run before serving: SQLite is migrated in place; any other database must already be at
+    the current schema (``tollgate migrate``), or start-up refuses with that command."""
+    from tollgate.store.sql import check_schema, migrate
 
-    def cost(self, deployment: object, usage: object) -> object:
-        from decimal import Decimal
+    url = database_url(config)
+    if url == "memory":
+        log.warning("database_url is 'memory': keys, teams and spend live only as long as this process")
+        return
+    if url.startswith("sqlite"):
+        await migrate(url)
+    else:
+        await check_schema(url)
 
-        return Decimal(0)
 
-    def record(self, attempted: object, cost: object) -> None:
-        return None
+def _deployment_state(config: Config) -> DeploymentState:
+    """Cooldowns, in-flight counts and usage shared across replicas when Redis is configured."""
+    url = redis_url(config, os.environ)
+    if url is None:
+        return MemoryDeploymentState()
+    import redis
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    return RedisDeploymentState(client, prefix="tollgate:routing", errors=(redis.RedisError, OSError))
+
+
+def _sinks(config: Config) -> list[Sink]:
+    sinks: list[Sink] = []
+    if config.litellm.json_logs or config.litellm.callbacks:
+        sinks.append(MetricLines())
+    return sinks
 
 
 def build(config: Config, *, clock: Callable[[], float] = time.time) -> FastAPI:
     http = HttpClient()
     providers = build_providers(http)
-    authenticator = KeyAuthenticator(config.master_key)
-    routing = InterimRouting(config.deployments)
+    store = open_store(database_url(config), pool_size=config.general.database_connection_pool_limit)
+    authenticator = KeyAuthenticator(config.master_key, store)
+    router = Router.from_config(config, state=_deployment_state(config), clock=clock)
+
+    async def reload_db_models() -> None:
+        router.table.replace_db_deployments(await admin.deployments.stored())
+
+    admin = AdminServices.build(store, cache=authenticator, on_deployments_changed=reload_db_models)
+    pricer = Pricer(load_bundled_table(), warn=log.warning)
+    counters = build_counter_store(config, env=os.environ, warn=log.warning)
+
+    def price_for(deployment_id: str) -> Price:
+        deployment = router.table.deployment(deployment_id)
+        return pricer.price_for_deployment(deployment) if deployment is not None else Price()
+
+    policy = Policy.from_config(config, counters, price_for=price_for, clock=clock, warn=log.warning)
 
     async def authenticate(request: Request) -> Principal:
         return await authenticator.authenticate(credential_from_headers(request.headers))
 
     gateway = Gateway(
-        routing=routing,
+        router=router,
         providers=providers,
-        admission=_NoAdmission(),  # type: ignore[arg-type]
-        accounting=_NoAccounting(),  # type: ignore[arg-type]
+        admission=policy,
+        accounting=Ledger(pricer, _sinks(config)),
         drop_params=config.litellm.drop_params,
         clock=clock,
     )
@@ -116,22 +162,59 @@ def build(config: Config, *, clock: Callable[[], float] = time.time) -> FastAPI:
             return error_response(openai_chat.render_error, exc)
         data = [
             {"id": name, "object": "model", "created": 1677610602, "owned_by": "openai"}
-            for name in routing.names()
+            for name in router.table.names()
         ]
         return json_response({"data": data, "object": "list"})
 
-    health = Health(lambda: config.deployments, providers, authenticate)
+    health = Health(router.table.all_deployments, providers, authenticate)
 
-    async def close_http() -> None:
+    refresher = _Refresher(reload_db_models)
+
+    async def close() -> None:
+        await refresher.stop()
         await http.aclose()
+        await store.close()
+        closer = getattr(counters, "close", None)
+        if closer is not None:
+            await closer()
 
     parts = EdgeParts(
         inference=Inference(gateway, authenticate, clock),
         health=health,
         list_models=list_models,
-        on_shutdown=[close_http],
+        extra_routes=Passthrough(router.deployments, providers, authenticate, clock=clock).routes(),
+        routers=[admin_router(admin, authenticate, router.table.all_deployments)],
+        on_startup=[refresher.start],
+        on_shutdown=[close],
     )
     return create_app(parts)
+
+
+class _Refresher:
+    """Reloads DB-stored deployments at start and then periodically, so a /model/new answered
+    by another replica is served here within ``DB_MODEL_REFRESH_SECONDS``."""
+
+    def __init__(self, reload: Callable[[], Awaitable[None]]) -> None:
+        self._reload = reload
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._reload()
+        self._task = asyncio.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(DB_MODEL_REFRESH_SECONDS)
+            try:
+                await self._reload()
+            except Exception:
+                log.warning("could not reload database models; keeping the current ones", exc_info=True)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 def config_from_env() -> Config:

@@ -62,6 +62,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "timeout_keep_alive": 75,
         "log_config": None,
     }
+    from tollgate.bootstrap import prepare_database
+
+    asyncio.run(prepare_database(config))
     if args.health_port:
         _serve_health_in_thread(args.host, args.health_port)
     if args.workers > 1:
@@ -98,7 +101,7 @@ def _serve_health_in_thread(host: str, port: int) -> None:
 def cmd_fake_upstream(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from tollgate.fake_server import Pacing, create_fake_app, parse_range
+    from tollgate.fake_server import AwsTestCredentials, Pacing, create_fake_app, parse_range
 
     try:
         pacing = Pacing(latency=parse_range(args.latency), chunk_delay=parse_range(args.chunk_delay))
@@ -107,7 +110,7 @@ def cmd_fake_upstream(args: argparse.Namespace) -> int:
     configure_logging(json_logs=False, level="WARNING")
     print(f"tollgate fake upstream on http://{args.host}:{args.port} (OpenAI, Anthropic, Bedrock formats)")
     uvicorn.run(
-        create_fake_app(pacing),
+        create_fake_app(pacing, aws=AwsTestCredentials(args.aws_access_key_id, args.aws_secret_access_key)),
         host=args.host,
         port=args.port,
         loop="uvloop",
@@ -116,6 +119,19 @@ def cmd_fake_upstream(args: argparse.Namespace) -> int:
         access_log=False,
         workers=1,
     )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from tollgate.bootstrap import database_url
+    from tollgate.store.sql import migrate
+
+    url = database_url(_load(args.config))
+    if url == "memory":
+        print("database_url is 'memory': nothing to migrate")
+        return 0
+    asyncio.run(migrate(url))
+    print("database schema is up to date")
     return 0
 
 
@@ -148,10 +164,30 @@ def parser() -> argparse.ArgumentParser:
     fake.add_argument("--port", type=int, default=8900)
     fake.add_argument("--latency", default="0", help="seconds before answering, e.g. 1-3")
     fake.add_argument("--chunk-delay", default="0", help="seconds between stream chunks, e.g. 0.2-0.8")
+    from tollgate.fake_sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY
+
+    fake.add_argument(
+        "--aws-access-key-id",
+        default=TEST_ACCESS_KEY,
+        help=f"the access key Bedrock requests must be SigV4-signed with (default {TEST_ACCESS_KEY})",
+    )
+    fake.add_argument(
+        "--aws-secret-access-key",
+        default=TEST_SECRET_KEY,
+        help="its secret (default: fake_sigv4.TEST_SECRET_KEY)",
+    )
     fake.set_defaults(func=cmd_fake_upstream)
+
+    migrate = sub.add_parser("migrate", help="upgrade the database schema to this version's")
+    migrate.add_argument("--config")
+    migrate.set_defaults(func=cmd_migrate)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)
+
+    from tollgate.cli_admin import register
+
+    register(sub)
 
     return root
 

@@ -7,11 +7,21 @@ real clients parse. Latency and stream pacing are configurable ranges (``--laten
 ``--chunk-delay 0.2-0.8`` seconds), as in the AWS gateways' load-testing fakes. A model name
 containing ``error-<status>`` (e.g. ``openai/error-429``) answers with that upstream error in the
 format of the route, with ``retry-after: 1`` on 429s.
+
+Bedrock routes verify SigV4 like AWS whenever a request carries ``Authorization:
+AWS4-HMAC-SHA256 …``: the test credentials are ``--aws-access-key-id`` /
+``--aws-secret-access-key`` (defaults ``fake_sigv4.TEST_ACCESS_KEY`` = ``AKIDTOLLGATETEST0001``
+and ``TEST_SECRET_KEY`` = ``tollgate/test/secret/key/0001``); an unknown key gets 403
+``UnrecognizedClientException``, a wrong signature 403 ``InvalidSignatureException``. Unsigned
+requests are served as before. Bedrock InvokeModel answers Titan (``inputText``) and Cohere
+(``texts``) embeddings and Anthropic-on-Bedrock bodies (``anthropic_version``), streamed or not;
+``POST /v1/messages/count_tokens`` answers the fake's input-token count.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 import re
 from collections.abc import AsyncIterator, Callable
@@ -30,9 +40,13 @@ from tollgate.dialects import (
     openai_chat,
     openai_embeddings,
 )
-from tollgate.errors import GatewayError, upstream_error_for_status
+from tollgate.errors import GatewayError, InvalidRequest, upstream_error_for_status
+from tollgate.fake_sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY, sigv4_problem
+from tollgate.framing.eventstream import CONTENT_TYPE as EVENT_STREAM
+from tollgate.framing.eventstream import encode_message
 from tollgate.providers import fake
 
+_MALFORMED = "Malformed input request, please reformat your input"
 _ERROR_MODEL = re.compile(r"error-(\d{3})")
 
 
@@ -40,6 +54,14 @@ _ERROR_MODEL = re.compile(r"error-(\d{3})")
 class Pacing:
     latency: tuple[float, float] = (0.0, 0.0)
     chunk_delay: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class AwsTestCredentials:
+    """The one access key the fake Bedrock accepts in SigV4 signatures."""
+
+    access_key_id: str = TEST_ACCESS_KEY
+    secret_access_key: str = TEST_SECRET_KEY
 
 
 def parse_range(text: str) -> tuple[float, float]:
@@ -68,14 +90,125 @@ def _injected_error(model: str) -> GatewayError | None:
     return err
 
 
-def create_fake_app(pacing: Pacing = Pacing(), rng: random.Random | None = None) -> Starlette:
+def _json(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status, headers=headers, media_type="application/json")
+
+
+def _render_error(dialect: ChatDialect, err: GatewayError) -> Response:
+    status, body, headers = dialect.render_error(err)
+    return Response(body, status, headers=dict(headers), media_type="application/json")
+
+
+def _aws_error(status: int, error_type: str, message: str) -> Response:
+    return _json({"message": message}, status, {"x-amzn-ErrorType": error_type})
+
+
+def _signature_problem(request: Request, body: bytes, aws: AwsTestCredentials) -> Response | None:
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    if not headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 "):
+        return None
+    raw_path = request.scope["raw_path"].decode("latin-1")
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    if query:
+        raw_path = f"{raw_path}?{query}"
+    problem = sigv4_problem(
+        request.method, raw_path, headers, body, {aws.access_key_id: aws.secret_access_key}
+    )
+    return None if problem is None else _aws_error(403, *problem)
+
+
+def _vector(text: str, size: int = fake.EMBEDDING_DIMENSIONS) -> list[float]:
+    from tollgate.canonical import EmbeddingRequest
+
+    answer = fake.embed(EmbeddingRequest(model="fake", inputs=(text,)), size)
+    return list(answer.vectors[0])
+
+
+def _chunk_frame(payload: object) -> bytes:
+    """One InvokeModelWithResponseStream ``chunk`` event: the JSON payload, base64 in ``bytes``."""
+    encoded = base64.b64encode(orjson.dumps(payload)).decode()
+    headers = ((":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event"))
+    return encode_message(headers, orjson.dumps({"bytes": encoded}))
+
+
+def _invoke_embedding(model_id: str, body: dict[str, object]) -> Response | None:
+    if "titan-embed" in model_id:
+        text = body.get("inputText")
+        if not isinstance(text, str):
+            return _aws_error(400, "ValidationException", "Malformed input request: inputText is required")
+        size = body.get("dimensions")
+        vector = _vector(text, size if isinstance(size, int) and size > 0 else 1024)
+        tokens = max(1, len(text) // 4)
+        return _json(
+            {"embedding": vector, "inputTextTokenCount": tokens},
+            headers={"x-amzn-bedrock-input-token-count": str(tokens)},
+        )
+    if "cohere.embed" in model_id:
+        texts = body.get("texts")
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            return _aws_error(400, "ValidationException", "Malformed input request: texts is required")
+        tokens = sum(max(1, len(t) // 4) for t in texts)
+        answer = {
+            "id": "fake-cohere",
+            "embeddings": [_vector(t, 1024) for t in texts],
+            "texts": texts,
+            "response_type": "embeddings_floats",
+        }
+        return _json(answer, headers={"x-amzn-bedrock-input-token-count": str(tokens)})
+    return None
+
+
+def _invoke_anthropic(model_id: str, raw: bytes, stream: bool) -> Response:
+    """Anthropic-on-Bedrock InvokeModel: a Messages body without ``model``; the answer is the
+    Messages response (or its stream events, one per ``chunk``) with Bedrock's usage headers."""
+    try:
+        parsed = anthropic_messages.parse_request(raw, model=model_id)
+    except GatewayError as exc:
+        return _aws_error(400, "ValidationException", exc.message)
+    answer = fake.reply(parsed)
+    usage_headers = {
+        "x-amzn-bedrock-input-token-count": str(answer.usage.input_tokens),
+        "x-amzn-bedrock-output-token-count": str(answer.usage.output_tokens),
+    }
+    if not stream:
+        return Response(anthropic_messages.render_response(answer), headers=usage_headers,
+                        media_type="application/json")
+    encoder = anthropic_messages.stream_encoder(parsed)
+    frames: list[bytes] = []
+    for event in fake.stream_events(answer):
+        for block in encoder.encode(event).split(b"\n\n"):
+            data = [line[len(b"data: "):] for line in block.split(b"\n") if line.startswith(b"data: ")]
+            if data:
+                payload = orjson.loads(data[0])
+                if payload.get("type") == "message_stop":
+                    # Bedrock appends the invocation's metrics to the last chunk.
+                    payload["amazon-bedrock-invocationMetrics"] = {
+                        "inputTokenCount": answer.usage.input_tokens,
+                        "outputTokenCount": answer.usage.output_tokens,
+                        "invocationLatency": 1,
+                        "firstByteLatency": 1,
+                    }
+                frames.append(_chunk_frame(payload))
+    return Response(b"".join(frames), media_type=EVENT_STREAM)
+
+
+def create_fake_app(
+    pacing: Pacing = Pacing(),
+    rng: random.Random | None = None,
+    aws: AwsTestCredentials = AwsTestCredentials(),
+) -> Starlette:
     rng = rng or random.Random()
 
     async def chat(
         request: Request, dialect: ChatDialect, model: str | None = None, stream: bool | None = None
     ) -> Response:
+        raw = await request.body()
+        if dialect is bedrock_converse:
+            rejected = _signature_problem(request, raw, aws)
+            if rejected is not None:
+                return rejected
         try:
-            parsed: ChatRequest = dialect.parse_request(await request.body(), model=model)
+            parsed: ChatRequest = dialect.parse_request(raw, model=model)
         except GatewayError as exc:
             status, body, headers = dialect.render_error(exc)
             return Response(body, status, headers=dict(headers), media_type="application/json")
@@ -129,6 +262,45 @@ def create_fake_app(pacing: Pacing = Pacing(), rng: random.Random | None = None)
             media_type="application/json",
         )
 
+    async def invoke(request: Request) -> Response:
+        raw = await request.body()
+        rejected = _signature_problem(request, raw, aws)
+        if rejected is not None:
+            return rejected
+        model_id: str = request.path_params["model_id"]
+        stream = request.url.path.endswith("-with-response-stream")
+        await asyncio.sleep(_pause(pacing.latency, rng))
+        injected = _injected_error(model_id)
+        if injected is not None:
+            return _render_error(bedrock_converse, injected)
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            return _aws_error(400, "ValidationException", _MALFORMED)
+        embedded = None if stream else _invoke_embedding(model_id, body)
+        if embedded is not None:
+            return embedded
+        if "anthropic_version" in body or "anthropic" in model_id:
+            return _invoke_anthropic(model_id, raw, stream)
+        if stream:
+            return Response(_chunk_frame({"echo": body, "model": model_id}), media_type=EVENT_STREAM)
+        return _json({"echo": body, "model": model_id})
+
+    async def count_tokens(request: Request) -> Response:
+        try:
+            raw = orjson.loads(await request.body())
+            if not isinstance(raw, dict):
+                raise InvalidRequest("body: expected an object", param="body")
+            # count_tokens takes no max_tokens; the Messages parser wants one.
+            parsed = anthropic_messages.parse_request(orjson.dumps({"max_tokens": 1, **raw}))
+        except orjson.JSONDecodeError:
+            return _render_error(anthropic_messages, InvalidRequest("request body is not valid JSON"))
+        except GatewayError as exc:
+            return _render_error(anthropic_messages, exc)
+        return _json({"input_tokens": fake.input_tokens(parsed)})
+
     async def models(request: Request) -> Response:
         data = [{"id": "fake-model", "object": "model", "created": 1700000000, "owned_by": "tollgate"}]
         return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
@@ -141,4 +313,7 @@ def create_fake_app(pacing: Pacing = Pacing(), rng: random.Random | None = None)
     app.add_route("/v1/messages", route(anthropic_messages), methods=["POST"])  # type: ignore[arg-type]
     app.add_route("/model/{model_id:path}/converse", bedrock, methods=["POST"])
     app.add_route("/model/{model_id:path}/converse-stream", bedrock, methods=["POST"])
+    app.add_route("/model/{model_id:path}/invoke", invoke, methods=["POST"])
+    app.add_route("/model/{model_id:path}/invoke-with-response-stream", invoke, methods=["POST"])
+    app.add_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])
     return app

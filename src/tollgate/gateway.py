@@ -10,13 +10,14 @@ in a ``finally`` however the stream ends (done, failed, client gone).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from tollgate.call import Call
 from tollgate.canonical import (
+    NO_HINTS,
     ChatRequest,
     ChatResponse,
     EmbeddingRequest,
@@ -28,42 +29,24 @@ from tollgate.canonical import (
 )
 from tollgate.config import Deployment
 from tollgate.errors import GatewayError, InvalidRequest, UpstreamError
+from tollgate.policy.tokens import estimate_input_tokens
 from tollgate.providers import Provider, SendOptions
+from tollgate.routing import Outcome, Plan, Router
 
 T = TypeVar("T")
-V = TypeVar("V")
 
 
 class Ticket(Protocol):
     """An admitted request's reservation. ``settle`` is idempotent and called exactly once."""
 
-    headers: Mapping[str, str]
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
     async def settle(self, usage: Usage | None, cost: Decimal) -> None: ...
 
 
 class Admission(Protocol):
-    async def admit(self, call: Call, deployments: Sequence[Deployment]) -> Ticket: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome(Generic[V]):
-    value: V
-    deployment: Deployment
-    model_group: str
-    attempts: int
-
-
-class Routing(Protocol):
-    def deployments(self, model: str) -> Sequence[Deployment]:
-        """The deployments that may serve ``model`` (after aliases); raises ``UnknownModel``."""
-        ...
-
-    async def run(
-        self,
-        call: Call,
-        attempt: Callable[[Deployment, float | None], Awaitable[T]],
-    ) -> Outcome[T]: ...
+    async def admit(self, call: Call, deployment_model_names: Sequence[str] = ()) -> Ticket: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,45 +107,57 @@ class Gateway:
     def __init__(
         self,
         *,
-        routing: Routing,
+        router: Router,
         providers: Mapping[str, Provider],
         admission: Admission,
         accounting: Accounting,
         drop_params: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._routing = routing
+        self._router = router
         self._providers = providers
         self._admission = admission
         self._accounting = accounting
         self._drop_params = drop_params
         self._clock = clock
 
-    def _options(self, deployment: Deployment, timeout: float | None) -> SendOptions:
-        drop = deployment.params.get("drop_params")
-        return SendOptions(timeout=timeout, drop_params=self._drop_params if drop is None else bool(drop))
+    async def _admit(self, call: Call, *, stream: bool = False) -> tuple[Plan, Ticket]:
+        """Plan the route (resolving aliases; UnknownModel here), then admit against every
+        deployment the plan may use."""
+        request = call.request
+        estimate = estimate_input_tokens(request)
+        hints = request.hints if isinstance(request, ChatRequest) else NO_HINTS
+        plan = self._router.plan(request.model, hints, estimate, stream=stream)
+        candidates = [d.id for d in self._router.table.deployments(plan.group)]
+        return plan, await self._admission.admit(call, candidates)
 
-    def _upstream_request(self, request: ChatRequest, deployment: Deployment) -> ChatRequest:
-        if deployment.info.mode == "embedding":
+    def _options(self, deployment: Deployment, plan: Plan) -> SendOptions:
+        drop = deployment.params.get("drop_params")
+        return SendOptions(
+            timeout=plan.timeout_for(deployment),
+            drop_params=self._drop_params if drop is None else bool(drop),
+        )
+
+    def _provider(self, deployment: Deployment, request: ChatRequest | None = None) -> Provider:
+        if request is not None and deployment.info.mode == "embedding":
             raise InvalidRequest(f"model '{request.model}' is an embedding model; use /embeddings")
-        return request
+        return self._providers[deployment.provider]
 
     async def chat(self, call: Call) -> ChatResult:
         request = call.request
         assert isinstance(request, ChatRequest)
-        ticket = await self._admission.admit(call, self._routing.deployments(request.model))
+        plan, ticket = await self._admit(call)
         started = self._clock()
         usage: Usage | None = None
         outcome: Outcome[ChatResponse] | None = None
         error: GatewayError | None = None
+
+        async def attempt(deployment: Deployment, number: int) -> ChatResponse:
+            provider = self._provider(deployment, request)
+            return await provider.chat(deployment, request, self._options(deployment, plan))
+
         try:
-
-            async def attempt(deployment: Deployment, timeout: float | None) -> ChatResponse:
-                provider = self._providers[deployment.provider]
-                upstream_request = self._upstream_request(request, deployment)
-                return await provider.chat(deployment, upstream_request, self._options(deployment, timeout))
-
-            outcome = await self._routing.run(call, attempt)
+            outcome = await self._router.run(plan, attempt)
             usage = outcome.value.usage
             response = replace(
                 outcome.value, model=request.model, created=outcome.value.created or int(started)
@@ -177,17 +172,14 @@ class Gateway:
     async def chat_stream(self, call: Call) -> StreamResult:
         request = call.request
         assert isinstance(request, ChatRequest)
-        ticket = await self._admission.admit(call, self._routing.deployments(request.model))
+        plan, ticket = await self._admit(call, stream=True)
         started = self._clock()
 
         async def attempt(
-            deployment: Deployment, timeout: float | None
+            deployment: Deployment, number: int
         ) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
-            provider = self._providers[deployment.provider]
-            upstream_request = self._upstream_request(request, deployment)
-            events = await provider.chat_stream(
-                deployment, upstream_request, self._options(deployment, timeout)
-            )
+            provider = self._provider(deployment, request)
+            events = await provider.chat_stream(deployment, request, self._options(deployment, plan))
             # Peek at the first event: an upstream that fails inside its stream before saying
             # anything can still be retried or fallen back from, as nothing reached the client.
             try:
@@ -196,10 +188,13 @@ class Gateway:
                 raise UpstreamError(
                     "upstream stream ended before any event", provider=deployment.provider
                 ) from None
+            except BaseException:
+                await _aclose(events)
+                raise
             return first, events
 
         try:
-            outcome = await self._routing.run(call, attempt)
+            outcome = await self._router.run(plan, attempt)
         except GatewayError as exc:
             await self._finish(call, ticket, None, None, exc, started, stream=True)
             raise
@@ -255,17 +250,18 @@ class Gateway:
     async def embed(self, call: Call) -> EmbeddingResult:
         request = call.request
         assert isinstance(request, EmbeddingRequest)
-        ticket = await self._admission.admit(call, self._routing.deployments(request.model))
+        plan, ticket = await self._admit(call)
         started = self._clock()
         outcome: Outcome[EmbeddingResponse] | None = None
         error: GatewayError | None = None
+
+        async def attempt(deployment: Deployment, number: int) -> EmbeddingResponse:
+            return await self._provider(deployment).embed(
+                deployment, request, self._options(deployment, plan)
+            )
+
         try:
-
-            async def attempt(deployment: Deployment, timeout: float | None) -> EmbeddingResponse:
-                provider = self._providers[deployment.provider]
-                return await provider.embed(deployment, request, self._options(deployment, timeout))
-
-            outcome = await self._routing.run(call, attempt)
+            outcome = await self._router.run(plan, attempt)
             response = replace(outcome.value, model=request.model)
             return EmbeddingResult(response, _headers(outcome, ticket))
         except GatewayError as exc:
@@ -290,6 +286,8 @@ class Gateway:
         deployment = outcome.deployment if outcome is not None else None
         cost = self._accounting.cost(deployment, usage) if deployment is not None and usage else Decimal(0)
         await ticket.settle(usage, cost)
+        if deployment is not None and usage is not None:
+            await self._router.record_usage(deployment.id, usage.total_tokens)
         self._accounting.record(
             Attempted(
                 call=call,

@@ -11,7 +11,6 @@ InvokeModelWithResponseStream, and fails on demand (throttling, validation error
 from __future__ import annotations
 
 import base64
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,18 +18,14 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import orjson
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tollgate.fake_sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY, sigv4_problem
 from tollgate.framing.eventstream import CONTENT_TYPE, encode_event, encode_exception, encode_message
 
-TEST_ACCESS_KEY = "AKIDTOLLGATETEST0001"
-TEST_SECRET_KEY = "tollgate/test/secret/key/0001"
 ERROR_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
 
 DEFAULT_CONVERSE_REPLY: dict[str, Any] = {
@@ -72,63 +67,6 @@ class Failure:
     error_type: str
     message: str
     headers: Mapping[str, str] = field(default_factory=dict)
-
-
-def sigv4_problem(
-    method: str,
-    raw_path: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    secrets: Mapping[str, str],
-    session_tokens: Mapping[str, str] | None = None,
-) -> tuple[str, str] | None:
-    """``None`` if the SigV4 signature is valid, else (AWS error type, message). ``headers`` must
-    have lower-case names; ``raw_path`` is the path (and query) exactly as received."""
-    auth = headers.get("authorization", "")
-    if not auth.startswith("AWS4-HMAC-SHA256 "):
-        return "MissingAuthenticationTokenException", "Missing Authentication Token"
-    fields = dict(
-        item.strip().split("=", 1) for item in auth[len("AWS4-HMAC-SHA256 ") :].split(",") if "=" in item
-    )
-    try:
-        access_key, date, region, service, terminator = fields["Credential"].split("/")
-        signed = fields["SignedHeaders"].split(";")
-        signature = fields["Signature"]
-    except (KeyError, ValueError):
-        return (
-            "IncompleteSignatureException",
-            "Authorization header requires Credential, SignedHeaders, Signature",
-        )
-    secret = secrets.get(access_key)
-    if secret is None:
-        return "UnrecognizedClientException", "The security token included in the request is invalid."
-    token = headers.get("x-amz-security-token")
-    expected_token = (session_tokens or {}).get(access_key)
-    if expected_token is not None and token != expected_token:
-        return "UnrecognizedClientException", "The security token included in the request is invalid."
-    amz_date = headers.get("x-amz-date", "")
-    if "host" not in signed or not amz_date.startswith(date) or terminator != "aws4_request":
-        return "IncompleteSignatureException", "host and x-amz-date must be signed with a matching scope"
-    missing = [name for name in signed if name not in headers]
-    if missing:
-        return "IncompleteSignatureException", f"signed headers missing from the request: {missing}"
-    request = AWSRequest(
-        method=method,
-        url=f"http://{headers['host']}{raw_path}",
-        data=body,
-        headers={name: headers[name] for name in signed},
-    )
-    request.context["timestamp"] = amz_date
-    signer = SigV4Auth(Credentials(access_key, secret, token), service, region)
-    canonical = signer.canonical_request(request)
-    expected = signer.signature(signer.string_to_sign(request, canonical), request)
-    if not hmac.compare_digest(expected, signature):
-        return (
-            "InvalidSignatureException",
-            "The request signature we calculated does not match the signature you provided. "
-            "Check your AWS Secret Access Key and signing method.",
-        )
-    return None
 
 
 def _aws_error(

@@ -1,25 +1,22 @@
-"""What Anthropic's Messages API answers with, both directions: the ``message`` object, the SSE
-event stream (encoder for clients, decoder for the upstream) and error bodies.
+"""Anthropic Messages SSE streams: the encoder (canonical events → the events Anthropic SDK
+clients expect) and the decoder (the Anthropic upstream's events → canonical).
 
-The request side and the dialect's public face are ``anthropic_messages``; this module is its
-other half and imports only ``canonical``, ``errors`` and ``framing``.
+``anthropic_messages`` is the dialect module and hands these out through ``stream_encoder`` and
+``stream_decoder``; the message, usage and error shapes are in ``anthropic_response``. Imports
+only ``canonical``, ``errors`` and ``framing``.
 """
 
 from __future__ import annotations
 
-import math
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from tollgate.canonical import (
-    ChatResponse,
     FinishReason,
     MessageStart,
     MessageStop,
-    Part,
     PartStart,
     PartStop,
     ReasoningDelta,
@@ -31,245 +28,18 @@ from tollgate.canonical import (
     ToolCallPart,
     Usage,
 )
-from tollgate.errors import (
-    ContextWindowExceeded,
-    GatewayError,
-    UpstreamAuthError,
-    UpstreamBadRequest,
-    UpstreamError,
-    UpstreamNotFound,
-    UpstreamPermissionDenied,
-    UpstreamRateLimited,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-    looks_like_context_window,
-    upstream_error_for_status,
+from tollgate.dialects.anthropic_response import (
+    ERROR_TYPE_STATUS,
+    FINISH_TO_STOP,
+    STOP_TO_FINISH,
+    error_body,
+    message_id,
+    parse_error,
+    parse_usage,
+    usage_dict,
 )
+from tollgate.errors import GatewayError, UpstreamError
 from tollgate.framing.sse import SseParser, encode
-
-PROVIDER = "anthropic"
-
-FINISH_TO_STOP: Mapping[FinishReason, str] = {
-    "end_turn": "end_turn",
-    "stop_sequence": "stop_sequence",
-    "max_tokens": "max_tokens",
-    "tool_use": "tool_use",
-    "content_filter": "refusal",
-    "error": "end_turn",
-}
-
-STOP_TO_FINISH: Mapping[str, FinishReason] = {
-    "end_turn": "end_turn",
-    "stop_sequence": "stop_sequence",
-    "max_tokens": "max_tokens",
-    "tool_use": "tool_use",
-    "refusal": "content_filter",
-    # A paused server-tool turn is a complete answer the client may continue.
-    "pause_turn": "end_turn",
-    "model_context_window_exceeded": "max_tokens",
-}
-
-_ERROR_TYPES: Mapping[str, str] = {
-    "invalid_request": "invalid_request_error",
-    "context_window": "invalid_request_error",
-    "content_policy": "invalid_request_error",
-    "budget": "invalid_request_error",
-    "not_found": "not_found_error",
-    "authentication": "authentication_error",
-    "permission": "permission_error",
-    "rate_limit": "rate_limit_error",
-    "overloaded": "overloaded_error",
-    "unavailable": "overloaded_error",
-    # The SDK picks its exception class by HTTP status, so a generic type is enough here.
-    "timeout": "api_error",
-}
-
-# The status Anthropic sends with each error type; used for errors that arrive inside a stream.
-ERROR_TYPE_STATUS: Mapping[str, int] = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
-
-
-def error_type(err: GatewayError) -> str:
-    return _ERROR_TYPES.get(err.kind, "api_error")
-
-
-def error_body(err: GatewayError) -> bytes:
-    return orjson.dumps({"type": "error", "error": {"type": error_type(err), "message": err.message}})
-
-
-def message_id(canonical_id: str) -> str:
-    return canonical_id if canonical_id.startswith("msg_") else "msg_" + canonical_id
-
-
-def usage_dict(usage: Usage) -> dict[str, int]:
-    return {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cache_creation_input_tokens": usage.cache_write_tokens,
-        "cache_read_input_tokens": usage.cache_read_tokens,
-    }
-
-
-def parse_usage(raw: object, base: Usage) -> Usage:
-    """Usage from an Anthropic ``usage`` object; fields it leaves out or nulls keep ``base``'s."""
-    if not isinstance(raw, dict):
-        return base
-
-    def pick(key: str, default: int) -> int:
-        value = raw.get(key)
-        return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-    return Usage(
-        input_tokens=pick("input_tokens", base.input_tokens),
-        output_tokens=pick("output_tokens", base.output_tokens),
-        cache_read_tokens=pick("cache_read_input_tokens", base.cache_read_tokens),
-        cache_write_tokens=pick("cache_creation_input_tokens", base.cache_write_tokens),
-        reasoning_tokens=base.reasoning_tokens,
-    )
-
-
-def tool_input(arguments: str) -> dict[str, Any]:
-    """Tool-call arguments as the object Anthropic wants; models sometimes emit broken JSON."""
-    try:
-        value = orjson.loads(arguments) if arguments else {}
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _render_output_part(part: Part) -> dict[str, Any] | None:
-    if isinstance(part, TextPart):
-        return {"type": "text", "text": part.text}
-    if isinstance(part, ToolCallPart):
-        return {"type": "tool_use", "id": part.id, "name": part.name, "input": tool_input(part.arguments)}
-    if isinstance(part, ReasoningPart):
-        if part.redacted is not None:
-            return {"type": "redacted_thinking", "data": part.redacted}
-        return {"type": "thinking", "thinking": part.text, "signature": part.signature or ""}
-    return None  # images, documents and tool results are never model output
-
-
-def render_response(response: ChatResponse) -> bytes:
-    content = [block for part in response.parts if (block := _render_output_part(part)) is not None]
-    stop_reason = FINISH_TO_STOP[response.finish_reason]
-    return orjson.dumps(
-        {
-            "id": message_id(response.id),
-            "type": "message",
-            "role": "assistant",
-            "model": response.model,
-            "content": content,
-            "stop_reason": stop_reason,
-            "stop_sequence": response.stop_sequence if stop_reason == "stop_sequence" else None,
-            "usage": usage_dict(response.usage),
-        }
-    )
-
-
-def render_error(err: GatewayError) -> tuple[int, bytes, Mapping[str, str]]:
-    headers = dict(err.headers)
-    if err.retry_after is not None:
-        headers["retry-after"] = str(max(0, math.ceil(err.retry_after)))
-    return err.status, error_body(err), headers
-
-
-def _parse_output_block(block: object) -> Part | None:
-    if not isinstance(block, dict):
-        return None
-    match block.get("type"):
-        case "text":
-            return TextPart(str(block.get("text", "")))
-        case "tool_use":
-            arguments = orjson.dumps(block.get("input") or {}).decode()
-            return ToolCallPart(str(block.get("id", "")), str(block.get("name", "")), arguments)
-        case "thinking":
-            signature = block.get("signature")
-            return ReasoningPart(
-                str(block.get("thinking", "")), signature if isinstance(signature, str) else None
-            )
-        case "redacted_thinking":
-            return ReasoningPart(redacted=str(block.get("data", "")))
-    return None  # server tool calls and their results have no canonical form
-
-
-def parse_response(body: bytes) -> ChatResponse:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise UpstreamError("upstream returned a body that is not JSON", provider=PROVIDER) from exc
-    if not isinstance(data, dict) or not isinstance(data.get("content"), list):
-        raise UpstreamError("upstream returned an unexpected message shape", provider=PROVIDER)
-    parts = tuple(part for block in data["content"] if (part := _parse_output_block(block)) is not None)
-    stop_reason = data.get("stop_reason")
-    stop_sequence = data.get("stop_sequence")
-    return ChatResponse(
-        id=str(data.get("id", "")),
-        model=str(data.get("model", "")),
-        parts=parts,
-        finish_reason=STOP_TO_FINISH.get(stop_reason, "end_turn")
-        if isinstance(stop_reason, str)
-        else "end_turn",
-        usage=parse_usage(data.get("usage"), Usage()),
-        stop_sequence=stop_sequence if isinstance(stop_sequence, str) else None,
-    )
-
-
-_ERRORS_BY_TYPE: Mapping[str, type[UpstreamError]] = {
-    "invalid_request_error": UpstreamBadRequest,
-    "request_too_large": UpstreamBadRequest,
-    "authentication_error": UpstreamAuthError,
-    # An account out of credit: another deployment may still serve the request.
-    "billing_error": UpstreamPermissionDenied,
-    "permission_error": UpstreamPermissionDenied,
-    "not_found_error": UpstreamNotFound,
-    "rate_limit_error": UpstreamRateLimited,
-    "overloaded_error": UpstreamUnavailable,
-    "timeout_error": UpstreamTimeout,
-    "api_error": UpstreamError,
-}
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    for key, value in headers.items():
-        if key.lower() == "retry-after":
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                return None
-    return None
-
-
-def parse_error(status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
-    retry_after = _retry_after(headers)
-    kind: object = None
-    message = body.decode("utf-8", errors="replace")[:2000] or f"upstream answered HTTP {status}"
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        data = None
-    if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        kind = data["error"].get("type")
-        if isinstance(data["error"].get("message"), str):
-            message = data["error"]["message"]
-    if kind in ("invalid_request_error", "request_too_large") and looks_like_context_window(message):
-        return ContextWindowExceeded(message)
-    cls = _ERRORS_BY_TYPE.get(kind) if isinstance(kind, str) else None
-    if cls is None:
-        return upstream_error_for_status(status, message, provider=PROVIDER, retry_after=retry_after)
-    err = cls(message, provider=PROVIDER, retry_after=retry_after)
-    if cls is UpstreamError and 500 <= status < 600:
-        err.status = status
-    return err
 
 
 def _event(name: str, payload: dict[str, Any]) -> bytes:

@@ -1,9 +1,10 @@
 """The Bedrock Converse / ConverseStream dialect, both ways.
 
 boto3 clients call the gateway with it (``POST /model/{modelId}/converse`` and
-``/converse-stream``; the model id comes from the path) and the Bedrock upstream speaks it. Binary
-fields (image and document bytes, redacted reasoning) travel as base64 text in JSON, which is also
-how canonical parts carry them. The stream half lives in ``bedrock_stream``.
+``/converse-stream``; the model id comes from the path) and the Bedrock upstream speaks it.
+Content blocks are parsed and rendered in ``bedrock_content``, errors mapped in
+``bedrock_errors`` and the stream half lives in ``bedrock_stream``; this module re-exports what
+``ChatDialect`` needs from them.
 
 The path decides streaming: ``parse_request`` cannot see it, so the edge sets ``stream=True`` on the
 parsed request for ``/converse-stream``.
@@ -11,9 +12,7 @@ parsed request for ``/converse-stream``.
 
 from __future__ import annotations
 
-import base64
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -23,25 +22,30 @@ from tollgate.canonical import (
     AUTO,
     ChatRequest,
     ChatResponse,
-    DocumentPart,
-    ImagePart,
     Message,
     Part,
     Reasoning,
-    ReasoningPart,
     TextPart,
     Tool,
-    ToolCallPart,
     ToolChoice,
-    ToolResultPart,
 )
+from tollgate.dialects.bedrock_content import (
+    CACHE_POINT,
+    expect_list,
+    expect_object,
+    expect_str,
+    mark_cache,
+    output_block,
+    parse_content,
+    parse_text,
+    render_parts,
+)
+from tollgate.dialects.bedrock_errors import PROVIDER, error_from_response
+from tollgate.dialects.bedrock_errors import render_error as render_error
 from tollgate.dialects.bedrock_stream import (
-    ERROR_TYPES,
     FINISH_TO_BEDROCK,
-    PROVIDER,
     BedrockStreamDecoder,
     BedrockStreamEncoder,
-    error_from_response,
     finish_from_bedrock,
     parse_usage,
     render_usage,
@@ -49,20 +53,6 @@ from tollgate.dialects.bedrock_stream import (
 from tollgate.errors import GatewayError, InvalidRequest, UpstreamError
 
 name = "bedrock"
-
-IMAGE_FORMATS = frozenset({"png", "jpeg", "gif", "webp"})
-DOCUMENT_MEDIA_TYPES: Mapping[str, str] = {
-    "pdf": "application/pdf",
-    "csv": "text/csv",
-    "doc": "application/msword",
-    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "xls": "application/vnd.ms-excel",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "html": "text/html",
-    "txt": "text/plain",
-    "md": "text/markdown",
-}
-DOCUMENT_FORMATS: Mapping[str, str] = {media: fmt for fmt, media in DOCUMENT_MEDIA_TYPES.items()}
 _PASSTHROUGH_KEYS = (
     "guardrailConfig",
     "promptVariables",
@@ -73,29 +63,8 @@ _PASSTHROUGH_KEYS = (
 )
 # LiteLLM's reasoning_effort → Anthropic thinking budgets (Anthropic's minimum is 1024).
 _EFFORT_BUDGETS: Mapping[str, int] = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096}
-_DOCUMENT_NAME_BAD = re.compile(r"[^A-Za-z0-9\-()\[\] ]+")
-_CACHE_POINT: Mapping[str, Any] = {"cachePoint": {"type": "default"}}
-
 
 # ---- small typed readers -----------------------------------------------------------------------
-
-
-def _obj(value: object, param: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidRequest(f"'{param}' must be an object", param=param)
-    return value
-
-
-def _list(value: object, param: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise InvalidRequest(f"'{param}' must be an array", param=param)
-    return value
-
-
-def _str(value: object, param: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidRequest(f"'{param}' must be a string", param=param)
-    return value
 
 
 def _opt_int(value: object, param: str) -> int | None:
@@ -124,13 +93,14 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
-    data = _obj(data, "body")
+    data = expect_object(data, "body")
     messages = tuple(
-        _parse_message(m, f"messages[{i}]") for i, m in enumerate(_list(data.get("messages"), "messages"))
+        _parse_message(m, f"messages[{i}]")
+        for i, m in enumerate(expect_list(data.get("messages"), "messages"))
     )
     system = _parse_system(data.get("system"))
-    config = _obj(data.get("inferenceConfig") or {}, "inferenceConfig")
-    stop = _list(config.get("stopSequences") or [], "inferenceConfig.stopSequences")
+    config = expect_object(data.get("inferenceConfig") or {}, "inferenceConfig")
+    stop = expect_list(config.get("stopSequences") or [], "inferenceConfig.stopSequences")
     tools, tool_choice = _parse_tool_config(data.get("toolConfig"))
     top_k, reasoning, extra_fields = _parse_additional(data.get("additionalModelRequestFields"))
     passthrough = {key: data[key] for key in _PASSTHROUGH_KEYS if key in data}
@@ -147,150 +117,32 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         temperature=_opt_float(config.get("temperature"), "inferenceConfig.temperature"),
         top_p=_opt_float(config.get("topP"), "inferenceConfig.topP"),
         top_k=top_k,
-        stop=tuple(_str(s, f"inferenceConfig.stopSequences[{i}]") for i, s in enumerate(stop)),
+        stop=tuple(expect_str(s, f"inferenceConfig.stopSequences[{i}]") for i, s in enumerate(stop)),
         reasoning=reasoning,
-        metadata=_obj(metadata, "requestMetadata") if metadata is not None else {},
+        metadata=expect_object(metadata, "requestMetadata") if metadata is not None else {},
         passthrough=passthrough,
         passthrough_dialect="bedrock",
     )
 
 
 def _parse_message(value: object, param: str) -> Message:
-    data = _obj(value, param)
+    data = expect_object(value, param)
     role = data.get("role")
     if role != "user" and role != "assistant":
         raise InvalidRequest(f"'{param}.role' must be 'user' or 'assistant'", param=f"{param}.role")
-    return Message(role, _parse_content(data.get("content"), f"{param}.content", strict=True))
-
-
-def _parse_content(value: object, param: str, *, strict: bool) -> tuple[Part, ...]:
-    parts: list[Part] = []
-    for j, block in enumerate(_list(value, param)):
-        block_param = f"{param}[{j}]"
-        block = _obj(block, block_param)
-        if "cachePoint" in block:
-            _mark_cache(parts)
-            continue
-        key = next(iter(block), "")
-        parser = _BLOCK_PARSERS.get(key)
-        if parser is None:
-            if strict:
-                raise InvalidRequest(f"unsupported content block {key!r} in {block_param}", param=block_param)
-            continue  # responses may carry blocks the gateway cannot represent (citations, …)
-        parts.append(parser(block[key], f"{block_param}.{key}"))
-    return tuple(parts)
-
-
-def _mark_cache(parts: list[Part]) -> None:
-    """A cachePoint block marks the end of the preceding part; canonical keeps that on text only."""
-    if not parts:
-        return
-    last = parts[-1]
-    if isinstance(last, TextPart):
-        parts[-1] = replace(last, cache_control=True)
-    elif isinstance(last, ToolResultPart) and last.content and isinstance(last.content[-1], TextPart):
-        marked = replace(last.content[-1], cache_control=True)
-        parts[-1] = replace(last, content=(*last.content[:-1], marked))
-
-
-def _parse_text(value: object, param: str) -> TextPart:
-    return TextPart(_str(value, param))
-
-
-def _parse_image(value: object, param: str) -> ImagePart:
-    data = _obj(value, param)
-    fmt = data.get("format")
-    if fmt not in IMAGE_FORMATS:
-        raise InvalidRequest(f"'{param}.format' must be one of png, jpeg, gif, webp", param=f"{param}.format")
-    return ImagePart(media_type=f"image/{fmt}", data=_source_bytes(data.get("source"), f"{param}.source"))
-
-
-def _parse_document(value: object, param: str) -> DocumentPart:
-    data = _obj(value, param)
-    fmt = data.get("format", "txt")
-    media_type = DOCUMENT_MEDIA_TYPES.get(fmt) if isinstance(fmt, str) else None
-    if media_type is None:
-        raise InvalidRequest(f"unsupported document format {fmt!r}", param=f"{param}.format")
-    doc_name = data.get("name")
-    source = _obj(data.get("source"), f"{param}.source")
-    if isinstance(source.get("text"), str):
-        encoded = base64.b64encode(source["text"].encode("utf-8")).decode("ascii")
-    else:
-        encoded = _source_bytes(source, f"{param}.source")
-    return DocumentPart(media_type, encoded, doc_name if isinstance(doc_name, str) else None)
-
-
-def _source_bytes(value: object, param: str) -> str:
-    source = _obj(value, param)
-    if "bytes" not in source:
-        raise InvalidRequest(f"'{param}' must carry 'bytes' (S3 locations are not supported)", param=param)
-    return _str(source["bytes"], f"{param}.bytes")
-
-
-def _parse_tool_use(value: object, param: str) -> ToolCallPart:
-    data = _obj(value, param)
-    return ToolCallPart(
-        id=_str(data.get("toolUseId"), f"{param}.toolUseId"),
-        name=_str(data.get("name"), f"{param}.name"),
-        arguments=orjson.dumps(data.get("input", {})).decode(),
-    )
-
-
-def _parse_tool_result(value: object, param: str) -> ToolResultPart:
-    data = _obj(value, param)
-    content: list[TextPart | ImagePart | DocumentPart] = []
-    for j, block in enumerate(_list(data.get("content", []), f"{param}.content")):
-        block_param = f"{param}.content[{j}]"
-        block = _obj(block, block_param)
-        if "text" in block:
-            content.append(_parse_text(block["text"], f"{block_param}.text"))
-        elif "json" in block:
-            content.append(TextPart(orjson.dumps(block["json"]).decode()))
-        elif "image" in block:
-            content.append(_parse_image(block["image"], f"{block_param}.image"))
-        elif "document" in block:
-            content.append(_parse_document(block["document"], f"{block_param}.document"))
-        elif "cachePoint" not in block:
-            raise InvalidRequest(f"unsupported tool result block in '{block_param}'", param=block_param)
-    return ToolResultPart(
-        tool_call_id=_str(data.get("toolUseId"), f"{param}.toolUseId"),
-        content=tuple(content),
-        is_error=data.get("status") == "error",
-    )
-
-
-def _parse_reasoning(value: object, param: str) -> ReasoningPart:
-    data = _obj(value, param)
-    if "redactedContent" in data:
-        return ReasoningPart(redacted=_str(data["redactedContent"], f"{param}.redactedContent"))
-    text = _obj(data.get("reasoningText"), f"{param}.reasoningText")
-    signature = text.get("signature")
-    return ReasoningPart(
-        text=_str(text.get("text", ""), f"{param}.reasoningText.text"),
-        signature=signature if isinstance(signature, str) else None,
-    )
-
-
-_BLOCK_PARSERS: Mapping[str, Callable[[object, str], Part]] = {
-    "text": _parse_text,
-    "image": _parse_image,
-    "document": _parse_document,
-    "toolUse": _parse_tool_use,
-    "toolResult": _parse_tool_result,
-    "reasoningContent": _parse_reasoning,
-}
+    return Message(role, parse_content(data.get("content"), f"{param}.content", strict=True))
 
 
 def _parse_system(value: object) -> tuple[TextPart, ...]:
     if value is None:
         return ()
     parts: list[Part] = []
-    for i, block in enumerate(_list(value, "system")):
-        block = _obj(block, f"system[{i}]")
+    for i, block in enumerate(expect_list(value, "system")):
+        block = expect_object(block, f"system[{i}]")
         if "cachePoint" in block:
-            _mark_cache(parts)
+            mark_cache(parts)
         elif "text" in block:
-            parts.append(_parse_text(block["text"], f"system[{i}].text"))
+            parts.append(parse_text(block["text"], f"system[{i}].text"))
         else:
             raise InvalidRequest(f"unsupported system block in 'system[{i}]'", param=f"system[{i}]")
     return tuple(p for p in parts if isinstance(p, TextPart))
@@ -299,23 +151,23 @@ def _parse_system(value: object) -> tuple[TextPart, ...]:
 def _parse_tool_config(value: object) -> tuple[tuple[Tool, ...], ToolChoice]:
     if value is None:
         return (), AUTO
-    config = _obj(value, "toolConfig")
+    config = expect_object(value, "toolConfig")
     tools: list[Tool] = []
-    for i, item in enumerate(_list(config.get("tools", []), "toolConfig.tools")):
+    for i, item in enumerate(expect_list(config.get("tools", []), "toolConfig.tools")):
         param = f"toolConfig.tools[{i}]"
-        item = _obj(item, param)
+        item = expect_object(item, param)
         if "cachePoint" in item:
             if tools:
                 tools[-1] = replace(tools[-1], cache_control=True)
             continue
-        spec = _obj(item.get("toolSpec"), f"{param}.toolSpec")
-        schema = _obj(spec.get("inputSchema"), f"{param}.toolSpec.inputSchema")
+        spec = expect_object(item.get("toolSpec"), f"{param}.toolSpec")
+        schema = expect_object(spec.get("inputSchema"), f"{param}.toolSpec.inputSchema")
         description, strict = spec.get("description"), spec.get("strict")
         tools.append(
             Tool(
-                name=_str(spec.get("name"), f"{param}.toolSpec.name"),
+                name=expect_str(spec.get("name"), f"{param}.toolSpec.name"),
                 description=description if isinstance(description, str) else None,
-                parameters=_obj(schema.get("json"), f"{param}.toolSpec.inputSchema.json"),
+                parameters=expect_object(schema.get("json"), f"{param}.toolSpec.inputSchema.json"),
                 strict=strict if isinstance(strict, bool) else None,
             )
         )
@@ -325,26 +177,26 @@ def _parse_tool_config(value: object) -> tuple[tuple[Tool, ...], ToolChoice]:
 def _parse_tool_choice(value: object) -> ToolChoice:
     if value is None:
         return AUTO
-    choice = _obj(value, "toolConfig.toolChoice")
+    choice = expect_object(value, "toolConfig.toolChoice")
     if "auto" in choice:
         return AUTO
     if "any" in choice:
         return ToolChoice("required")
     if "tool" in choice:
-        tool = _obj(choice["tool"], "toolConfig.toolChoice.tool")
-        return ToolChoice("tool", _str(tool.get("name"), "toolConfig.toolChoice.tool.name"))
+        tool = expect_object(choice["tool"], "toolConfig.toolChoice.tool")
+        return ToolChoice("tool", expect_str(tool.get("name"), "toolConfig.toolChoice.tool.name"))
     raise InvalidRequest("'toolConfig.toolChoice' must be auto, any or tool", param="toolConfig.toolChoice")
 
 
 def _parse_additional(value: object) -> tuple[int | None, Reasoning | None, dict[str, Any]]:
     if value is None:
         return None, None, {}
-    rest = dict(_obj(value, "additionalModelRequestFields"))
+    rest = dict(expect_object(value, "additionalModelRequestFields"))
     top_k = _opt_int(rest.pop("top_k", None), "additionalModelRequestFields.top_k")
     reasoning = None
     thinking = rest.pop("thinking", None)
     if thinking is not None:
-        thinking = _obj(thinking, "additionalModelRequestFields.thinking")
+        thinking = expect_object(thinking, "additionalModelRequestFields.thinking")
         if thinking.get("type") == "enabled":
             budget = thinking.get("budget_tokens")
             reasoning = Reasoning(_opt_int(budget, "additionalModelRequestFields.thinking.budget_tokens"))
@@ -353,11 +205,11 @@ def _parse_additional(value: object) -> tuple[int | None, Reasoning | None, dict
     return top_k, reasoning, rest
 
 
-# ---- client side: render a response or an error -----------------------------------------------
+# ---- client side: render a response ------------------------------------------------------------
 
 
 def render_response(response: ChatResponse) -> bytes:
-    content = [_render_output_part(p) for p in response.parts]
+    content = [output_block(p) for p in response.parts]
     body: dict[str, Any] = {
         "output": {"message": {"role": "assistant", "content": content}},
         "stopReason": FINISH_TO_BEDROCK[response.finish_reason],
@@ -369,25 +221,8 @@ def render_response(response: ChatResponse) -> bytes:
     return orjson.dumps(body)
 
 
-def _render_output_part(part: Part) -> dict[str, Any]:
-    if isinstance(part, ToolCallPart):
-        return {"toolUse": {"toolUseId": part.id, "name": part.name, "input": tool_input(part.arguments)}}
-    if isinstance(part, ReasoningPart):
-        return _render_reasoning(part)
-    if isinstance(part, TextPart):
-        return {"text": part.text}
-    rendered = _render_part(part, drop_params=True)
-    return rendered[0] if rendered else {"text": ""}
-
-
 def stream_encoder(request: ChatRequest) -> BedrockStreamEncoder:
     return BedrockStreamEncoder()
-
-
-def render_error(err: GatewayError) -> tuple[int, bytes, Mapping[str, str]]:
-    error_type, status = ERROR_TYPES.get(err.kind, ("InternalServerException", 500))
-    headers = {"x-amzn-ErrorType": error_type, "content-type": "application/json"}
-    return status if status is not None else err.status, orjson.dumps({"message": err.message}), headers
 
 
 # ---- upstream side: render a Converse request --------------------------------------------------
@@ -402,12 +237,12 @@ def render_request(request: ChatRequest, upstream_model: str, *, drop_params: bo
     _check_unsupported(request, drop_params)
     body: dict[str, Any] = {
         "messages": [
-            {"role": m.role, "content": _render_parts(m.parts, drop_params, f"messages[{i}]")}
+            {"role": m.role, "content": render_parts(m.parts, drop_params, f"messages[{i}]")}
             for i, m in enumerate(request.messages)
         ]
     }
     if request.system:
-        body["system"] = _render_parts(request.system, drop_params, "system")
+        body["system"] = render_parts(request.system, drop_params, "system")
     config: dict[str, Any] = {}
     if request.max_tokens is not None:
         config["maxTokens"] = request.max_tokens
@@ -479,7 +314,7 @@ def _render_tool_config(request: ChatRequest, drop_params: bool) -> dict[str, An
             spec["strict"] = True
         tools.append({"toolSpec": spec})
         if tool.cache_control:
-            tools.append(dict(_CACHE_POINT))
+            tools.append(dict(CACHE_POINT))
     config: dict[str, Any] = {"tools": tools}
     if choice.mode == "required":
         config["toolChoice"] = {"any": {}}
@@ -490,87 +325,14 @@ def _render_tool_config(request: ChatRequest, drop_params: bool) -> dict[str, An
     return config
 
 
-def _render_parts(parts: tuple[Part, ...], drop_params: bool, param: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for j, part in enumerate(parts):
-        out.extend(_render_part(part, drop_params=drop_params, param=f"{param}[{j}]"))
-    return out
-
-
-def _render_part(part: Part, *, drop_params: bool, param: str = "content") -> list[dict[str, Any]]:
-    if isinstance(part, TextPart):
-        # Bedrock rejects blank text blocks; an empty part carries nothing anyway.
-        block = [{"text": part.text}] if part.text else []
-        return [*block, dict(_CACHE_POINT)] if part.cache_control else block
-    if isinstance(part, ImagePart):
-        image = _render_image(part, drop_params, param)
-        return [image] if image is not None else []
-    if isinstance(part, DocumentPart):
-        document = _render_document(part, drop_params, param)
-        return [document] if document is not None else []
-    if isinstance(part, ToolCallPart):
-        return [{"toolUse": {"toolUseId": part.id, "name": part.name, "input": tool_input(part.arguments)}}]
-    if isinstance(part, ToolResultPart):
-        content = _render_parts(part.content, drop_params, f"{param}.content")
-        status = "error" if part.is_error else "success"
-        return [{"toolResult": {"toolUseId": part.tool_call_id, "content": content, "status": status}}]
-    return [_render_reasoning(part)]
-
-
-def _render_reasoning(part: ReasoningPart) -> dict[str, Any]:
-    if part.redacted is not None:
-        return {"reasoningContent": {"redactedContent": part.redacted}}
-    text: dict[str, Any] = {"text": part.text}
-    if part.signature is not None:
-        text["signature"] = part.signature
-    return {"reasoningContent": {"reasoningText": text}}
-
-
-def _render_image(part: ImagePart, drop_params: bool, param: str) -> dict[str, Any] | None:
-    media_type, data = part.media_type, part.data
-    if data is None and part.url is not None and part.url.startswith("data:"):
-        header, _, data = part.url[5:].partition(",")
-        media_type = header.split(";", 1)[0] or media_type
-    fmt = media_type.rpartition("/")[2].lower()
-    fmt = "jpeg" if fmt == "jpg" else fmt
-    if data is None or fmt not in IMAGE_FORMATS:
-        if drop_params:
-            return None
-        reason = "images by URL" if data is None else f"image type {media_type!r}"
-        raise InvalidRequest(f"Bedrock Converse does not support {reason}", param=param)
-    return {"image": {"format": fmt, "source": {"bytes": data}}}
-
-
-def _render_document(part: DocumentPart, drop_params: bool, param: str) -> dict[str, Any] | None:
-    fmt = DOCUMENT_FORMATS.get(part.media_type)
-    if fmt is None and part.media_type.startswith("text/"):
-        fmt = "txt"
-    if fmt is None:
-        if drop_params:
-            return None
-        raise InvalidRequest(f"Bedrock does not support document type {part.media_type!r}", param=param)
-    # Bedrock document names allow letters, digits, single spaces, hyphens, parentheses, brackets.
-    doc_name = " ".join(_DOCUMENT_NAME_BAD.sub("-", part.name or "document").split()) or "document"
-    return {"document": {"format": fmt, "name": doc_name, "source": {"bytes": part.data}}}
-
-
-def tool_input(arguments: str) -> Any:
-    """Tool-call arguments as the JSON object Converse wants; unparsable text becomes ``{}``."""
-    try:
-        value = orjson.loads(arguments) if arguments else {}
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 # ---- upstream side: parse responses and errors -------------------------------------------------
 
 
 def parse_response(body: bytes) -> ChatResponse:
     try:
-        data = _obj(orjson.loads(body), "body")
-        message = _obj(_obj(data.get("output"), "output").get("message"), "output.message")
-        parts = _parse_content(message.get("content", []), "output.message.content", strict=False)
+        data = expect_object(orjson.loads(body), "body")
+        message = expect_object(expect_object(data.get("output"), "output").get("message"), "output.message")
+        parts = parse_content(message.get("content", []), "output.message.content", strict=False)
     except (orjson.JSONDecodeError, InvalidRequest) as exc:
         raise UpstreamError(f"malformed Bedrock Converse response: {exc}", provider=PROVIDER) from exc
     extra = data.get("additionalModelResponseFields")

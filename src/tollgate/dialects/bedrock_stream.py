@@ -1,11 +1,12 @@
-"""Bedrock ConverseStream: the event-stream encoder and decoder, plus the stop-reason, usage and
-error mappings (``parse_error``) that whole and streamed Converse responses share.
+"""Bedrock ConverseStream: the event-stream encoder and decoder, plus the stop-reason and usage
+mappings that whole and streamed Converse responses share.
 
 ``bedrock_converse`` is the dialect module; it re-exports the classes here through
 ``stream_encoder`` and ``stream_decoder``. Frames are AWS event-stream messages whose
 ``:event-type`` is one of messageStart, contentBlockStart, contentBlockDelta, contentBlockStop,
 messageStop, metadata and whose payload is that event's JSON object (botocore's
-``ConverseStreamOutput`` shapes). Imports ``canonical``, ``errors`` and ``framing`` only.
+``ConverseStreamOutput`` shapes). Errors are mapped in ``bedrock_errors``. Imports
+``canonical``, ``errors`` and ``framing`` only.
 """
 
 from __future__ import annotations
@@ -30,20 +31,8 @@ from tollgate.canonical import (
     ToolCallPart,
     Usage,
 )
-from tollgate.errors import (
-    ContextWindowExceeded,
-    GatewayError,
-    UpstreamAuthError,
-    UpstreamBadRequest,
-    UpstreamError,
-    UpstreamNotFound,
-    UpstreamPermissionDenied,
-    UpstreamRateLimited,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-    looks_like_context_window,
-    upstream_error_for_status,
-)
+from tollgate.dialects.bedrock_errors import PROVIDER, STREAM_EXCEPTIONS, error_from_aws
+from tollgate.errors import GatewayError, UpstreamError
 from tollgate.framing.eventstream import (
     CONTENT_TYPE,
     EventStreamDecoder,
@@ -52,8 +41,6 @@ from tollgate.framing.eventstream import (
     encode_event,
     encode_exception,
 )
-
-PROVIDER = "bedrock"
 
 FINISH_TO_BEDROCK: Mapping[FinishReason, str] = {
     "end_turn": "end_turn",
@@ -75,44 +62,6 @@ FINISH_FROM_BEDROCK: Mapping[str, FinishReason] = {
     "malformed_model_output": "error",
     "malformed_tool_use": "error",
 }
-
-# kind → (x-amzn-ErrorType, HTTP status); None keeps the error's own status.
-ERROR_TYPES: Mapping[str, tuple[str, int | None]] = {
-    "invalid_request": ("ValidationException", 400),
-    "context_window": ("ValidationException", 400),
-    "content_policy": ("ValidationException", 400),
-    "budget": ("ValidationException", None),
-    "not_found": ("ResourceNotFoundException", 404),
-    "authentication": ("UnrecognizedClientException", None),
-    "permission": ("AccessDeniedException", 403),
-    "rate_limit": ("ThrottlingException", 429),
-    "overloaded": ("ServiceUnavailableException", 503),
-    "unavailable": ("ServiceUnavailableException", 503),
-    "timeout": ("ModelTimeoutException", 408),
-    "api_error": ("InternalServerException", 500),
-    "config": ("InternalServerException", 500),
-}
-
-# kind → the ConverseStreamOutput exception member a stream may carry.
-_STREAM_EXCEPTIONS: Mapping[str, str] = {
-    "rate_limit": "throttlingException",
-    "overloaded": "serviceUnavailableException",
-    "unavailable": "serviceUnavailableException",
-    "timeout": "modelStreamErrorException",
-    "api_error": "internalServerException",
-    "config": "internalServerException",
-}
-
-_AUTH_TYPES = frozenset(
-    {
-        "UnrecognizedClientException",
-        "ExpiredTokenException",
-        "InvalidSignatureException",
-        "IncompleteSignatureException",
-        "MissingAuthenticationTokenException",
-        "InvalidClientTokenId",
-    }
-)
 
 
 # ---- shared mappings ---------------------------------------------------------------------------
@@ -141,64 +90,6 @@ def parse_usage(value: object) -> Usage:
 
 def finish_from_bedrock(stop_reason: object) -> FinishReason:
     return FINISH_FROM_BEDROCK.get(stop_reason, "end_turn") if isinstance(stop_reason, str) else "end_turn"
-
-
-def error_from_aws(
-    error_type: str, message: str, status: int, *, retry_after: float | None = None
-) -> GatewayError:
-    """The most specific error for an AWS error type (``ThrottlingException``, or a stream's
-    ``throttlingException``; namespaces and ``:suffixes`` are stripped)."""
-    name = error_type.split(":", 1)[0].rsplit("#", 1)[-1].strip()
-    name = name[:1].upper() + name[1:]
-    cls: type[UpstreamError]
-    if name in ("ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"):
-        cls = UpstreamRateLimited
-    elif name in ("ServiceUnavailableException", "ModelNotReadyException"):
-        cls = UpstreamUnavailable
-    elif name == "ModelTimeoutException":
-        cls = UpstreamTimeout
-    elif name == "AccessDeniedException":
-        cls = UpstreamPermissionDenied
-    elif name in _AUTH_TYPES:
-        cls = UpstreamAuthError
-    elif name == "ResourceNotFoundException":
-        cls = UpstreamNotFound
-    elif name == "ValidationException":
-        if looks_like_context_window(message):
-            return ContextWindowExceeded(message)
-        cls = UpstreamBadRequest
-    elif name == "InternalServerException":
-        return UpstreamError(message, provider=PROVIDER, status=500, retry_after=retry_after)
-    elif name in ("ModelStreamErrorException", "ModelErrorException"):
-        cls = UpstreamError
-    else:
-        return upstream_error_for_status(status, message, provider=PROVIDER, retry_after=retry_after)
-    return cls(message, provider=PROVIDER, retry_after=retry_after)
-
-
-def error_from_response(status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
-    """An upstream error answer: the type from ``x-amzn-ErrorType`` (else the body's ``__type``),
-    the text from the body's ``message``."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    try:
-        data = orjson.loads(body) if body else {}
-    except orjson.JSONDecodeError:
-        data = {}
-    if not isinstance(data, dict):
-        data = {}
-    message = data.get("message", data.get("Message"))
-    if not isinstance(message, str):
-        message = body.decode("utf-8", errors="replace").strip() or f"Bedrock returned HTTP {status}"
-    error_type = lowered.get("x-amzn-errortype") or data.get("__type") or data.get("code") or ""
-    retry_after = _retry_after(lowered.get("retry-after"))
-    return error_from_aws(str(error_type), message, status, retry_after=retry_after)
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _text(value: object) -> str:
@@ -254,7 +145,7 @@ class BedrockStreamEncoder:
         return out
 
     def error(self, err: GatewayError) -> bytes:
-        exception_type = _STREAM_EXCEPTIONS.get(err.kind, "validationException")
+        exception_type = STREAM_EXCEPTIONS.get(err.kind, "validationException")
         return encode_exception(exception_type, orjson.dumps({"message": err.message}))
 
     def close(self) -> bytes:

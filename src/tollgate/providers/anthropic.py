@@ -14,13 +14,16 @@ import orjson
 from tollgate.canonical import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent
 from tollgate.config import Deployment
 from tollgate.dialects import anthropic_messages
-from tollgate.errors import InvalidRequest
+from tollgate.errors import InvalidRequest, UpstreamError
 from tollgate.providers import SendOptions
 from tollgate.providers._http import HttpClient, UpstreamStream
 from tollgate.providers.streaming import decode_stream
 
 DEFAULT_API_BASE = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
+
+# The fields POST /v1/messages/count_tokens accepts; the rest of a rendered Messages body is refused.
+_COUNT_TOKENS_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers")
 
 # Client headers a passthrough forwards: the protocol's own (version, beta flags) and the body's type.
 _FORWARDED_PREFIXES = ("anthropic-",)
@@ -81,6 +84,25 @@ class AnthropicProvider:
         if stream.status >= 400:
             raise anthropic_messages.parse_error(stream.status, await stream.read_all(), stream.headers)
         return decode_stream(stream, anthropic_messages.stream_decoder())
+
+    async def count_tokens(self, deployment: Deployment, request: ChatRequest, options: SendOptions) -> int:
+        """``input_tokens`` from ``POST {api root}/v1/messages/count_tokens`` for the request."""
+        rendered = anthropic_messages.render_request(request, deployment.upstream_model, drop_params=True)
+        body = {key: rendered[key] for key in _COUNT_TOKENS_FIELDS if key in rendered}
+        answer = await self._http.post(
+            f"{api_root(deployment)}/v1/messages/count_tokens", orjson.dumps(body),
+            self._headers(deployment, options), timeout=options.timeout, provider=self.name,
+        )
+        if answer.status >= 400:
+            raise anthropic_messages.parse_error(answer.status, answer.body, answer.headers)
+        try:
+            data = orjson.loads(answer.body)
+        except orjson.JSONDecodeError:
+            data = None
+        tokens = data.get("input_tokens") if isinstance(data, dict) else None
+        if not isinstance(tokens, int) or isinstance(tokens, bool):
+            raise UpstreamError("count_tokens answer has no integer input_tokens", provider=self.name)
+        return tokens
 
     async def embed(
         self, deployment: Deployment, request: EmbeddingRequest, options: SendOptions

@@ -1,0 +1,1 @@
+"""Accounting: what a call cost (``pricing``), spend records and totals, metrics."""

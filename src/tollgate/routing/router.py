@@ -1,0 +1,411 @@
+"""The router: pick a deployment, retry with backoff, fall back across model groups.
+
+``Router.plan`` resolves a model name (aliases first) to a model group and fixes everything the
+request decides up front (retries, fallback chains, timeouts). ``Router.run`` calls the gateway's
+``attempt(deployment, attempt_number)`` until one succeeds, following LiteLLM's
+``router_settings`` semantics. Routing never imports providers: an attempt is any awaitable
+callable. For a stream, the attempt opens the upstream stream and returns it; retries and
+fallbacks happen only until it returns (nothing has reached the client before then).
+
+Each attempt runs under ``plan.timeout_for(deployment)`` seconds; the gateway's attempt may pass
+the same value to its HTTP client. A timed-out attempt is an ``UpstreamTimeout`` failure.
+Imports ``canonical``, ``config``, ``errors`` and this package only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from tollgate.canonical import NO_HINTS, RouteHints
+from tollgate.config import Config, Deployment, LitellmSettings, RouterSettings
+from tollgate.errors import (
+    ContextWindowExceeded,
+    GatewayError,
+    NoDeploymentAvailable,
+    UnknownModel,
+    UpstreamTimeout,
+)
+from tollgate.routing.cooldowns import (
+    DeploymentState,
+    MemoryDeploymentState,
+    allowed_fails_for,
+    causes_cooldown,
+    litellm_error_class,
+)
+from tollgate.routing.queue import RequestQueue
+from tollgate.routing.strategies import choose, latency_ttl, lowest_order, screen
+from tollgate.routing.table import ModelTable, parse_aliases
+
+__all__ = ["DEFAULT_NUM_RETRIES", "Outcome", "Plan", "Router"]
+
+T = TypeVar("T")
+
+DEFAULT_NUM_RETRIES = 2  # LiteLLM's Router falls back to openai.DEFAULT_MAX_RETRIES
+DEFAULT_REQUEST_TIMEOUT = 6000.0  # litellm.request_timeout
+MAX_HONOURED_RETRY_AFTER = 60.0  # LiteLLM ignores longer upstream Retry-After values
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What routing decided for one request before the first attempt."""
+
+    model: str  # as the client named it
+    group: str  # the model group it resolved to
+    estimated_tokens: int
+    stream: bool
+    num_retries: int
+    retries_from_request: bool  # a per-request num_retries beats retry_policy
+    priority: int | None
+    fallbacks: tuple[str, ...]  # generic chain (request hint, group entry, "*", default_fallbacks)
+    context_window_fallbacks: tuple[str, ...]
+    content_policy_fallbacks: tuple[str, ...]
+    request_timeout: float | None  # per-request timeout hint
+    default_timeout: float
+    default_stream_timeout: float
+
+    def timeout_for(self, deployment: Deployment) -> float:
+        """Seconds one attempt on ``deployment`` may take (to the first byte, for a stream)."""
+        if self.request_timeout is not None:
+            return self.request_timeout
+        if self.stream and deployment.stream_timeout is not None:
+            return deployment.stream_timeout
+        if deployment.timeout is not None:
+            return deployment.timeout
+        return self.default_stream_timeout if self.stream else self.default_timeout
+
+    def chain_for(self, err: GatewayError) -> tuple[str, ...]:
+        if err.fallback == "none":
+            return ()
+        if err.fallback == "context_window" and self.context_window_fallbacks:
+            return self.context_window_fallbacks
+        if err.fallback == "content_policy" and self.content_policy_fallbacks:
+            return self.content_policy_fallbacks
+        return self.fallbacks
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[T]):
+    value: T
+    deployment: Deployment
+    model_group: str
+    attempts: int
+
+
+class _Count:
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+def _fallback_map(*sources: Sequence[Mapping[str, Sequence[str]]]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for source in sources:
+        for entry in source:
+            for name, chain in entry.items():
+                out.setdefault(name, tuple(chain))
+    return out
+
+
+class Router:
+    """LiteLLM-compatible routing over a ``ModelTable``. Clock, sleep and randomness are injected."""
+
+    def __init__(
+        self,
+        table: ModelTable,
+        settings: RouterSettings,
+        litellm: LitellmSettings | None = None,
+        *,
+        state: DeploymentState | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+        request_timeout: float | None = None,
+        default_priority: int = 0,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        queue_poll_interval: float = 0.1,
+        on_queue_depth: Callable[[str, int], None] | None = None,
+    ) -> None:
+        ls = litellm or LitellmSettings()
+        self.table = table
+        self.settings = settings
+        self.state: DeploymentState = state or MemoryDeploymentState()
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._strategy = settings.routing_strategy
+        self._args: Mapping[str, Any] = settings.routing_strategy_args
+        self._latency_ttl = latency_ttl(self._strategy, self._args)
+        self._pre_call = settings.enable_pre_call_checks or settings.enable_pre_call_check
+        self._num_retries = next(
+            (n for n in (settings.num_retries, ls.num_retries) if n is not None), DEFAULT_NUM_RETRIES
+        )
+        self._fallbacks = _fallback_map(settings.fallbacks or ls.fallbacks)
+        self._cw_fallbacks = _fallback_map(settings.context_window_fallbacks or ls.context_window_fallbacks)
+        self._cp_fallbacks = _fallback_map(settings.content_policy_fallbacks or ls.content_policy_fallbacks)
+        self._default_fallbacks = tuple(settings.default_fallbacks or ls.default_fallbacks)
+        base_timeout = next(
+            (t for t in (settings.timeout, ls.request_timeout, request_timeout) if t is not None),
+            DEFAULT_REQUEST_TIMEOUT,
+        )
+        self._timeout = base_timeout
+        stream_timeout = settings.stream_timeout
+        self._stream_timeout = stream_timeout if stream_timeout is not None else base_timeout
+        self._retry_policy = settings.retry_policy
+        self._default_priority = default_priority
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._queue_poll = queue_poll_interval
+        self._on_queue_depth = on_queue_depth
+        self._queues: dict[str, RequestQueue] = {}
+
+    @classmethod
+    def from_config(cls, config: Config, **kwargs: Any) -> Router:
+        """Table and router from a loaded config; ``kwargs`` go to ``Router.__init__``."""
+        aliases = parse_aliases(config.litellm.model_group_alias, config.router.model_group_alias)
+        table = ModelTable(config.deployments, aliases)
+        kwargs.setdefault("request_timeout", config.general.request_timeout)
+        return cls(table, config.router, config.litellm, **kwargs)
+
+    # ----------------------------------------------------------------------------------------
+    # plan
+    # ----------------------------------------------------------------------------------------
+
+    def plan(
+        self,
+        model: str,
+        hints: RouteHints = NO_HINTS,
+        estimated_tokens: int = 0,
+        *,
+        stream: bool = False,
+    ) -> Plan:
+        """Resolve ``model`` and fix this request's retries, fallbacks and timeouts.
+
+        Raises ``UnknownModel`` when no group, alias or served upstream id matches.
+        """
+        group = self.table.resolve(model)
+        if group is None:
+            # LiteLLM's wording: clients and tests match on it.
+            raise UnknownModel(
+                f"Invalid model name passed in model={model}. "
+                "Call `/v1/models` to view available models for your key.",
+                param="model",
+            )
+        if hints.fallbacks is not None:
+            generic: tuple[str, ...] = hints.fallbacks
+        else:
+            generic = self._lookup(self._fallbacks, model, group) or self._fallbacks.get("*", ())
+            generic = generic or self._default_fallbacks
+        return Plan(
+            model=model,
+            group=group,
+            estimated_tokens=estimated_tokens,
+            stream=stream,
+            num_retries=hints.num_retries if hints.num_retries is not None else self._num_retries,
+            retries_from_request=hints.num_retries is not None,
+            priority=hints.priority,
+            fallbacks=generic,
+            context_window_fallbacks=self._lookup(self._cw_fallbacks, model, group),
+            content_policy_fallbacks=self._lookup(self._cp_fallbacks, model, group),
+            request_timeout=hints.timeout,
+            default_timeout=self._timeout,
+            default_stream_timeout=self._stream_timeout,
+        )
+
+    def deployments(self, model: str) -> tuple[Deployment, ...]:
+        """Every deployment of the group ``model`` resolves to (for admission); raises ``UnknownModel``."""
+        return self.table.deployments(self.plan(model).group)
+
+    @staticmethod
+    def _lookup(table: Mapping[str, tuple[str, ...]], model: str, group: str) -> tuple[str, ...]:
+        return table.get(model) or table.get(group) or ()
+
+    # ----------------------------------------------------------------------------------------
+    # run
+    # ----------------------------------------------------------------------------------------
+
+    async def run(self, plan: Plan, attempt: Callable[[Deployment, int], Awaitable[T]]) -> Outcome[T]:
+        """Call ``attempt`` until it succeeds; raise the last error when every option failed."""
+        count = _Count()
+        try:
+            return await self._run_group(plan, plan.group, attempt, count)
+        except GatewayError as err:
+            last = err
+            chain = plan.chain_for(err)
+        seen = {plan.group}
+        for name in chain:
+            group = self.table.resolve(name)
+            if group is None or group in seen:
+                continue
+            seen.add(group)
+            try:
+                return await self._run_group(plan, group, attempt, count)
+            except GatewayError as err:
+                last = err
+        raise last
+
+    async def _run_group(
+        self,
+        plan: Plan,
+        group: str,
+        attempt: Callable[[Deployment, int], Awaitable[T]],
+        count: _Count,
+    ) -> Outcome[T]:
+        deployments = self.table.deployments(group)
+        if not deployments:
+            raise NoDeploymentAvailable(f"model group '{group}' has no deployments")
+        tried: set[str] = set()
+        retries = 0
+        while True:
+            dep, others = await self._pick(plan, group, deployments, tried)
+            tried.add(dep.id)
+            count.n += 1
+            try:
+                value = await self._attempt(plan, group, dep, attempt, count.n)
+            except GatewayError as err:
+                await self._record_failure(dep, err, len(deployments))
+                allowed = self._retries_for(plan, err)
+                if retries >= allowed:
+                    raise
+                retries += 1
+                wait = self._retry_wait(err, retries, others)
+                if wait > 0:
+                    await self._sleep(wait)
+                continue
+            return Outcome(value, dep, group, count.n)
+
+    async def _attempt(
+        self,
+        plan: Plan,
+        group: str,
+        dep: Deployment,
+        attempt: Callable[[Deployment, int], Awaitable[T]],
+        number: int,
+    ) -> T:
+        timeout = plan.timeout_for(dep)
+        start = self._clock()
+        await self.state.begin(dep.id, start)
+        latency: float | None = None
+        try:
+            try:
+                async with asyncio.timeout(timeout):
+                    value = await attempt(dep, number)
+            except TimeoutError as exc:
+                raise UpstreamTimeout(
+                    f"model '{group}' (deployment {dep.id}) did not answer within {timeout:g}s",
+                    provider=dep.provider,
+                ) from exc
+            latency = max(0.0, self._clock() - start)
+            return value
+        finally:
+            await self.state.end(dep.id, self._clock(), latency)
+            self.wake(group)
+
+    async def _pick(
+        self, plan: Plan, group: str, deployments: Sequence[Deployment], tried: set[str]
+    ) -> tuple[Deployment, bool]:
+        """A deployment for the next attempt, and whether another untried one was also eligible."""
+        ids = [d.id for d in deployments]
+        while True:
+            now = self._clock()
+            stats = await self.state.snapshot(ids, now, self._latency_ttl)
+            screened = screen(deployments, stats, now, plan.estimated_tokens, self._pre_call)
+            if screened.eligible:
+                fresh = [d for d in screened.eligible if d.id not in tried]
+                pool = lowest_order(fresh or screened.eligible)
+                dep = choose(self._strategy, pool, stats, self._rng, self._args)
+                others = any(d.id != dep.id for d in fresh)
+                return dep, others
+            if screened.at_cap:
+                await self._queue(group).wait(plan.priority, self._has_capacity(plan, deployments))
+                continue
+            if screened.too_small:
+                limit = max(d.info.max_input_tokens or 0 for d in screened.too_small)
+                raise ContextWindowExceeded(
+                    f"model '{group}' accepts at most {limit} input tokens; "
+                    f"this request has about {plan.estimated_tokens}",
+                    param="messages",
+                )
+            wait = min(stats[d.id].cooldown_until for d in screened.cooling) - now
+            raise NoDeploymentAvailable(
+                f"all deployments of '{group}' are cooling down after repeated failures; "
+                f"retry in {max(wait, 0.0):.0f}s",
+                retry_after=max(wait, 0.0),
+            )
+
+    def _has_capacity(
+        self, plan: Plan, deployments: Sequence[Deployment]
+    ) -> Callable[[], Awaitable[bool]]:
+        ids = [d.id for d in deployments]
+
+        async def ready() -> bool:
+            now = self._clock()
+            stats = await self.state.snapshot(ids, now)
+            return bool(screen(deployments, stats, now, plan.estimated_tokens, self._pre_call).eligible)
+
+        return ready
+
+    def _queue(self, group: str) -> RequestQueue:
+        queue = self._queues.get(group)
+        if queue is None:
+            queue = self._queues[group] = RequestQueue(
+                group,
+                max_size=self.settings.max_queue_size,
+                max_wait=self.settings.max_queue_wait,
+                clock=self._clock,
+                default_priority=self._default_priority,
+                poll_interval=self._queue_poll,
+                on_depth=self._on_queue_depth,
+            )
+        return queue
+
+    def wake(self, group: str) -> None:
+        """Capacity may have returned for ``group`` (a new minute, a config change): re-probe now."""
+        queue = self._queues.get(group)
+        if queue is not None and queue.depth:
+            queue.notify()
+
+    @property
+    def queue_depths(self) -> dict[str, int]:
+        """Requests waiting for capacity, per model group (for metrics)."""
+        return {name: q.depth for name, q in self._queues.items() if q.depth}
+
+    def _retries_for(self, plan: Plan, err: GatewayError) -> int:
+        # 400/401/403-class errors are never retried, whatever retry_policy says.
+        if not err.retryable:
+            return 0
+        if not plan.retries_from_request:
+            policy = self._retry_policy.get(f"{litellm_error_class(err)}Retries")
+            if policy is not None:
+                return policy
+        return plan.num_retries
+
+    def _retry_wait(self, err: GatewayError, retry_number: int, others: bool) -> float:
+        floor = self.settings.retry_after
+        if others:
+            # Another deployment is ready: LiteLLM retries at once rather than waiting out this one.
+            return floor
+        upstream = err.retry_after
+        if upstream is not None and 0 < upstream <= MAX_HONOURED_RETRY_AFTER:
+            return max(floor, upstream)
+        backoff = min(self._backoff_max, self._backoff_base * float(2 ** (retry_number - 1)))
+        return max(floor, backoff * (0.5 + 0.5 * self._rng.random()))
+
+    async def _record_failure(self, dep: Deployment, err: GatewayError, group_size: int) -> None:
+        # LiteLLM never cools down the only deployment of a group: it would turn a blip into an outage.
+        if self.settings.disable_cooldowns or group_size < 2 or not causes_cooldown(err):
+            return
+        settings = self.settings
+        counter, allowed = allowed_fails_for(err, settings.allowed_fails, settings.allowed_fails_policy)
+        await self.state.record_failure(dep.id, counter, self._clock(), allowed, settings.cooldown_time)
+
+    async def record_usage(self, deployment_id: str, tokens: int) -> None:
+        """Count a finished call's tokens against the deployment's tpm (call after success)."""
+        if tokens > 0:
+            await self.state.record_usage(deployment_id, tokens, self._clock())

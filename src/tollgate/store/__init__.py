@@ -1,0 +1,156 @@
+"""Store protocols: the persistence the admin services, authentication and accounting rely on.
+
+A ``Store`` hands out transactions; a transaction (``StoreTx``) exposes one ``RecordTable`` per
+record kind. Everything done inside ``async with store.transaction() as tx:`` commits together or
+not at all, so an admin operation that writes a user and its first key never leaves one without
+the other. ``sql.SqlStore`` (SQLite, PostgreSQL) and ``memory.MemoryStore`` implement them; the
+URL given in ``general_settings.database_url`` picks one (``open_store``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from tollgate.store.records import (
+    AuditEntry,
+    Membership,
+    Organization,
+    SpendGroup,
+    SpendRow,
+    StoredDeployment,
+    Team,
+    UsagePlan,
+    User,
+    VirtualKey,
+)
+
+R = TypeVar("R")
+
+__all__ = [
+    "AUDIT_FILTERS", "DEFAULT_DATABASE_URL", "GROUP_COLUMNS", "SPEND_FILTERS", "AuditStore", "RecordTable",
+    "SpendStore", "Store", "StoreTx", "open_store",
+]
+
+SPEND_FILTERS = ("api_key", "user_id", "team_id", "org_id", "model_group", "request_id", "key_alias")
+AUDIT_FILTERS = ("action", "target_id", "actor_user_id", "actor_key")
+# group_by name → spend-log column
+GROUP_COLUMNS = {
+    "key": "api_key", "api_key": "api_key", "user": "user_id", "team": "team_id", "org": "org_id",
+    "model": "model_group", "deployment": "deployment_id", "provider_model": "provider_model",
+}
+
+# Where tollgate keeps its tables when general_settings.database_url is not set.
+DEFAULT_DATABASE_URL = "sqlite:///tollgate.db"
+
+
+class RecordTable(Protocol[R]):
+    """Rows of one record kind. ``filters`` compare named fields for equality.
+
+    Filter names per kind — keys: user_id, team_id, org_id, key_alias; users: email, org_id, role;
+    teams: org_id, alias; orgs: alias; memberships: team_id, user_id; deployments: model_name;
+    usage_plans: entity_type, entity_id.
+    """
+
+    async def get(self, record_id: str) -> R | None: ...
+
+    async def insert(self, record: R) -> None:
+        """Add a record; ``errors.Conflict`` if its id (or a unique field) is taken."""
+
+    async def replace(self, record: R) -> None:
+        """Overwrite the record with the same id; ``errors.NotFound`` if there is none."""
+
+    async def delete(self, record_ids: Sequence[str]) -> list[str]:
+        """Remove records; returns the ids that existed."""
+
+    async def find(
+        self, filters: Mapping[str, str] | None = None, *, offset: int = 0, limit: int | None = None
+    ) -> list[R]:
+        """Records matching every filter, oldest first."""
+
+    async def count(self, filters: Mapping[str, str] | None = None) -> int: ...
+
+
+class StoreTx(Protocol):
+    @property
+    def orgs(self) -> RecordTable[Organization]: ...
+    @property
+    def teams(self) -> RecordTable[Team]: ...
+    @property
+    def users(self) -> RecordTable[User]: ...
+    @property
+    def memberships(self) -> RecordTable[Membership]: ...
+    @property
+    def keys(self) -> RecordTable[VirtualKey]: ...
+    @property
+    def deployments(self) -> RecordTable[StoredDeployment]: ...
+    @property
+    def usage_plans(self) -> RecordTable[UsagePlan]: ...
+
+
+class SpendStore(Protocol):
+    async def record_spend(self, rows: Sequence[SpendRow]) -> None:
+        """Append spend-log rows and add their spend to the key, user, team and org totals.
+
+        Idempotent per ``request_id``: a row whose request id is already logged is skipped (and
+        not counted again), so replaying a spill file after a crash never double-counts."""
+
+    async def spend_logs(
+        self,
+        filters: Mapping[str, str] | None = None,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[SpendRow]:
+        """Newest first; filters: ``SPEND_FILTERS``; ``start`` inclusive, ``end`` exclusive."""
+
+    async def spend_groups(
+        self,
+        group_by: str | None,
+        *,
+        by_day: bool = False,
+        filters: Mapping[str, str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[SpendGroup]:
+        """Totals per ``GROUP_COLUMNS[group_by]`` value (``None``: one group), per UTC day if
+        ``by_day``; ordered by day, then spend descending."""
+
+    async def purge_spend_logs(self, before: datetime) -> int:
+        """Delete spend-log rows that started before ``before``; returns how many."""
+
+
+class AuditStore(Protocol):
+    async def record_audit(self, entry: AuditEntry) -> None: ...
+
+    async def audit_logs(
+        self,
+        filters: Mapping[str, str] | None = None,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[AuditEntry]:
+        """Newest first; filters: ``AUDIT_FILTERS``."""
+
+
+class Store(SpendStore, AuditStore, Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[StoreTx]: ...
+
+    async def close(self) -> None: ...
+
+
+def open_store(url: str | None, pool_size: int = 10) -> Store:
+    """``memory`` (or ``None``) → in-memory; ``sqlite…``/``postgres…`` → SQL (see ``sql.normalize_url``)."""
+    if url is None or url == "memory":
+        from tollgate.store.memory import MemoryStore
+
+        return MemoryStore()
+    from tollgate.store.sql import SqlStore
+
+    return SqlStore(url, pool_size=pool_size)

@@ -1,0 +1,231 @@
+"""In-memory store: the same protocols as the SQL store, kept for the process lifetime.
+
+Used when no database is configured and in tests. A transaction holds one lock and restores a
+snapshot of every table if its body raises, which gives the all-or-nothing behaviour of SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+from tollgate.errors import Conflict, NotFound
+from tollgate.store import RecordTable, StoreTx
+from tollgate.store.records import (
+    Membership,
+    Organization,
+    Policy,
+    SpendRow,
+    StoredDeployment,
+    Team,
+    UsagePlan,
+    User,
+    VirtualKey,
+)
+
+R = TypeVar("R")
+Getter = Callable[[R], object]
+
+
+class MemoryTable(Generic[R]):
+    def __init__(
+        self,
+        kind: str,
+        id_of: Callable[[R], str],
+        fields: Mapping[str, Callable[[R], object]],
+        unique: tuple[str, ...] = (),
+    ) -> None:
+        self.kind = kind
+        self.rows: dict[str, R] = {}
+        self._id_of = id_of
+        self._fields = fields
+        self._unique = unique
+
+    async def get(self, record_id: str) -> R | None:
+        return self.rows.get(record_id)
+
+    async def insert(self, record: R) -> None:
+        record_id = self._id_of(record)
+        if record_id in self.rows:
+            raise Conflict(f"{self.kind} '{record_id}' already exists")
+        self._check_unique(record, record_id)
+        self.rows[record_id] = record
+
+    async def replace(self, record: R) -> None:
+        record_id = self._id_of(record)
+        if record_id not in self.rows:
+            raise NotFound(f"{self.kind} '{record_id}' not found")
+        self._check_unique(record, record_id)
+        self.rows[record_id] = record
+
+    async def delete(self, record_ids: Sequence[str]) -> list[str]:
+        return [rid for rid in dict.fromkeys(record_ids) if self.rows.pop(rid, None) is not None]
+
+    async def find(
+        self, filters: Mapping[str, str] | None = None, *, offset: int = 0, limit: int | None = None
+    ) -> list[R]:
+        matches = [row for row in self.rows.values() if self._matches(row, filters or {})]
+        end = None if limit is None else offset + limit
+        return matches[offset:end]
+
+    async def count(self, filters: Mapping[str, str] | None = None) -> int:
+        return len(await self.find(filters))
+
+    def _matches(self, row: R, filters: Mapping[str, str]) -> bool:
+        for name, value in filters.items():
+            getter = self._fields.get(name)
+            if getter is None:
+                raise ValueError(f"{self.kind}: unknown filter {name!r}")
+            if getter(row) != value:
+                return False
+        return True
+
+    def _check_unique(self, record: R, record_id: str) -> None:
+        for name in self._unique:
+            value = self._fields[name](record)
+            if value is None:
+                continue
+            for other_id, other in self.rows.items():
+                if other_id != record_id and self._fields[name](other) == value:
+                    raise Conflict(f"{self.kind} with {name} '{value}' already exists")
+
+
+class _Tables:
+    def __init__(self) -> None:
+        self._orgs = MemoryTable[Organization]("organization", lambda r: r.id, {"alias": lambda r: r.alias})
+        self._teams = MemoryTable[Team](
+            "team", lambda r: r.id, {"org_id": lambda r: r.org_id, "alias": lambda r: r.alias}
+        )
+        self._users = MemoryTable[User](
+            "user",
+            lambda r: r.id,
+            {"email": lambda r: r.email, "org_id": lambda r: r.org_id, "role": lambda r: r.role},
+        )
+        self._memberships = MemoryTable[Membership](
+            "team membership",
+            lambda r: r.id,
+            {"team_id": lambda r: r.team_id, "user_id": lambda r: r.user_id},
+        )
+        self._keys = MemoryTable[VirtualKey](
+            "key",
+            lambda r: r.token,
+            {
+                "user_id": lambda r: r.user_id,
+                "team_id": lambda r: r.team_id,
+                "org_id": lambda r: r.org_id,
+                "key_alias": lambda r: r.key_alias,
+            },
+            unique=("key_alias",),
+        )
+        self._deployments = MemoryTable[StoredDeployment](
+            "model", lambda r: r.id, {"model_name": lambda r: r.model_name}
+        )
+        self._plans = MemoryTable[UsagePlan](
+            "usage plan",
+            lambda r: r.id,
+            {"entity_type": lambda r: r.entity_type, "entity_id": lambda r: r.entity_id},
+        )
+
+    @property
+    def orgs(self) -> RecordTable[Organization]:
+        return self._orgs
+
+    @property
+    def teams(self) -> RecordTable[Team]:
+        return self._teams
+
+    @property
+    def users(self) -> RecordTable[User]:
+        return self._users
+
+    @property
+    def memberships(self) -> RecordTable[Membership]:
+        return self._memberships
+
+    @property
+    def keys(self) -> RecordTable[VirtualKey]:
+        return self._keys
+
+    @property
+    def deployments(self) -> RecordTable[StoredDeployment]:
+        return self._deployments
+
+    @property
+    def usage_plans(self) -> RecordTable[UsagePlan]:
+        return self._plans
+
+    def all(self) -> tuple[MemoryTable[object], ...]:
+        return (
+            self._orgs, self._teams, self._users, self._memberships,  # type: ignore[return-value]
+            self._keys, self._deployments, self._plans,
+        )
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._tables = _Tables()
+        self._lock = asyncio.Lock()
+        self._spend: list[SpendRow] = []
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[StoreTx]:
+        async with self._lock:
+            snapshot = [dict(table.rows) for table in self._tables.all()]
+            try:
+                yield self._tables
+            except BaseException:
+                for table, rows in zip(self._tables.all(), snapshot, strict=True):
+                    table.rows = rows
+                raise
+
+    async def record_spend(self, rows: Sequence[SpendRow]) -> None:
+        async with self.transaction() as tx:
+            for row in rows:
+                self._spend.append(row)
+                await _add_spend(tx, row)
+
+    async def spend_logs(
+        self,
+        filters: Mapping[str, str] | None = None,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+    ) -> list[SpendRow]:
+        out: list[SpendRow] = []
+        for row in reversed(self._spend):
+            if start is not None and row.started_at < start:
+                continue
+            if end is not None and row.started_at >= end:
+                continue
+            if all(getattr(row, name) == value for name, value in (filters or {}).items()):
+                out.append(row)
+            if len(out) >= limit:
+                break
+        return out
+
+    async def close(self) -> None:
+        return None
+
+
+async def _add_spend(tx: StoreTx, row: SpendRow) -> None:
+    if not row.spend:
+        return
+    amount = row.spend
+    if row.api_key and (key := await tx.keys.get(row.api_key)) is not None:
+        await tx.keys.replace(replace(key, policy=_plus(key.policy, amount)))
+    if row.user_id and (user := await tx.users.get(row.user_id)) is not None:
+        await tx.users.replace(replace(user, policy=_plus(user.policy, amount)))
+    if row.team_id and (team := await tx.teams.get(row.team_id)) is not None:
+        await tx.teams.replace(replace(team, policy=_plus(team.policy, amount)))
+    if row.org_id and (org := await tx.orgs.get(row.org_id)) is not None:
+        await tx.orgs.replace(replace(org, policy=_plus(org.policy, amount)))
+
+
+def _plus(policy: Policy, amount: Decimal) -> Policy:
+    return replace(policy, spend=policy.spend + amount)

@@ -1,0 +1,1 @@
+"""Alembic environment and revisions for the SQL store (run by ``store.sql.migrate``)."""

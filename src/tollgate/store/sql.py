@@ -1,0 +1,286 @@
+"""SQL store over SQLAlchemy 2 async Core: SQLite by default, PostgreSQL when configured.
+
+``normalize_url`` accepts URLs as LiteLLM users write them (``postgresql://…``) and picks the async
+driver. ``migrate`` upgrades a database to the newest Alembic revision shipped in
+``store/migrations``; ``check_schema`` refuses to serve a database that is behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from tollgate.errors import ConfigError, Conflict, NotFound
+from tollgate.store import RecordTable, StoreTx
+from tollgate.store.records import (
+    Membership,
+    Organization,
+    SpendRow,
+    StoredDeployment,
+    Team,
+    UsagePlan,
+    User,
+    VirtualKey,
+)
+from tollgate.store.sql_tables import (
+    DEPLOYMENTS,
+    KEYS,
+    MEMBERSHIPS,
+    ORGS,
+    PLANS,
+    SPEND,
+    TEAMS,
+    USERS,
+    Mapper,
+    spend_of,
+    spend_row,
+)
+
+R = TypeVar("R")
+MIGRATIONS = Path(__file__).with_name("migrations")
+SCHEMA_BEHIND = "database schema is not at the current version; run `tollgate migrate`"
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` → ``postgresql+asyncpg://``; ``sqlite:///x`` → ``sqlite+aiosqlite:///x``;
+    a bare file path → an SQLite file."""
+    if "://" not in url:
+        return f"sqlite+aiosqlite:///{url}"
+    scheme, _, rest = url.partition("://")
+    base = scheme.split("+", 1)[0]
+    if base in ("postgres", "postgresql"):
+        parts = urlsplit(f"postgresql+asyncpg://{rest}")
+        # asyncpg spells libpq's sslmode as ssl.
+        query = [("ssl" if k == "sslmode" else k, v) for k, v in parse_qsl(parts.query)]
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    raise ConfigError(
+        f"general_settings.database_url: unsupported database '{scheme}' (use sqlite or postgresql)"
+    )
+
+
+def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        return create_async_engine(url, connect_args={"timeout": 30})
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+class SqlTable(Generic[R]):
+    def __init__(self, conn: AsyncConnection, mapper: Mapper[R]) -> None:
+        self._conn = conn
+        self._m = mapper
+
+    async def get(self, record_id: str) -> R | None:
+        result = await self._conn.execute(select(self._m.table).where(self._m.where_id(record_id)))
+        row = result.mappings().first()
+        return None if row is None else self._m.from_row(row)
+
+    async def insert(self, record: R) -> None:
+        try:
+            await self._conn.execute(insert(self._m.table).values(**self._m.to_row(record)))
+        except IntegrityError:
+            # The whole transaction is void after this on PostgreSQL; callers let Conflict propagate.
+            name = f"{self._m.kind} '{self._m.id_of(record)}'"
+            raise Conflict(f"{name} already exists (or one of its unique fields is taken)") from None
+
+    async def replace(self, record: R) -> None:
+        record_id = self._m.id_of(record)
+        try:
+            result = await self._conn.execute(
+                update(self._m.table).where(self._m.where_id(record_id)).values(**self._m.to_row(record))
+            )
+        except IntegrityError:
+            raise Conflict(f"{self._m.kind} '{record_id}': a unique field is already taken") from None
+        if result.rowcount == 0:
+            raise NotFound(f"{self._m.kind} '{record_id}' not found")
+
+    async def delete(self, record_ids: Sequence[str]) -> list[str]:
+        gone: list[str] = []
+        for record_id in dict.fromkeys(record_ids):
+            result = await self._conn.execute(delete(self._m.table).where(self._m.where_id(record_id)))
+            if result.rowcount:
+                gone.append(record_id)
+        return gone
+
+    async def find(
+        self, filters: Mapping[str, str] | None = None, *, offset: int = 0, limit: int | None = None
+    ) -> list[R]:
+        query = self._filtered(select(self._m.table), filters)
+        order = [self._m.table.c[c] for c in ("created_at",) if c in self._m.table.c]
+        query = query.order_by(*order, *(self._m.table.c[c] for c in self._m.id_columns)).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        result = await self._conn.execute(query)
+        return [self._m.from_row(row) for row in result.mappings()]
+
+    async def count(self, filters: Mapping[str, str] | None = None) -> int:
+        query = self._filtered(select(func.count()).select_from(self._m.table), filters)
+        return int((await self._conn.execute(query)).scalar_one())
+
+    def _filtered(self, query: Any, filters: Mapping[str, str] | None) -> Any:
+        for name, value in (filters or {}).items():
+            if name not in self._m.filters:
+                raise ValueError(f"{self._m.kind}: unknown filter {name!r}")
+            query = query.where(self._m.table.c[name] == value)
+        return query
+
+
+class _SqlTx:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._orgs = SqlTable(conn, ORGS)
+        self._teams = SqlTable(conn, TEAMS)
+        self._users = SqlTable(conn, USERS)
+        self._memberships = SqlTable(conn, MEMBERSHIPS)
+        self._keys = SqlTable(conn, KEYS)
+        self._deployments = SqlTable(conn, DEPLOYMENTS)
+        self._plans = SqlTable(conn, PLANS)
+
+    @property
+    def orgs(self) -> RecordTable[Organization]:
+        return self._orgs
+
+    @property
+    def teams(self) -> RecordTable[Team]:
+        return self._teams
+
+    @property
+    def users(self) -> RecordTable[User]:
+        return self._users
+
+    @property
+    def memberships(self) -> RecordTable[Membership]:
+        return self._memberships
+
+    @property
+    def keys(self) -> RecordTable[VirtualKey]:
+        return self._keys
+
+    @property
+    def deployments(self) -> RecordTable[StoredDeployment]:
+        return self._deployments
+
+    @property
+    def usage_plans(self) -> RecordTable[UsagePlan]:
+        return self._plans
+
+
+class SqlStore:
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.engine = make_engine(url, pool_size)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[StoreTx]:
+        async with self.engine.begin() as conn:
+            yield _SqlTx(conn)
+
+    async def record_spend(self, rows: Sequence[SpendRow]) -> None:
+        if not rows:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(SPEND), [spend_row(r) for r in rows])
+            totals: dict[tuple[int, str], Decimal] = {}
+            for r in rows:
+                for index, entity_id in enumerate((r.api_key, r.user_id, r.team_id, r.org_id)):
+                    if entity_id and r.spend:
+                        totals[(index, entity_id)] = totals.get((index, entity_id), Decimal(0)) + r.spend
+            mappers: tuple[Mapper[Any], ...] = (KEYS, USERS, TEAMS, ORGS)
+            for (index, entity_id), amount in totals.items():
+                await _add_spend(conn, mappers[index], entity_id, amount)
+
+    async def spend_logs(
+        self,
+        filters: Mapping[str, str] | None = None,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+    ) -> list[SpendRow]:
+        query = select(SPEND)
+        for name, value in (filters or {}).items():
+            if name not in ("api_key", "user_id", "team_id", "org_id", "model_group", "request_id"):
+                raise ValueError(f"spend logs: unknown filter {name!r}")
+            query = query.where(SPEND.c[name] == value)
+        if start is not None:
+            query = query.where(SPEND.c.started_at >= start)
+        if end is not None:
+            query = query.where(SPEND.c.started_at < end)
+        query = query.order_by(SPEND.c.started_at.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            result = await conn.execute(query)
+            return [spend_of(row) for row in result.mappings()]
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def _add_spend(conn: AsyncConnection, mapper: Mapper[Any], entity_id: str, amount: Decimal) -> None:
+    where = mapper.where_id(entity_id)
+    spend = mapper.table.c.spend
+    if conn.dialect.name == "sqlite":
+        # Money is text on SQLite, so add in Python; SQLite serialises writers anyway.
+        current = (await conn.execute(select(spend).where(where))).scalar_one_or_none()
+        if current is not None:
+            await conn.execute(update(mapper.table).where(where).values(spend=current + amount))
+        return
+    await conn.execute(update(mapper.table).where(where).values(spend=spend + amount))
+
+
+def _alembic_config(connection: Connection | None = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _upgrade(connection: Connection) -> None:
+    from alembic import command
+
+    command.upgrade(_alembic_config(connection), "head")
+
+
+def _current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+async def migrate(url: str) -> None:
+    """Upgrade the database at ``url`` to the newest schema (creates an SQLite file if needed)."""
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+    finally:
+        await engine.dispose()
+
+
+async def check_schema(url: str) -> None:
+    """Raise ``ConfigError`` unless the database is at the newest schema revision."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            current = await conn.run_sync(_current_revision)
+    finally:
+        await engine.dispose()
+    if current is None or current != head_revision():
+        raise ConfigError(SCHEMA_BEHIND)
