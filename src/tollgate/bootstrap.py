@@ -33,6 +33,7 @@ from tollgate.edge.inference import Inference, error_response
 from tollgate.edge.passthrough import Passthrough
 from tollgate.errors import GatewayError
 from tollgate.gateway import Gateway
+from tollgate.policy.access import denying_entity
 from tollgate.policy.admission import Policy
 from tollgate.providers import Provider
 from tollgate.providers._http import HttpClient
@@ -157,16 +158,21 @@ def build(config: Config, *, clock: Callable[[], float] = time.time) -> FastAPI:
 
     async def list_models(request: Request) -> Response:
         try:
-            await authenticate(request)
+            principal = await authenticate(request)
         except GatewayError as exc:
             return error_response(openai_chat.render_error, exc)
+        # Only the models this caller may use, as LiteLLM's /models does for a key.
         data = [
             {"id": name, "object": "model", "created": 1677610602, "owned_by": "openai"}
             for name in router.table.names()
+            if denying_entity(principal, name) is None
         ]
         return json_response({"data": data, "object": "list"})
 
     health = Health(router.table.all_deployments, providers, authenticate)
+    counters_check = getattr(counters, "health_check", None)
+    if counters_check is not None:  # Redis-backed counters: readiness reports the fail mode
+        health.add_check("counters", counters_check)
 
     refresher = _Refresher(reload_db_models)
 

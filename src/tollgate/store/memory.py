@@ -15,11 +15,14 @@ from decimal import Decimal
 from typing import Generic, TypeVar
 
 from tollgate.errors import Conflict, NotFound
-from tollgate.store import RecordTable, StoreTx
+from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, RecordTable, StoreTx
+from tollgate.store.aggregate import Aggregator
 from tollgate.store.records import (
+    AuditEntry,
     Membership,
     Organization,
     Policy,
+    SpendGroup,
     SpendRow,
     StoredDeployment,
     Team,
@@ -29,6 +32,7 @@ from tollgate.store.records import (
 )
 
 R = TypeVar("R")
+_AGGREGATED = ("spend", "prompt_tokens", "completion_tokens", "status_code", "started_at")
 Getter = Callable[[R], object]
 
 
@@ -171,6 +175,8 @@ class MemoryStore:
         self._tables = _Tables()
         self._lock = asyncio.Lock()
         self._spend: list[SpendRow] = []
+        self._logged: set[str] = set()
+        self._audit: list[AuditEntry] = []
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[StoreTx]:
@@ -186,8 +192,28 @@ class MemoryStore:
     async def record_spend(self, rows: Sequence[SpendRow]) -> None:
         async with self.transaction() as tx:
             for row in rows:
+                if row.request_id in self._logged:
+                    continue
+                self._logged.add(row.request_id)
                 self._spend.append(row)
                 await _add_spend(tx, row)
+
+    def _matching(
+        self, filters: Mapping[str, str] | None, start: datetime | None, end: datetime | None
+    ) -> list[SpendRow]:
+        for name in filters or {}:
+            if name not in SPEND_FILTERS:
+                raise ValueError(f"spend logs: unknown filter {name!r}")
+        out = [
+            row
+            for row in self._spend
+            if (start is None or row.started_at >= start)
+            and (end is None or row.started_at < end)
+            and all(getattr(row, name) == value for name, value in (filters or {}).items())
+        ]
+        out.sort(key=lambda r: r.request_id)
+        out.sort(key=lambda r: r.started_at, reverse=True)
+        return out
 
     async def spend_logs(
         self,
@@ -196,18 +222,57 @@ class MemoryStore:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 100,
+        offset: int = 0,
     ) -> list[SpendRow]:
-        out: list[SpendRow] = []
-        for row in reversed(self._spend):
-            if start is not None and row.started_at < start:
-                continue
-            if end is not None and row.started_at >= end:
-                continue
-            if all(getattr(row, name) == value for name, value in (filters or {}).items()):
-                out.append(row)
-            if len(out) >= limit:
-                break
-        return out
+        return self._matching(filters, start, end)[offset : offset + limit]
+
+    async def spend_groups(
+        self,
+        group_by: str | None,
+        *,
+        by_day: bool = False,
+        filters: Mapping[str, str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[SpendGroup]:
+        column = GROUP_COLUMNS[group_by] if group_by else None
+        aggregator = Aggregator(column, by_day)
+        for row in self._matching(filters, start, end):
+            aggregator.add({name: getattr(row, name) for name in _AGGREGATED + ((column,) if column else ())})
+        return aggregator.groups
+
+    async def purge_spend_logs(self, before: datetime) -> int:
+        kept = [row for row in self._spend if row.started_at >= before]
+        purged = len(self._spend) - len(kept)
+        self._spend = kept
+        self._logged = {row.request_id for row in kept}
+        return purged
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        self._audit.append(entry)
+
+    async def audit_logs(
+        self,
+        filters: Mapping[str, str] | None = None,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[AuditEntry]:
+        for name in filters or {}:
+            if name not in AUDIT_FILTERS:
+                raise ValueError(f"audit logs: unknown filter {name!r}")
+        out = [
+            e
+            for e in self._audit
+            if (start is None or e.created_at >= start)
+            and (end is None or e.created_at < end)
+            and all(getattr(e, name) == value for name, value in (filters or {}).items())
+        ]
+        out.sort(key=lambda e: e.id)
+        out.sort(key=lambda e: e.created_at, reverse=True)
+        return out[offset : offset + limit]
 
     async def close(self) -> None:
         return None

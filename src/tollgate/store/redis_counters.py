@@ -35,6 +35,7 @@ from tollgate.store.counters import (
 )
 
 FailMode = Literal["fallback", "fail_open", "fail_closed"]
+PREFIX_ENV = "TOLLGATE_REDIS_PREFIX"
 
 _ADMIT = """
 local now = tonumber(ARGV[1])
@@ -214,6 +215,13 @@ class RedisCounterStore:
         reply = await self._run(self._settle, keys, args)
         return tuple(int(v) for v in reply)
 
+    async def ping(self) -> None:
+        """Raise ``CounterStoreUnavailable`` unless Redis answers a PING."""
+        try:
+            await self._client.ping()
+        except (RedisError, OSError) as exc:
+            raise CounterStoreUnavailable(f"redis counter store: {type(exc).__name__}: {exc}") from exc
+
     async def close(self) -> None:
         with contextlib.suppress(RedisError, OSError):
             await self._client.aclose()
@@ -263,6 +271,29 @@ class ResilientCounterStore:
     @property
     def healthy(self) -> bool:
         return self._healthy
+
+    async def health_check(self) -> tuple[bool, str]:
+        """Readiness: ping Redis (so an idle replica notices an outage too) and describe the mode.
+
+        Only ``fail_closed`` makes the replica unready: in ``fallback``/``fail_open`` it keeps
+        serving, and taking it out of the load balancer would turn a Redis outage into a full one.
+        """
+        ping = getattr(self._redis, "ping", None)
+        if ping is not None:
+            try:
+                await ping()
+            except CounterStoreUnavailable as exc:
+                self._mark_down(exc)
+            else:
+                self._mark_up()
+        if self._healthy:
+            return True, "connected"
+        detail = {
+            "fallback": "redis unavailable: per-process counters (redis_fail_mode=fallback)",
+            "fail_open": "redis unavailable: limits not enforced (redis_fail_mode=fail_open)",
+            "fail_closed": "redis unavailable: counted requests refused (redis_fail_mode=fail_closed)",
+        }[self._mode]
+        return self._mode != "fail_closed", detail
 
     async def admit(self, admission: Admission) -> AdmissionResult:
         if self._use_redis():
@@ -356,11 +387,16 @@ def build_counter_store(
     warn: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> CounterStore:
-    """In-memory counters without Redis; otherwise Redis wrapped by ``redis_fail_mode``."""
+    """In-memory counters without Redis; otherwise Redis wrapped by ``redis_fail_mode``.
+
+    ``TOLLGATE_REDIS_PREFIX`` overrides ``prefix``, so deployments (or test runs) sharing one
+    Redis keep separate counters.
+    """
     url = redis_url(config, env)
     memory = MemoryCounterStore()
     if url is None:
         return memory
+    prefix = (env or {}).get(PREFIX_ENV) or prefix
     return ResilientCounterStore(
         RedisCounterStore.from_url(url, prefix=prefix), memory, config.general.redis_fail_mode,
         clock=clock, warn=warn,

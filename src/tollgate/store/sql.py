@@ -15,15 +15,18 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tollgate.errors import ConfigError, Conflict, NotFound
-from tollgate.store import RecordTable, StoreTx
+from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, RecordTable, StoreTx
+from tollgate.store.aggregate import Aggregator, day_of
 from tollgate.store.records import (
+    AuditEntry,
     Membership,
     Organization,
+    SpendGroup,
     SpendRow,
     StoredDeployment,
     Team,
@@ -32,6 +35,7 @@ from tollgate.store.records import (
     VirtualKey,
 )
 from tollgate.store.sql_tables import (
+    AUDIT,
     DEPLOYMENTS,
     KEYS,
     MEMBERSHIPS,
@@ -41,6 +45,8 @@ from tollgate.store.sql_tables import (
     TEAMS,
     USERS,
     Mapper,
+    audit_of,
+    audit_row,
     spend_of,
     spend_row,
 )
@@ -185,9 +191,16 @@ class SqlStore:
             yield _SqlTx(conn)
 
     async def record_spend(self, rows: Sequence[SpendRow]) -> None:
+        rows = list({r.request_id: r for r in rows}.values())
         if not rows:
             return
         async with self.engine.begin() as conn:
+            ids = [r.request_id for r in rows]
+            seen = await conn.execute(select(SPEND.c.request_id).where(SPEND.c.request_id.in_(ids)))
+            logged = set(seen.scalars())
+            rows = [r for r in rows if r.request_id not in logged]
+            if not rows:
+                return
             await conn.execute(insert(SPEND), [spend_row(r) for r in rows])
             totals: dict[tuple[int, str], Decimal] = {}
             for r in rows:
@@ -205,20 +218,65 @@ class SqlStore:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 100,
+        offset: int = 0,
     ) -> list[SpendRow]:
-        query = select(SPEND)
-        for name, value in (filters or {}).items():
-            if name not in ("api_key", "user_id", "team_id", "org_id", "model_group", "request_id"):
-                raise ValueError(f"spend logs: unknown filter {name!r}")
-            query = query.where(SPEND.c[name] == value)
-        if start is not None:
-            query = query.where(SPEND.c.started_at >= start)
-        if end is not None:
-            query = query.where(SPEND.c.started_at < end)
-        query = query.order_by(SPEND.c.started_at.desc()).limit(limit)
+        query = _spend_where(select(SPEND), filters, start, end)
+        query = query.order_by(SPEND.c.started_at.desc(), SPEND.c.request_id).offset(offset).limit(limit)
         async with self.engine.connect() as conn:
             result = await conn.execute(query)
             return [spend_of(row) for row in result.mappings()]
+
+    async def spend_groups(
+        self,
+        group_by: str | None,
+        *,
+        by_day: bool = False,
+        filters: Mapping[str, str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[SpendGroup]:
+        column = GROUP_COLUMNS[group_by] if group_by else None
+        async with self.engine.connect() as conn:
+            if conn.dialect.name != "sqlite":
+                return await _sql_groups(conn, column, by_day, filters, start, end)
+            cols = [SPEND.c[c] for c in ("spend", "prompt_tokens", "completion_tokens", "status_code")]
+            cols += [SPEND.c.started_at] + ([SPEND.c[column]] if column else [])
+            query = _spend_where(select(*cols), filters, start, end)
+            aggregator = Aggregator(column, by_day)
+            async for row in (await conn.stream(query)).mappings():
+                aggregator.add(row)
+            return aggregator.groups
+
+    async def purge_spend_logs(self, before: datetime) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(SPEND).where(SPEND.c.started_at < before))
+            return int(result.rowcount or 0)
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(AUDIT).values(**audit_row(entry)))
+
+    async def audit_logs(
+        self,
+        filters: Mapping[str, str] | None = None,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[AuditEntry]:
+        query = select(AUDIT)
+        for name, value in (filters or {}).items():
+            if name not in AUDIT_FILTERS:
+                raise ValueError(f"audit logs: unknown filter {name!r}")
+            query = query.where(AUDIT.c[name] == value)
+        if start is not None:
+            query = query.where(AUDIT.c.created_at >= start)
+        if end is not None:
+            query = query.where(AUDIT.c.created_at < end)
+        query = query.order_by(AUDIT.c.created_at.desc(), AUDIT.c.id).offset(offset).limit(limit)
+        async with self.engine.connect() as conn:
+            return [audit_of(row) for row in (await conn.execute(query)).mappings()]
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -234,6 +292,65 @@ async def _add_spend(conn: AsyncConnection, mapper: Mapper[Any], entity_id: str,
             await conn.execute(update(mapper.table).where(where).values(spend=current + amount))
         return
     await conn.execute(update(mapper.table).where(where).values(spend=spend + amount))
+
+
+def _spend_where(
+    query: Any, filters: Mapping[str, str] | None, start: datetime | None, end: datetime | None
+) -> Any:
+    for name, value in (filters or {}).items():
+        if name not in SPEND_FILTERS:
+            raise ValueError(f"spend logs: unknown filter {name!r}")
+        query = query.where(SPEND.c[name] == value)
+    if start is not None:
+        query = query.where(SPEND.c.started_at >= start)
+    if end is not None:
+        query = query.where(SPEND.c.started_at < end)
+    return query
+
+
+async def _sql_groups(
+    conn: AsyncConnection,
+    column: str | None,
+    by_day: bool,
+    filters: Mapping[str, str] | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> list[SpendGroup]:
+    keys: list[Any] = []
+    if column:
+        keys.append(SPEND.c[column].label("grp"))
+    if by_day:
+        keys.append(func.date(func.timezone("UTC", SPEND.c.started_at)).label("day"))
+    failed = func.sum(case((SPEND.c.status_code >= 400, 1), else_=0))
+    query = select(
+        *keys,
+        func.sum(SPEND.c.spend).label("spend"),
+        func.count().label("requests"),
+        func.sum(SPEND.c.prompt_tokens).label("prompt_tokens"),
+        func.sum(SPEND.c.completion_tokens).label("completion_tokens"),
+        failed.label("failed"),
+    )
+    query = _spend_where(query, filters, start, end)
+    if keys:
+        query = query.group_by(*keys)
+    out = []
+    for row in (await conn.execute(query)).mappings():
+        if not row["requests"]:
+            continue
+        day = row["day"] if by_day else None
+        out.append(
+            SpendGroup(
+                row["grp"] if column else None,
+                day_of(day) if day is not None else None,
+                Decimal(str(row["spend"] or 0)),
+                int(row["requests"]),
+                int(row["prompt_tokens"] or 0),
+                int(row["completion_tokens"] or 0),
+                int(row["failed"] or 0),
+            )
+        )
+    out.sort(key=lambda g: (g.day or "", -g.spend, g.group or ""))
+    return out
 
 
 def _alembic_config(connection: Connection | None = None) -> Any:

@@ -1,0 +1,52 @@
+"""Spend-log aggregation in Python, exact in ``Decimal``: used by the in-memory store and by
+SQLite (whose SUM over the text-stored money would be a float)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from tollgate.store.records import SpendGroup
+
+Key = tuple[str | None, str | None]
+
+
+def day_of(moment: date) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
+class Aggregator:
+    """Feed rows (mappings with spend, tokens, status and the grouping column); read ``groups``."""
+
+    def __init__(self, column: str | None, by_day: bool) -> None:
+        self._column = column
+        self._by_day = by_day
+        self._totals: dict[Key, list[Any]] = {}
+
+    def add(self, row: Mapping[Any, Any]) -> None:
+        group = row[self._column] if self._column else None
+        day = day_of(row["started_at"]) if self._by_day else None
+        total = self._totals.get((group, day))
+        if total is None:
+            total = self._totals[(group, day)] = [Decimal(0), 0, 0, 0, 0]
+        total[0] += row["spend"]
+        total[1] += 1
+        total[2] += row["prompt_tokens"]
+        total[3] += row["completion_tokens"]
+        total[4] += 1 if row["status_code"] >= 400 else 0
+
+    def add_all(self, rows: Iterable[Mapping[Any, Any]]) -> Aggregator:
+        for row in rows:
+            self.add(row)
+        return self
+
+    @property
+    def groups(self) -> list[SpendGroup]:
+        out = [
+            SpendGroup(group, day, t[0], t[1], t[2], t[3], t[4])
+            for (group, day), t in self._totals.items()
+        ]
+        out.sort(key=lambda g: (g.day or "", -g.spend, g.group or ""))
+        return out
