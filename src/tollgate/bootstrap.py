@@ -19,10 +19,17 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tollgate.accounting.ledger import Ledger, MetricLines, Sink
+from tollgate.accounting.ledger import Ledger, Sink
+from tollgate.accounting.metrics import MeteredAdmission
+from tollgate.accounting.observability import Observability
 from tollgate.accounting.pricing import Pricer, load_bundled_table
 from tollgate.admin import AdminServices
+from tollgate.auth.credentials import CredentialAuthenticator, fetch_via
+from tollgate.auth.invalidation import redis_invalidation
+from tollgate.auth.jwt_settings import parse_jwt_settings
+from tollgate.auth.jwt_store import StoreIdentityResolver, user_seed
 from tollgate.auth.keys import KeyAuthenticator, credential_from_headers
+from tollgate.auth.oidc import JwtAuthenticator, build_jwt_authenticator
 from tollgate.auth.principal import Principal
 from tollgate.config import Config, Price, load_config, parse_config
 from tollgate.dialects import openai_chat
@@ -30,6 +37,7 @@ from tollgate.edge.admin_api import admin_router
 from tollgate.edge.app import EdgeParts, create_app, json_response
 from tollgate.edge.health import Health
 from tollgate.edge.inference import Inference, error_response
+from tollgate.edge.metrics import metrics_route
 from tollgate.edge.passthrough import Passthrough
 from tollgate.errors import GatewayError
 from tollgate.gateway import Gateway
@@ -41,7 +49,7 @@ from tollgate.providers.fake import FakeProvider
 from tollgate.providers.openai_compatible import OpenAICompatible
 from tollgate.routing import MemoryDeploymentState, RedisDeploymentState, Router
 from tollgate.routing.cooldowns import DeploymentState
-from tollgate.store import open_store
+from tollgate.store import Store, open_store
 from tollgate.store.redis_counters import build_counter_store, redis_url
 
 CONFIG_ENV = "TOLLGATE_CONFIG"
@@ -118,23 +126,38 @@ def _deployment_state(config: Config) -> DeploymentState:
 
 
 def _sinks(config: Config) -> list[Sink]:
-    sinks: list[Sink] = []
-    if config.litellm.json_logs or config.litellm.callbacks:
-        sinks.append(MetricLines())
-    return sinks
+    """Sinks beyond ``Observability``'s (which already prints the JSON metric line)."""
+    return []
+
+
+def jwt_authenticator(config: Config, store: Store, http: HttpClient) -> JwtAuthenticator | None:
+    """``enable_jwt_auth``: JWTs verified against the configured issuers, identities from the store.
+    Settings are parsed here, at start-up, so a bad ``litellm_jwtauth`` refuses to start."""
+    if not config.general.enable_jwt_auth:
+        return None
+    settings = parse_jwt_settings(config.general.litellm_jwtauth, os.environ)
+    lit = config.litellm
+    seed = user_seed(settings.default_user, lit.default_internal_user_params,
+                     lit.max_internal_user_budget, lit.internal_user_budget_duration)
+    resolver = StoreIdentityResolver(settings, store, user_seed=seed)
+    return build_jwt_authenticator(settings, fetch_via(http), resolver)
 
 
 def build(config: Config, *, clock: Callable[[], float] = time.time) -> FastAPI:
     http = HttpClient()
     providers = build_providers(http)
     store = open_store(database_url(config), pool_size=config.general.database_connection_pool_limit)
-    authenticator = KeyAuthenticator(config.master_key, store)
+    authenticator = CredentialAuthenticator(
+        KeyAuthenticator(config.master_key, store), jwt_authenticator(config, store, http)
+    )
     router = Router.from_config(config, state=_deployment_state(config), clock=clock)
 
     async def reload_db_models() -> None:
         router.table.replace_db_deployments(await admin.deployments.stored())
 
-    admin = AdminServices.build(store, cache=authenticator, on_deployments_changed=reload_db_models)
+    # Admin writes drop cached principals here and, through Redis pub/sub, on every replica.
+    key_cache = redis_invalidation(authenticator, redis_url(config, os.environ))
+    admin = AdminServices.build(store, cache=key_cache, on_deployments_changed=reload_db_models)
     pricer = Pricer(load_bundled_table(), warn=log.warning)
     counters = build_counter_store(config, env=os.environ, warn=log.warning)
 
@@ -147,11 +170,12 @@ def build(config: Config, *, clock: Callable[[], float] = time.time) -> FastAPI:
     async def authenticate(request: Request) -> Principal:
         return await authenticator.authenticate(credential_from_headers(request.headers))
 
+    observability = Observability.build(config, store, database_url(config))
     gateway = Gateway(
         router=router,
         providers=providers,
-        admission=policy,
-        accounting=Ledger(pricer, _sinks(config)),
+        admission=MeteredAdmission(policy, observability.metrics),
+        accounting=Ledger(pricer, [*_sinks(config), *observability.sinks]),
         drop_params=config.litellm.drop_params,
         clock=clock,
     )
@@ -178,6 +202,7 @@ def build(config: Config, *, clock: Callable[[], float] = time.time) -> FastAPI:
 
     async def close() -> None:
         await refresher.stop()
+        await key_cache.stop()
         await http.aclose()
         await store.close()
         closer = getattr(counters, "close", None)
@@ -188,10 +213,13 @@ def build(config: Config, *, clock: Callable[[], float] = time.time) -> FastAPI:
         inference=Inference(gateway, authenticate, clock),
         health=health,
         list_models=list_models,
-        extra_routes=Passthrough(router.deployments, providers, authenticate, clock=clock).routes(),
+        extra_routes=[
+            *Passthrough(router.deployments, providers, authenticate, clock=clock).routes(),
+            metrics_route(observability.metrics),
+        ],
         routers=[admin_router(admin, authenticate, router.table.all_deployments)],
-        on_startup=[refresher.start],
-        on_shutdown=[close],
+        on_startup=[refresher.start, key_cache.start, *observability.on_startup],
+        on_shutdown=[*observability.on_shutdown, close],
     )
     return create_app(parts)
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 
@@ -26,7 +27,12 @@ log = logging.getLogger("tollgate")
 def _load(path: str | None) -> Config:
     from tollgate.bootstrap import default_config
 
-    return load_config(path) if path else default_config()
+    config = load_config(path) if path else default_config()
+    if config.general.enable_jwt_auth:
+        from tollgate.auth.jwt_settings import parse_jwt_settings
+
+        parse_jwt_settings(config.general.litellm_jwtauth, os.environ)  # refuse bad JWT settings up front
+    return config
 
 
 def _report_warnings(config: Config) -> None:
@@ -68,6 +74,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.health_port:
         _serve_health_in_thread(args.host, args.health_port)
     if args.workers > 1:
+        # Prometheus counters are per process; multiprocess mode sums the workers' files. It must
+        # be set before any worker imports prometheus_client.
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tollgate-prom-")
         uvicorn.run("tollgate.bootstrap:app_from_env", factory=True, workers=args.workers, **common)
         return 0
     app = build(config)

@@ -92,6 +92,7 @@ class GeneralSettings(_Section):
     store_prompts_in_spend_logs: bool = False
     proxy_batch_write_at: float = 1.0  # seconds between spend-log flushes (LiteLLM's name)
     spend_log_batch_size: int = 500
+    spend_log_spill_dir: str | None = None  # crash-safety file of unwritten spend rows
     maximum_spend_logs_retention_period: str | None = None
     redis_fail_mode: Literal["fallback", "fail_open", "fail_closed"] = "fallback"
     default_output_tokens: int = 1024  # reservation when a request sets no max tokens

@@ -35,6 +35,8 @@ This module imports nothing from tollgate.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Literal
 
 ErrorKind = Literal[
@@ -80,6 +82,14 @@ class GatewayError(Exception):
         self.code = code
         self.retry_after = retry_after
         self.headers = headers or {}
+
+    def response_headers(self) -> dict[str, str]:
+        """The headers every dialect sends with this error: its own, plus ``retry-after`` in
+        whole seconds rounded up when it carries a retry hint."""
+        headers = dict(self.headers)
+        if self.retry_after is not None:
+            headers["retry-after"] = str(max(math.ceil(self.retry_after), 0))
+        return headers
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r}, status={self.status})"
@@ -231,6 +241,23 @@ def upstream_error_for_status(
     if cls is UpstreamError:
         err.status = status if 500 <= status < 600 else 502
     return err
+
+
+def retry_after_from(headers: Mapping[str, str]) -> float | None:
+    """An upstream's retry hint in seconds: ``retry-after-ms`` first (as the OpenAI SDK reads
+    it), then ``retry-after``; header names in any case; HTTP-date forms are ignored."""
+    lowered = {k.lower(): v for k, v in headers.items() if k.lower() in ("retry-after", "retry-after-ms")}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = lowered.get(name)
+        if raw is None:
+            continue
+        try:
+            value = float(raw) * scale
+        except ValueError:
+            continue
+        if math.isfinite(value) and value >= 0:
+            return value
+    return None
 
 
 _CONTEXT_WINDOW_MARKERS = (

@@ -16,6 +16,15 @@ and ``TEST_SECRET_KEY`` = ``tollgate/test/secret/key/0001``); an unknown key get
 requests are served as before. Bedrock InvokeModel answers Titan (``inputText``) and Cohere
 (``texts``) embeddings and Anthropic-on-Bedrock bodies (``anthropic_version``), streamed or not;
 ``POST /v1/messages/count_tokens`` answers the fake's input-token count.
+
+More behaviours for routing tests, also picked by the upstream model name (any prefix/suffix):
+``hang`` never answers (until the client gives up), ``slow-<ms>`` answers after that delay,
+``flaky-<n>`` fails with 503 on the first n calls per model name and then succeeds
+(``flaky-<n>-<status>`` with that status instead; 429s carry ``retry-after: 1``),
+``stream-error-after-<k>`` streams k events then an in-stream error in the route's format, and
+``stream-drop-after-<k>`` streams k events then drops the connection (non-streamed calls to the
+last two answer normally). ``GET /_fake/calls`` returns ``{model name: calls}`` for this process
+(``DELETE`` resets it), so tests can see which upstream a request reached.
 """
 
 from __future__ import annotations
@@ -48,6 +57,11 @@ from tollgate.providers import fake
 
 _MALFORMED = "Malformed input request, please reformat your input"
 _ERROR_MODEL = re.compile(r"error-(\d{3})")
+_HANG_MODEL = re.compile(r"(?<![a-z])hang(?![a-z])")
+_SLOW_MODEL = re.compile(r"slow-(\d+)")
+_FLAKY_MODEL = re.compile(r"flaky-(\d+)(?:-(\d{3}))?")
+_STREAM_FAIL_MODEL = re.compile(r"stream-(error|drop)-after-(\d+)")
+_HANG_LIMIT = 120.0  # a hung request still ends eventually, so the server can shut down
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +102,63 @@ def _injected_error(model: str) -> GatewayError | None:
     err = upstream_error_for_status(status, message, retry_after=1.0 if status == 429 else None)
     err.status = status
     return err
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFailure:
+    """``stream-error-after-<k>`` / ``stream-drop-after-<k>``: fail after ``after`` events."""
+
+    after: int
+    drop: bool
+
+
+def stream_failure(model: str) -> StreamFailure | None:
+    match = _STREAM_FAIL_MODEL.search(model)
+    if not match:
+        return None
+    return StreamFailure(int(match.group(2)), match.group(1) == "drop")
+
+
+async def _hang(request: Request) -> None:
+    """Wait until the client goes away (or a long while), as a stuck upstream would."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _HANG_LIMIT
+    while loop.time() < deadline and not await request.is_disconnected():
+        await asyncio.sleep(0.05)
+
+
+class _Calls:
+    """Calls per model name for one app; ``flaky-<n>`` models fail while their count is ≤ n."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def count(self, model: str) -> int:
+        n = self.counts.get(model, 0) + 1
+        self.counts[model] = n
+        return n
+
+
+async def _misbehave(request: Request, model: str, calls: _Calls) -> GatewayError | None:
+    """Count the call and act out the model name's behaviour; an error to answer with, or None."""
+    n = calls.count(model)
+    if _HANG_MODEL.search(model):
+        await _hang(request)
+        err = upstream_error_for_status(504, "fake upstream hung")
+        err.status = 504
+        return err
+    slow = _SLOW_MODEL.search(model)
+    if slow:
+        await asyncio.sleep(int(slow.group(1)) / 1000)
+    flaky = _FLAKY_MODEL.search(model)
+    if flaky and n <= int(flaky.group(1)):
+        status = int(flaky.group(2) or 503)
+        retry_after = 1.0 if status == 429 else None
+        err = upstream_error_for_status(status, f"fake upstream flaky: call {n} of {model} fails",
+                                        retry_after=retry_after)
+        err.status = status
+        return err
+    return _injected_error(model)
 
 
 def _json(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -198,6 +269,7 @@ def create_fake_app(
     aws: AwsTestCredentials = AwsTestCredentials(),
 ) -> Starlette:
     rng = rng or random.Random()
+    calls = _Calls()
 
     async def chat(
         request: Request, dialect: ChatDialect, model: str | None = None, stream: bool | None = None
@@ -215,7 +287,7 @@ def create_fake_app(
         if stream is not None:
             parsed = replace(parsed, stream=stream)
         await asyncio.sleep(_pause(pacing.latency, rng))
-        injected = _injected_error(parsed.model)
+        injected = await _misbehave(request, parsed.model, calls)
         if injected is not None:
             status, body, headers = dialect.render_error(injected)
             return Response(body, status, headers=dict(headers), media_type="application/json")
@@ -223,9 +295,20 @@ def create_fake_app(
         if not parsed.stream:
             return Response(dialect.render_response(answer), media_type="application/json")
         encoder = dialect.stream_encoder(parsed)
+        failure = stream_failure(parsed.model)
 
         async def chunks() -> AsyncIterator[bytes]:
             for i, event in enumerate(fake.stream_events(answer)):
+                if failure is not None and i == failure.after:
+                    if i:
+                        # Let what was sent arrive on its own, as from a real upstream failing later.
+                        await asyncio.sleep(0.1)
+                    if failure.drop:
+                        raise ConnectionAbortedError(f"fake upstream dropped the stream after {i} events")
+                    err = upstream_error_for_status(500, f"fake upstream failed after {i} events")
+                    err.status = 500
+                    yield encoder.error(err)
+                    return
                 if i:
                     delay = _pause(pacing.chunk_delay, rng)
                     if delay:
@@ -256,6 +339,9 @@ def create_fake_app(
             status, body, headers = openai_chat.render_error(exc)
             return Response(body, status, headers=dict(headers), media_type="application/json")
         await asyncio.sleep(_pause(pacing.latency, rng))
+        injected = await _misbehave(request, parsed.model, calls)
+        if injected is not None:
+            return _render_error(openai_chat, injected)
         answer = fake.embed(parsed)
         return Response(
             openai_embeddings.render_response(answer, parsed.encoding_format, parsed.model),
@@ -270,7 +356,7 @@ def create_fake_app(
         model_id: str = request.path_params["model_id"]
         stream = request.url.path.endswith("-with-response-stream")
         await asyncio.sleep(_pause(pacing.latency, rng))
-        injected = _injected_error(model_id)
+        injected = await _misbehave(request, model_id, calls)
         if injected is not None:
             return _render_error(bedrock_converse, injected)
         try:
@@ -305,7 +391,13 @@ def create_fake_app(
         data = [{"id": "fake-model", "object": "model", "created": 1700000000, "owned_by": "tollgate"}]
         return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 
+    async def call_counts(request: Request) -> Response:
+        if request.method == "DELETE":
+            calls.counts.clear()
+        return _json(calls.counts)
+
     app = Starlette()
+    app.add_route("/_fake/calls", call_counts, methods=["GET", "DELETE"])
     for prefix in ("", "/v1"):
         app.add_route(f"{prefix}/chat/completions", route(openai_chat), methods=["POST"])  # type: ignore[arg-type]
         app.add_route(f"{prefix}/embeddings", embeddings, methods=["POST"])

@@ -24,12 +24,15 @@ from tollgate.canonical import (
     EmbeddingResponse,
     MessageStart,
     MessageStop,
+    ReasoningDelta,
     StreamEvent,
+    TextDelta,
+    ToolArgumentsDelta,
     Usage,
 )
 from tollgate.config import Deployment
 from tollgate.errors import GatewayError, InvalidRequest, UpstreamError
-from tollgate.policy.tokens import estimate_input_tokens
+from tollgate.policy.tokens import estimate_input_tokens, text_tokens
 from tollgate.providers import Provider, SendOptions
 from tollgate.routing import Outcome, Plan, Router
 
@@ -203,7 +206,8 @@ class Gateway:
             raise
         first, rest = outcome.value
         return StreamResult(
-            self._relay(call, ticket, outcome, first, rest, started), _headers(outcome, ticket)
+            self._relay(call, ticket, outcome, first, rest, started, plan.estimated_tokens),
+            _headers(outcome, ticket),
         )
 
     async def _relay(
@@ -214,11 +218,13 @@ class Gateway:
         first: StreamEvent,
         rest: AsyncIterator[StreamEvent],
         started: float,
+        estimated_input: int = 0,
     ) -> AsyncIterator[StreamEvent]:
         model = call.request.model
         usage = Usage()
         error: GatewayError | None = None
         first_token_at: float | None = None
+        streamed: list[str] = []  # output so far, in case the upstream never reports usage
         try:
             event = first
             while True:
@@ -233,8 +239,13 @@ class Gateway:
                 elif isinstance(event, MessageStop):
                     # MessageStop carries the whole message's usage; it supersedes the start's.
                     usage = event.usage if event.usage.total_tokens else usage
-                elif first_token_at is None:
-                    first_token_at = self._clock()
+                else:
+                    if first_token_at is None:
+                        first_token_at = self._clock()
+                    if isinstance(event, TextDelta | ReasoningDelta):
+                        streamed.append(event.text)
+                    elif isinstance(event, ToolArgumentsDelta):
+                        streamed.append(event.json)
                 yield event
                 try:
                     event = await anext(rest)
@@ -245,6 +256,7 @@ class Gateway:
             raise
         finally:
             await _aclose(rest)
+            usage = _fill_usage(usage, estimated_input, streamed)
             await self._finish(call, ticket, outcome, usage, error, started, first_token_at, stream=True)
 
     async def embed(self, call: Call) -> EmbeddingResult:
@@ -304,6 +316,17 @@ class Gateway:
             ),
             cost,
         )
+
+
+def _fill_usage(usage: Usage, estimated_input: int, streamed: list[str]) -> Usage:
+    """A stream cut short (or an upstream that never reports usage) still used tokens: count
+    the input estimate and the output relayed so far where the upstream said nothing."""
+    if usage.input_tokens or usage.cache_read_tokens or usage.cache_write_tokens:
+        estimated_input = usage.input_tokens
+    output = usage.output_tokens or text_tokens("".join(streamed))
+    if estimated_input == usage.input_tokens and output == usage.output_tokens:
+        return usage
+    return replace(usage, input_tokens=estimated_input, output_tokens=output)
 
 
 async def _aclose(events: AsyncIterator[StreamEvent]) -> None:

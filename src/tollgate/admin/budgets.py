@@ -2,7 +2,8 @@
 
 ``expiry`` turns a key's ``duration`` into an instant; ``next_reset`` gives the end of the current
 budget window, aligned like LiteLLM's standardised reset times (day windows end at midnight UTC,
-month windows on the first of a month) so every entity's daily budget resets together. Pure.
+month windows on the first of a month) so every entity's daily budget resets together; it is the
+end of the very window the policy enforces (``policy.budgets.window_at``, anchored at the epoch). Pure.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from tollgate.errors import InvalidRequest
+from tollgate.policy.budgets import Duration, window_at
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|mo)\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -33,14 +35,14 @@ def expiry(duration: str, now: datetime, field: str = "duration") -> datetime:
 
 
 def next_reset(duration: str, now: datetime, field: str = "budget_duration") -> datetime:
+    """The end of the enforcement window (``policy.budgets.window_at``) that contains ``now``:
+    the instant the counters really start again, so ``budget_reset_at`` never disagrees with it."""
     amount, unit = parse_duration(duration, field)
     if unit == "mo":
-        first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        return _add_months(first, amount)
-    if unit in ("d", "w"):
-        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        return midnight + timedelta(days=amount * (7 if unit == "w" else 1))
-    return now + timedelta(seconds=amount * _SECONDS[unit])
+        window = window_at(Duration(months=amount), now.timestamp())
+    else:
+        window = window_at(Duration(seconds=amount * _SECONDS[unit]), now.timestamp())
+    return datetime.fromtimestamp(window.end, UTC)
 
 
 def _add_months(moment: datetime, months: int) -> datetime:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 CHANNEL = "tollgate:auth:invalidate"
 ALL = "*"  # the message meaning "drop every cached principal"
+PUBLISH_TIMEOUT = 1.0
 
 log = logging.getLogger("tollgate.auth")
 
@@ -52,6 +53,7 @@ class Invalidation:
         self._client = client
         self._channel = channel
         self._errors = errors
+        self._send_errors: tuple[type[BaseException], ...] = (*errors, TimeoutError)
         self._warn = warn
         self._max_backoff = max_backoff
         self._listener: asyncio.Task[None] | None = None
@@ -84,9 +86,9 @@ class Invalidation:
     async def _send(self, message: str) -> None:
         assert self._client is not None
         try:
-            await self._client.publish(self._channel, message)
-        except self._errors as exc:
-            self._warn(f"could not publish a key-cache invalidation to Redis ({exc}); "
+            await asyncio.wait_for(self._client.publish(self._channel, message), PUBLISH_TIMEOUT)
+        except self._send_errors as exc:
+            self._warn(f"could not publish a key-cache invalidation to Redis ({exc!r}); "
                        "other replicas will notice when their cache entry expires")
 
     def apply(self, message: bytes | str) -> None:
@@ -124,7 +126,8 @@ class Invalidation:
                         self.apply(message["data"])
             except self._errors as exc:
                 self._subscribed.clear()
-                self._warn(f"key-cache invalidation subscriber lost Redis ({exc}); retrying in {delay:.1f}s")
+                self._warn(f"key-cache invalidation subscriber lost Redis ({exc!r}); "
+                           f"retrying in {delay:.1f}s")
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()

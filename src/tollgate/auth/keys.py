@@ -5,7 +5,7 @@
 turns it into a ``Principal``. The master key is compared in constant time. Virtual keys are looked
 up by their SHA-256 and the resulting principals cached (bounded, with a TTL), so the hot path
 does not touch the database; admin writes call ``invalidate``/``invalidate_all``. Across replicas,
-a Redis pub/sub listener (``store/redis``) should call the same two methods when another replica
+the Redis pub/sub listener (``auth/invalidation.py``) calls the same two methods when another replica
 publishes a change — that is the only seam cross-replica invalidation needs.
 """
 

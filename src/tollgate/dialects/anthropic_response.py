@@ -7,7 +7,6 @@ streams are in ``anthropic_stream``. Imports only ``canonical``, ``errors`` and 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import orjson
@@ -26,6 +25,7 @@ from tollgate.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
     looks_like_context_window,
+    retry_after_from,
     upstream_error_for_status,
 )
 
@@ -138,10 +138,7 @@ def render_response(response: ChatResponse) -> bytes:
 
 
 def render_error(err: GatewayError) -> tuple[int, bytes, Mapping[str, str]]:
-    headers = dict(err.headers)
-    if err.retry_after is not None:
-        headers["retry-after"] = str(max(0, math.ceil(err.retry_after)))
-    return err.status, error_body(err), headers
+    return err.status, error_body(err), err.response_headers()
 
 
 def parse_response(body: bytes) -> ChatResponse:
@@ -181,18 +178,8 @@ _ERRORS_BY_TYPE: Mapping[str, type[UpstreamError]] = {
 }
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    for key, value in headers.items():
-        if key.lower() == "retry-after":
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                return None
-    return None
-
-
 def parse_error(status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
-    retry_after = _retry_after(headers)
+    retry_after = retry_after_from(headers)
     kind: object = None
     message = body.decode("utf-8", errors="replace")[:2000] or f"upstream answered HTTP {status}"
     try:

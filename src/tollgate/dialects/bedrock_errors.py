@@ -24,6 +24,7 @@ from tollgate.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
     looks_like_context_window,
+    retry_after_from,
     upstream_error_for_status,
 )
 
@@ -70,7 +71,7 @@ _AUTH_TYPES = frozenset(
 
 def render_error(err: GatewayError) -> tuple[int, bytes, Mapping[str, str]]:
     error_type, status = ERROR_TYPES.get(err.kind, ("InternalServerException", 500))
-    headers = {"x-amzn-ErrorType": error_type, "content-type": "application/json"}
+    headers = {**err.response_headers(), "x-amzn-ErrorType": error_type, "content-type": "application/json"}
     return status if status is not None else err.status, orjson.dumps({"message": err.message}), headers
 
 
@@ -121,12 +122,6 @@ def error_from_response(status: int, body: bytes, headers: Mapping[str, str]) ->
     if not isinstance(message, str):
         message = body.decode("utf-8", errors="replace").strip() or f"Bedrock returned HTTP {status}"
     error_type = lowered.get("x-amzn-errortype") or data.get("__type") or data.get("code") or ""
-    retry_after = _retry_after(lowered.get("retry-after"))
+    retry_after = retry_after_from(headers)
     return error_from_aws(str(error_type), message, status, retry_after=retry_after)
 
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None

@@ -37,7 +37,6 @@ from tollgate.dialects.openai_stream import (
     ChunkDecoder,
     ChunkEncoder,
     error_from_payload,
-    error_headers,
     error_object,
     usage_from_openai,
     usage_to_openai,
@@ -102,7 +101,7 @@ def stream_encoder(request: ChatRequest) -> ChunkEncoder:
 
 
 def render_error(err: GatewayError) -> tuple[int, bytes, Mapping[str, str]]:
-    return err.status, orjson.dumps(error_object(err)), error_headers(err)
+    return err.status, orjson.dumps(error_object(err)), err.response_headers()
 
 
 # ---- upstream request --------------------------------------------------------------------------

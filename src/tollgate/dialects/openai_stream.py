@@ -7,7 +7,6 @@ and ``stream_decoder``. Imports ``canonical``, ``errors`` and ``framing`` only.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -36,6 +35,7 @@ from tollgate.errors import (
     GatewayError,
     UpstreamError,
     looks_like_context_window,
+    retry_after_from,
     upstream_error_for_status,
 )
 from tollgate.framing import sse
@@ -128,38 +128,6 @@ def error_object(err: GatewayError) -> dict[str, object]:
     return {"error": {"message": err.message, "type": error_type, "param": err.param, "code": code}}
 
 
-def error_headers(err: GatewayError) -> dict[str, str]:
-    headers = dict(err.headers)
-    if err.retry_after is not None:
-        headers["retry-after"] = str(max(math.ceil(err.retry_after), 0))
-    return headers
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    for key, candidate in headers.items():
-        if key.lower() == name:
-            return candidate
-    return None
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """``retry-after-ms`` first, as the OpenAI SDK reads it; HTTP-date forms are ignored."""
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        raw = _header(headers, name)
-        if raw is None:
-            continue
-        try:
-            value = float(raw) * scale
-        except ValueError:
-            continue
-        if math.isfinite(value) and value >= 0:
-            return value
-    return None
-
-
 def error_from_payload(status: int, payload: object, raw: bytes, headers: Mapping[str, str]) -> GatewayError:
     """The most specific error for an upstream's ``{"error": ...}`` (or unparseable) body."""
     error = payload.get("error") if isinstance(payload, dict) else None
@@ -178,7 +146,7 @@ def error_from_payload(status: int, payload: object, raw: bytes, headers: Mappin
         message = error
     if not message:
         message = raw.decode("utf-8", errors="replace")[:500] or f"upstream returned HTTP {status}"
-    retry_after = retry_after_seconds(headers)
+    retry_after = retry_after_from(headers)
     err: GatewayError
     if code == "context_length_exceeded" or (status == 400 and looks_like_context_window(message)):
         err = ContextWindowExceeded(message, code="context_length_exceeded", param=param)

@@ -7,13 +7,18 @@ already install a handler for them. (No ``from __future__ import annotations`` h
 must see the handlers' real annotations, and ``Actor`` is local to ``admin_router``.)
 """
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.responses import Response
 
 from tollgate.admin import AdminServices
+from tollgate.admin import audit as audit_log
+from tollgate.admin.audit import AuditService
 from tollgate.admin.requests import (
     DeleteKeysRequest,
     DeleteOrgsRequest,
@@ -38,6 +43,7 @@ from tollgate.admin.requests import (
     UsagePlanRef,
     UsagePlanRequest,
 )
+from tollgate.admin.spend import SpendService
 from tollgate.auth.principal import Principal
 from tollgate.config import Deployment
 from tollgate.errors import GatewayError, InvalidRequest
@@ -58,8 +64,12 @@ def admin_router(
     authenticate: Authenticate,
     deployments: Callable[[], Sequence[Deployment]] = tuple,
 ) -> APIRouter:
-    """``deployments`` gives the deployments currently served (config ones are listed by /model/info)."""
-    router = APIRouter(tags=["admin"])
+    """``deployments`` gives the deployments currently served (config ones are listed by /model/info).
+
+    Every write (POST/PATCH/DELETE) is recorded in the audit log by ``audited_route``."""
+    audit = AuditService(services.store)
+    spend = SpendService(services.store)
+    router = APIRouter(tags=["admin"], route_class=audited_route(audit, authenticate))
 
     async def actor_of(request: Request) -> Principal:
         return await authenticate(request)
@@ -236,4 +246,108 @@ def admin_router(
     async def plan_delete(body: UsagePlanRef, actor: Actor) -> Json:
         return await plans.delete(actor, body.entity_id, body.entity_type)
 
+    @router.get("/spend/logs")
+    async def spend_logs(
+        actor: Actor,
+        api_key: str | None = None,
+        user_id: str | None = None,
+        team_id: str | None = None,
+        request_id: str | None = None,
+        start_date: str | None = None,
+        end_date: str | None = None,
+        page: Annotated[int, Query(ge=1)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[Json]:
+        return await spend.logs(
+            actor, api_key=api_key, user_id=user_id, team_id=team_id, request_id=request_id,
+            start_date=start_date, end_date=end_date, page=page, page_size=page_size,
+        )
+
+    @router.get("/global/spend/report")
+    async def spend_report(
+        actor: Actor, start_date: str | None = None, end_date: str | None = None, group_by: str = "team"
+    ) -> list[Json]:
+        return await spend.report(actor, start_date=start_date, end_date=end_date, group_by=group_by)
+
+    @router.get("/user/daily/activity")
+    async def daily_activity(
+        actor: Actor,
+        start_date: str | None = None,
+        end_date: str | None = None,
+        model: str | None = None,
+        api_key: str | None = None,
+        user_id: str | None = None,
+        page: Annotated[int, Query(ge=1)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> Json:
+        return await spend.daily_activity(
+            actor, start_date=start_date, end_date=end_date, model=model, api_key=api_key,
+            user_id=user_id, page=page, page_size=page_size,
+        )
+
+    @router.get("/audit/logs")
+    async def audit_logs(
+        actor: Actor,
+        action: str | None = None,
+        object_id: str | None = None,
+        changed_by: str | None = None,
+        start_date: str | None = None,
+        end_date: str | None = None,
+        page: Annotated[int, Query(ge=1)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> Json:
+        from tollgate.admin.spend import parse_day
+
+        asked = (("action", action), ("target_id", object_id), ("actor_user_id", changed_by))
+        filters = {n: v for n, v in asked if v}
+        return await audit.list(
+            actor, filters, start=parse_day(start_date, "start_date"),
+            end=parse_day(end_date, "end_date", end=True), page=page, page_size=page_size,
+        )
+
     return router
+
+
+WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE", "PUT"})
+
+
+def audited_route(audit: AuditService, authenticate: Authenticate) -> type[APIRoute]:
+    """An ``APIRoute`` that records each write: actor, route, target, before and after."""
+
+    class AuditedRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+            if not ((self.methods or set()) & WRITE_METHODS):
+                return handler
+            action = self.path
+
+            async def audited(request: Request) -> Response:
+                body: Any = None
+                before: Any = None
+                try:
+                    raw = await request.body()
+                    body = orjson.loads(raw) if raw else None
+                    before = await audit.before(audit_log.target_of(body), action)
+                except Exception:
+                    body = None  # a malformed body is the handler's to refuse
+                response = await handler(request)
+                if response.status_code >= 400:
+                    return response
+                try:
+                    await _record(request, response, action, body, before)
+                except Exception:  # an audit failure must not turn a done write into an error
+                    import logging
+
+                    logging.getLogger("tollgate.audit").exception("could not record audit entry")
+                return response
+
+            return audited
+
+    async def _record(request: Request, response: Response, action: str, body: Any, before: Any) -> None:
+        actor = await authenticate(request)
+        after = orjson.loads(bytes(response.body)) if response.body else None
+        target = audit_log.target_of(body) or audit_log.target_of(after)
+        entry = audit_log.entry(actor, action, target, before, after, response.status_code, audit.clock())
+        await audit.record(entry)
+
+    return AuditedRoute

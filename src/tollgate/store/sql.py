@@ -7,6 +7,7 @@ driver. ``migrate`` upgrades a database to the newest Alembic revision shipped i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -381,8 +382,14 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
+def _quiet_alembic() -> None:
+    # Alembic's INFO lines ("setup plugin …") would bury serve's one-line start-up refusal.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 async def migrate(url: str) -> None:
     """Upgrade the database at ``url`` to the newest schema (creates an SQLite file if needed)."""
+    _quiet_alembic()
     engine = make_engine(url)
     try:
         async with engine.begin() as conn:
@@ -393,6 +400,7 @@ async def migrate(url: str) -> None:
 
 async def check_schema(url: str) -> None:
     """Raise ``ConfigError`` unless the database is at the newest schema revision."""
+    _quiet_alembic()
     engine = make_engine(url)
     try:
         async with engine.connect() as conn:

@@ -1,0 +1,202 @@
+"""Prometheus metrics: a ``Ledger`` sink for finished requests, and an ``Admission`` wrapper that
+counts refusals (rate limit, budget) and in-flight requests.
+
+Labels are bounded: each label keeps at most ``max_values`` distinct values; later ones are
+reported as ``"other"``. The children of each label combination are cached, so a sink call is a
+dictionary look-up and a few increments. With several workers, set ``PROMETHEUS_MULTIPROC_DIR``
+before the workers start: prometheus_client then keeps values in per-process files and
+``render`` merges them (gauges as ``livesum``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess as mp
+
+from tollgate.call import Call
+from tollgate.canonical import Usage
+from tollgate.errors import BudgetExceeded, GatewayError, RateLimited
+from tollgate.gateway import Admission, Attempted, Ticket
+
+OTHER = "other"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, float("inf"))
+TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, float("inf"))
+LABELS = ("model_group", "deployment", "team", "key_alias")
+
+
+class LabelCap:
+    """At most ``limit`` distinct values; the rest become ``"other"``."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._seen: set[str] = set()
+
+    def __call__(self, value: str | None) -> str:
+        value = value or ""
+        if value in self._seen:
+            return value
+        if len(self._seen) >= self._limit:
+            return OTHER
+        self._seen.add(value)
+        return value
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+class Metrics:
+    def __init__(self, max_values: int = 100, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self._caps = {name: LabelCap(max_values) for name in (*LABELS, "model", "code")}
+        self.requests = Counter("tollgate_requests", "Finished requests", [*LABELS, "status"], registry=r)
+        self.input_tokens = Counter("tollgate_input_tokens", "Prompt tokens, with cache", LABELS, registry=r)
+        self.output_tokens = Counter("tollgate_output_tokens", "Completion tokens", LABELS, registry=r)
+        self.spend = Counter("tollgate_spend_usd", "Spend in US dollars", LABELS, registry=r)
+        self.latency = Histogram(
+            "tollgate_request_latency_seconds", "Request latency", ["model_group", "deployment"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.ttft = Histogram(
+            "tollgate_time_to_first_token_seconds", "Streaming time to first token",
+            ["model_group", "deployment"], buckets=TTFT_BUCKETS, registry=r,
+        )
+        self.errors = Counter(
+            "tollgate_upstream_errors", "Failed requests by error class",
+            ["model_group", "deployment", "error_class"], registry=r,
+        )
+        self.retries = Counter("tollgate_retries", "Extra attempts", ["model_group"], registry=r)
+        self.fallbacks = Counter(
+            "tollgate_fallbacks", "Requests answered by another model group",
+            ["requested_model", "model_group"], registry=r,
+        )
+        self.refusals = Counter(
+            "tollgate_refusals", "Requests refused by policy", ["kind", "limit", "model"], registry=r
+        )
+        self.in_flight = Gauge(
+            "tollgate_in_flight_requests", "Admitted requests not finished", ["model"],
+            registry=r, multiprocess_mode="livesum",
+        )
+        self._children: dict[tuple[str, ...], tuple[Any, ...]] = {}
+
+    def _label(self, name: str, value: str | None) -> str:
+        return self._caps[name](value)
+
+    def _series(self, attempted: Attempted) -> tuple[Any, ...]:
+        dep = attempted.deployment
+        raw = (
+            attempted.model_group or attempted.call.model,
+            dep.id if dep is not None else None,
+            attempted.call.principal.team_id,
+            attempted.call.principal.key_alias,
+            str(attempted.status),
+        )
+        children = self._children.get(raw)  # type: ignore[arg-type]
+        if children is None:
+            labels = tuple(self._label(n, v) for n, v in zip(LABELS, raw, strict=False))
+            pair = labels[:2]
+            children = (
+                self.requests.labels(*labels, raw[4]),
+                self.input_tokens.labels(*labels),
+                self.output_tokens.labels(*labels),
+                self.spend.labels(*labels),
+                self.latency.labels(*pair),
+                self.ttft.labels(*pair),
+                self.retries.labels(labels[0]),
+            )
+            self._children[raw] = children  # type: ignore[index]
+        return children
+
+    def __call__(self, attempted: Attempted, cost: Decimal) -> None:
+        requests, input_tokens, output_tokens, spend, latency, ttft, retries = self._series(attempted)
+        requests.inc()
+        usage = attempted.usage
+        if usage is not None:
+            _usage(usage, input_tokens, output_tokens)
+        if cost:
+            spend.inc(float(cost))
+        latency.observe(attempted.ended - attempted.started)
+        if attempted.first_token_at is not None:
+            ttft.observe(attempted.first_token_at - attempted.started)
+        if attempted.attempts > 1:
+            retries.inc(attempted.attempts - 1)
+        if attempted.error is not None:
+            dep = attempted.deployment
+            self.errors.labels(
+                self._label("model_group", attempted.model_group or attempted.call.model),
+                self._label("deployment", dep.id if dep is not None else None),
+                type(attempted.error).__name__,
+            ).inc()
+        group = attempted.model_group
+        if group is not None and group != attempted.call.model:
+            asked = self._label("model", attempted.call.model)
+            self.fallbacks.labels(asked, self._label("model_group", group)).inc()
+
+    def refused(self, call: Call, error: GatewayError) -> None:
+        kind = "budget" if isinstance(error, BudgetExceeded) else "rate_limit"
+        limit = self._label("code", error.code or kind)
+        self.refusals.labels(kind, limit, self._label("model", call.model)).inc()
+
+    def render(self) -> bytes:
+        directory = multiprocess_dir()
+        if directory is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        mp.MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
+
+    def process_exit(self) -> None:
+        if multiprocess_dir() is not None:
+            mp.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def _usage(usage: Usage, input_tokens: Any, output_tokens: Any) -> None:
+    if usage.prompt_tokens:
+        input_tokens.inc(usage.prompt_tokens)
+    if usage.output_tokens:
+        output_tokens.inc(usage.output_tokens)
+
+
+class _CountedTicket:
+    __slots__ = ("_gauge", "_inner", "_settled")
+
+    def __init__(self, inner: Ticket, gauge: Any) -> None:
+        self._inner = inner
+        self._gauge = gauge
+        self._settled = False
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._inner.headers
+
+    async def settle(self, usage: Usage | None, cost: Decimal) -> None:
+        if not self._settled:
+            self._settled = True
+            self._gauge.dec()
+        await self._inner.settle(usage, cost)
+
+
+class MeteredAdmission:
+    """Wraps the policy: counts refusals by limit kind and keeps the in-flight gauge."""
+
+    def __init__(self, inner: Admission, metrics: Metrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    async def admit(self, call: Call, deployment_model_names: Sequence[str] = ()) -> Ticket:
+        try:
+            ticket = await self._inner.admit(call, deployment_model_names)
+        except (RateLimited, BudgetExceeded) as exc:
+            self._metrics.refused(call, exc)
+            raise
+        gauge = self._metrics.in_flight.labels(self._metrics._label("model", call.model))
+        gauge.inc()
+        return _CountedTicket(ticket, gauge)

@@ -1,0 +1,152 @@
+"""Databases, Redis and config files for the admin end-to-end tests: a fresh SQLite file or a fresh
+PostgreSQL database per run (the machine's server on 127.0.0.1:5432, user ``postgres``), a private
+``redis-server`` on a free port, and ``python -m tollgate <command>`` runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.servers import _wait_ready, free_port
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def run_tollgate(args: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run(
+        [sys.executable, "-m", "tollgate", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+def write_config(config: Mapping[str, Any]) -> Path:
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        yaml.safe_dump(dict(config), handle)
+    return Path(handle.name)
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
+        check=True, capture_output=True, timeout=30,
+    )
+
+
+def postgres_available() -> bool:
+    if shutil.which("psql") is None:
+        return False
+    try:
+        _psql("select 1")
+    except (subprocess.SubprocessError, OSError):
+        return False
+    return True
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards; yields its URL."""
+    if not postgres_available():
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+    name = f"tollgate_e2e_{uuid.uuid4().hex[:12]}"
+    _psql(f"CREATE DATABASE {name}")
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextmanager
+def sqlite_database() -> Iterator[str]:
+    directory = tempfile.mkdtemp(prefix="tollgate-db-")
+    try:
+        yield f"sqlite:///{directory}/tollgate.db"
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def database(kind: str) -> Iterator[str]:
+    with (postgres_database() if kind == "postgres" else sqlite_database()) as url:
+        yield url
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A private, non-persistent ``redis-server``; yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        import redis
+
+        client = redis.Redis(port=port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        client.close()
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextmanager
+def gateways(
+    config: Mapping[str, Any], count: int, env: Mapping[str, str] | None = None
+) -> Iterator[list[str]]:
+    """``count`` replicas of ``tollgate serve`` on one config, started in parallel (start-up is
+    mostly imports); yields their base URLs. Run ``tollgate migrate`` first on a shared database."""
+    path = write_config(config)
+    pythonpath = SRC + os.pathsep + os.environ.get("PYTHONPATH", "")
+    full_env = {**os.environ, **(env or {}), "PYTHONPATH": pythonpath}
+    started: list[tuple[subprocess.Popen[bytes], str, Path]] = []
+    try:
+        for _ in range(count):
+            port = free_port()
+            log = Path(tempfile.mkstemp(prefix="tollgate-", suffix=".log")[1])
+            with log.open("wb") as out:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "tollgate", "serve", "--config", str(path),
+                     "--host", "127.0.0.1", "--port", str(port)],
+                    stdout=out, stderr=subprocess.STDOUT, env=full_env, start_new_session=True,
+                )
+            started.append((proc, f"http://127.0.0.1:{port}", log))
+        for proc, url, log in started:
+            _wait_ready(proc, f"{url}/health/liveliness", log)
+        yield [url for _, url, _ in started]
+    finally:
+        for proc, _, _ in started:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc, _, _ in started:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        path.unlink()

@@ -1,0 +1,92 @@
+"""The admin CLI as a user runs it (``python -m tollgate onboard|keys …``) on a fresh SQLite file; the
+keys it prints are then used against a real ``tollgate serve`` on the same database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from tests.e2e.admin_env import gateways, run_tollgate, write_config
+
+EXAMPLES = Path("/work/shared/examples")
+MASTER = "sk-cli-master"
+TIER_MODELS = ("model-cheap", "model-balanced", "model-reasoning")
+
+
+def _config(tmp_path: Path) -> dict[str, Any]:
+    return {
+        "model_list": [{"model_name": m, "litellm_params": {"model": f"fake/{m}"}} for m in TIER_MODELS],
+        "general_settings": {"master_key": MASTER, "database_url": f"sqlite:///{tmp_path / 'cli.db'}"},
+    }
+
+
+def _run(*args: str) -> tuple[list[dict[str, Any]], str]:
+    result = run_tollgate(args)
+    assert result.returncode == 0, result.stderr
+    return [orjson.loads(line) for line in result.stdout.splitlines() if line.strip()], result.stderr
+
+
+def _chat(url: str, key: str, model: str) -> int:
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"Authorization": f"Bearer {key}"}
+    return httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=10).status_code
+
+
+def test_onboard_is_idempotent_and_its_keys_work(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    path = write_config(config)
+    onboard = ("onboard", "--tiers", str(EXAMPLES / "nova-tiers.yaml"),
+               "--users", str(EXAMPLES / "users_to_onboard.csv"), "--config", str(path))
+    try:
+        created, log = _run(*onboard)
+        assert [c["user_email"] for c in created] == [
+            "user1@example.com", "user2@example.com", "user3@example.com"]
+        assert [c["team_id"] for c in created] == ["tier-drafting", "tier-coding", "tier-architect"]
+        assert all(c["key"].startswith("sk-") for c in created)
+        assert len({c["key"] for c in created}) == 3
+        assert "teams created: 3, users created: 3, skipped: 0" in log
+
+        again, log = _run(*onboard)
+        assert again == []  # no key printed twice
+        assert "teams created: 0, users created: 0, skipped: 3" in log
+        assert all(c["key"] not in log for c in created)
+
+        teams, _ = _run("teams", "list", "--config", str(path))
+        assert sorted(t["team_id"] for t in teams) == ["tier-architect", "tier-coding", "tier-drafting"]
+        users, _ = _run("users", "list", "--config", str(path))
+        assert sorted(u["user_email"] for u in users) == [
+            "user1@example.com", "user2@example.com", "user3@example.com"]
+
+        with gateways(config, 1) as (url,):
+            drafting, coding, _architect = (c["key"] for c in created)
+            assert _chat(url, drafting, "model-cheap") == 200
+            assert _chat(url, drafting, "model-reasoning") == 403  # the tier's team allows model-cheap
+            assert _chat(url, coding, "model-balanced") == 200
+    finally:
+        path.unlink()
+
+
+def test_keys_create_list_revoke(tmp_path: Path) -> None:
+    path = write_config(_config(tmp_path))
+    try:
+        (created,), _ = _run("keys", "create", "--alias", "cli-key", "--models", "model-cheap",
+                             "--config", str(path))
+        key = created["key"]
+        assert key.startswith("sk-") and created["key_name"] == f"sk-...{key[-4:]}"
+        assert created["models"] == ["model-cheap"]
+
+        listed, _ = _run("keys", "list", "--config", str(path))
+        assert [(k["token"], k["key_alias"]) for k in listed] == [(created["token"], "cli-key")]
+        assert key not in orjson.dumps(listed).decode()
+
+        (revoked,), _ = _run("keys", "revoke", key, "--config", str(path))
+        assert revoked == {"deleted_keys": [key]}
+        assert _run("keys", "list", "--config", str(path))[0] == []
+
+        missing = run_tollgate(["keys", "revoke", key, "--config", str(path)])
+        assert missing.returncode == 1 and "not found" in missing.stderr
+    finally:
+        path.unlink()

@@ -1,0 +1,184 @@
+"""Two ``tollgate serve`` replicas sharing Redis counters and one database (issue 6, scenario 4).
+
+A burst split across both replicas is admitted exactly as one process would admit it: ``rpm``,
+``max_parallel`` and budgets (with in-flight reservations) hold across the pair. The database is
+a fresh PostgreSQL database when one answers on 127.0.0.1:5432, else one SQLite file both open;
+the Redis counters get a per-run key prefix (``TOLLGATE_REDIS_PREFIX``) and are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.e2e.servers import gateway
+from tests.e2e.test_enforcement import (
+    COST,
+    ESTIMATE,
+    Outcome,
+    admin,
+    burst,
+    config,
+    new_key,
+    send,
+    warm,
+)
+
+REDIS = ("127.0.0.1", 6379)
+POSTGRES = ("127.0.0.1", 5432)
+
+
+def _reachable(address: tuple[str, int]) -> bool:
+    try:
+        with socket.create_connection(address, timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not _reachable(REDIS), reason="no Redis on 127.0.0.1:6379")
+
+
+async def _postgres(statement: str) -> None:
+    import asyncpg  # type: ignore[import-untyped]
+
+    conn = await asyncpg.connect(f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/postgres", timeout=3)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def shared_database() -> Iterator[str]:
+    """A fresh PostgreSQL database (migrated), or a SQLite file when PostgreSQL is unusable."""
+    name = f"tollgate_e2e_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_postgres(f'CREATE DATABASE "{name}"'))
+    except Exception:
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite:///{Path(folder) / 'shared.db'}"
+        return
+    url = f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/{name}"
+    try:
+        _migrate(url)
+        yield url
+    finally:
+        asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _migrate(url: str) -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        yaml.safe_dump({"model_list": [], "general_settings": {"database_url": url}}, handle)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tollgate", "migrate", "--config", handle.name],
+            env=env, capture_output=True, text=True, timeout=60,
+        )
+    finally:
+        os.unlink(handle.name)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _drop_prefix(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis(*REDIS, socket_timeout=2)
+    try:
+        keys = list(client.scan_iter(match="{" + prefix + "}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def replicas() -> Iterator[tuple[str, str]]:
+    prefix = f"tollgate-e2e-{uuid.uuid4().hex[:12]}"
+    env = {"TOLLGATE_REDIS_PREFIX": prefix, "REDIS_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0"}
+    with shared_database() as db:
+        cfg = config(database_url=db)
+        # One replica finds Redis in router_settings, the other in REDIS_URL: both must agree.
+        routed = {**cfg, "router_settings": {"redis_host": REDIS[0], "redis_port": REDIS[1]}}
+        try:
+            with (
+                gateway(routed, env={"TOLLGATE_REDIS_PREFIX": prefix}) as first,
+                gateway(cfg, env=env) as second,
+            ):
+                yield first, second
+        finally:
+            _drop_prefix(prefix)
+
+
+def split(n: int, bases: tuple[str, str], fmt: str, key: str, model: str) -> list[Outcome]:
+    """``n`` simultaneous requests, alternating between the replicas."""
+    targets = iter([bases[i % 2] for i in range(n)])
+    for base in bases:
+        warm(fmt, base, key)
+    return burst(n, lambda: send(fmt, next(targets), key, model=model))
+
+
+def test_both_replicas_see_the_same_keys_and_redis(replicas: tuple[str, str]) -> None:
+    first, second = replicas
+    key = new_key(first)
+    assert send("openai", second, key).ok
+    for base in replicas:
+        ready = httpx.get(f"{base}/health/readiness")
+        assert ready.status_code == 200
+        assert ready.json()["counters"] == "connected"
+
+
+@pytest.mark.parametrize("fmt", ["openai", "bedrock"])
+def test_rpm_holds_across_replicas(replicas: tuple[str, str], fmt: str) -> None:
+    limit = 4
+    key = new_key(replicas[0], rpm_limit=limit)
+    outcomes = split(3 * limit, replicas, fmt, key, "fake-a")
+    assert sum(o.ok for o in outcomes) == limit, outcomes
+    assert all(o.status == 429 for o in outcomes if not o.ok)
+
+
+def test_max_parallel_holds_across_replicas(replicas: tuple[str, str]) -> None:
+    key = new_key(replicas[1], max_parallel_requests=2)
+    outcomes = split(6, replicas, "anthropic", key, "fake-slow")
+    assert sum(o.ok for o in outcomes) == 2, outcomes
+    refused = [o for o in outcomes if not o.ok]
+    assert all(o.status == 429 and "Max parallel" in o.message for o in refused)
+    # Both slots are released on settlement, whichever replica admitted them.
+    assert send("anthropic", replicas[0], key).ok
+    assert send("anthropic", replicas[1], key).ok
+
+
+def test_budget_holds_across_replicas(replicas: tuple[str, str]) -> None:
+    budget = ESTIMATE * 3 + ESTIMATE / 2  # room for three in-flight reservations, not four
+    key = new_key(replicas[0], max_budget=float(budget))
+    outcomes = split(12, replicas, "openai", key, "fake-slow")
+    admitted = sum(o.ok for o in outcomes)
+    assert admitted == 3, outcomes
+    assert all(o.status == 400 and "Budget has been exceeded!" in o.message for o in outcomes if not o.ok)
+    # The spend both replicas recorded lands in the shared database, within the budget.
+    spend = Decimal(0)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        spend = Decimal(str(admin(replicas[1], f"/key/info?key={key}")["info"]["spend"]))
+        if spend == admitted * COST:
+            break
+        time.sleep(0.2)
+    assert spend == 3 * COST
+    assert spend <= budget
+    # Settled spend is shared too: the next sequential request sees 3·COST + ESTIMATE ≤ budget.
+    assert send("openai", replicas[1], key).ok is (budget >= 3 * COST + ESTIMATE)

@@ -1,0 +1,174 @@
+"""End to end: spend rows in a real SQLite file after SIGTERM (clean stop) and SIGKILL (crash,
+replayed by the next start), exact spend for JSON and streaming in OpenAI and Anthropic formats,
+/spend/logs filters, /metrics, and audit entries for key writes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.e2e.servers import free_port
+
+MASTER = "sk-spend-master"
+HEADERS = {"Authorization": f"Bearer {MASTER}"}
+IN_PRICE, OUT_PRICE = Decimal("0.000001"), Decimal("0.000003")
+
+
+def _config(db: Path, **general: Any) -> dict[str, Any]:
+    info = {"input_cost_per_token": float(IN_PRICE), "output_cost_per_token": float(OUT_PRICE)}
+    return {
+        "model_list": [
+            {"model_name": "priced", "litellm_params": {"model": "fake/priced"}, "model_info": info},
+            {"model_name": "down", "litellm_params": {"model": "fake/down", "mock_error_status": 500},
+             "model_info": info},
+        ],
+        "general_settings": {"master_key": MASTER, "database_url": f"sqlite:///{db}", **general},
+    }
+
+
+def _start(config: dict[str, Any], tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    import yaml
+
+    port = free_port()
+    path = tmp / f"config-{port}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    log = (tmp / f"log-{port}.txt").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tollgate", "serve", "--config", str(path), "--host", "127.0.0.1",
+         "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health/liveliness", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError((tmp / f"log-{port}.txt").read_text())
+
+
+def _rows(db: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "select request_id, prompt_tokens, completion_tokens, spend, status_code from tollgate_spend_logs"
+        ).fetchall()
+
+
+def _chat(url: str, text: str) -> dict[str, Any]:
+    body = {"model": "priced", "messages": [{"role": "user", "content": text}]}
+    response = httpx.post(f"{url}/v1/chat/completions", json=body, headers=HEADERS, timeout=10)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_sigterm_flushes_every_row(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    proc, url = _start(_config(db, proxy_batch_write_at=3600, spend_log_batch_size=10_000), tmp_path)
+    for n in range(20):
+        _chat(url, f"request number {n}")
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(20)
+    assert len(_rows(db)) == 20
+
+
+def test_sigkill_loses_nothing_older_than_the_spill_interval(tmp_path: Path) -> None:
+    db = tmp_path / "k.db"
+    config = _config(db, proxy_batch_write_at=3600, spend_log_batch_size=10_000)
+    proc, url = _start(config, tmp_path)
+    for n in range(15):
+        _chat(url, f"crash number {n}")
+    time.sleep(0.3)  # > the 100 ms spill interval: every row is in the spill file
+    assert _rows(db) == []  # nothing reached the database yet
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    again, _ = _start(config, tmp_path)  # replays the dead process's spill file
+    try:
+        deadline = time.monotonic() + 10
+        while len(_rows(db)) < 15 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(_rows(db)) == 15
+    finally:
+        os.killpg(again.pid, signal.SIGTERM)
+        again.wait(20)
+
+
+def test_exact_spend_formats_filters_metrics_and_audit(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    proc, url = _start(_config(db, proxy_batch_write_at=0.05), tmp_path)
+    try:
+        key = httpx.post(f"{url}/key/generate", json={"key_alias": "k1", "user_id": "u1"}, headers=HEADERS)
+        assert key.status_code == 200, key.text
+        user_key = key.json()["key"]
+        auth = {"Authorization": f"Bearer {user_key}"}
+        text = "exactly forty characters of user text!!!"
+        openai = httpx.post(
+            f"{url}/v1/chat/completions", headers=auth, timeout=10,
+            json={"model": "priced", "messages": [{"role": "user", "content": text}]},
+        ).json()
+        with httpx.stream(
+            "POST", f"{url}/v1/chat/completions", headers=auth, timeout=10,
+            json={"model": "priced", "stream": True, "messages": [{"role": "user", "content": text}]},
+        ) as streamed:
+            assert streamed.status_code == 200
+            streamed.read()
+        anthropic = httpx.post(
+            f"{url}/v1/messages", headers={"x-api-key": user_key}, timeout=10,
+            json={"model": "priced", "max_tokens": 100, "messages": [{"role": "user", "content": text}]},
+        ).json()
+        failed = httpx.post(
+            f"{url}/v1/chat/completions", headers=auth, timeout=10,
+            json={"model": "down", "messages": [{"role": "user", "content": text}]},
+        )
+        assert failed.status_code >= 500
+        prompt, completion = openai["usage"]["prompt_tokens"], openai["usage"]["completion_tokens"]
+        assert prompt == 10  # 40 characters / 4, the fake upstream's deterministic usage
+        assert anthropic["usage"]["input_tokens"] == prompt
+        one = IN_PRICE * prompt + OUT_PRICE * completion
+        time.sleep(0.5)
+        rows = _rows(db)
+        assert len(rows) == 4
+        priced = [r for r in rows if r[4] == 200]
+        assert [Decimal(r[3]) for r in priced] == [one, one, one]
+        assert [Decimal(r[3]) for r in rows if r[4] != 200] == [Decimal(0)]
+        info = httpx.get(f"{url}/key/info", params={"key": user_key}, headers=HEADERS).json()
+        assert Decimal(str(info["info"]["spend"])) == 3 * one
+
+        logs = httpx.get(f"{url}/spend/logs", params={"api_key": user_key}, headers=HEADERS).json()
+        assert len(logs) == 4 and {log["user"] for log in logs} == {"u1"}
+        assert sorted(log["metadata"]["client_format"] for log in logs) == [
+            "anthropic", "openai", "openai", "openai"
+        ]
+        assert httpx.get(f"{url}/spend/logs", params={"user_id": "nobody"}, headers=HEADERS).json() == []
+        one_id = logs[0]["request_id"]
+        by_id = httpx.get(f"{url}/spend/logs", params={"request_id": one_id}, headers=HEADERS).json()
+        assert [log["request_id"] for log in by_id] == [one_id]
+
+        metrics = httpx.get(f"{url}/metrics").text
+        assert 'tollgate_requests_total{deployment=' in metrics
+        assert "tollgate_upstream_errors_total" in metrics
+
+        httpx.post(f"{url}/key/update", json={"key": user_key, "max_budget": 5}, headers=HEADERS)
+        httpx.post(f"{url}/key/delete", json={"keys": [user_key]}, headers=HEADERS)
+        audit = httpx.get(f"{url}/audit/logs", headers=HEADERS).json()["audit_logs"]
+        assert [a["action"] for a in audit] == ["/key/delete", "/key/update", "/key/generate"]
+        assert all(user_key not in str(a) for a in audit)
+        assert audit[1]["before_value"]["policy"]["max_budget"] is None
+        assert audit[1]["updated_values"]["max_budget"] == 5
+        denied = httpx.get(f"{url}/audit/logs", headers=auth)
+        assert denied.status_code in (401, 403)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
