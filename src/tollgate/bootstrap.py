@@ -14,26 +14,28 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
-from tollgate.accounting.ledger import Ledger, Sink
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from tollgate.auth.oidc import JwtAuthenticator
+
+from tollgate.accounting.ledger import Ledger
 from tollgate.accounting.metrics import MeteredAdmission
 from tollgate.accounting.observability import Observability
 from tollgate.accounting.pricing import Pricer, load_bundled_table
 from tollgate.admin import AdminServices
 from tollgate.auth.credentials import CredentialAuthenticator, fetch_via
 from tollgate.auth.invalidation import redis_invalidation
-from tollgate.auth.jwt_settings import parse_jwt_settings
-from tollgate.auth.jwt_store import StoreIdentityResolver, user_seed
 from tollgate.auth.keys import KeyAuthenticator, credential_from_headers
-from tollgate.auth.oidc import JwtAuthenticator, build_jwt_authenticator
 from tollgate.auth.principal import Principal
 from tollgate.config import Config, Price, load_config, parse_config
 from tollgate.dialects import openai_chat
-from tollgate.edge.admin_api import admin_router
 from tollgate.edge.app import EdgeParts, create_app, json_response
 from tollgate.edge.health import Health
 from tollgate.edge.inference import Inference, error_response
@@ -43,14 +45,12 @@ from tollgate.errors import GatewayError
 from tollgate.gateway import Gateway
 from tollgate.policy.access import denying_entity
 from tollgate.policy.admission import Policy
-from tollgate.providers import Provider
 from tollgate.providers._http import HttpClient
-from tollgate.providers.fake import FakeProvider
-from tollgate.providers.openai_compatible import OpenAICompatible
+from tollgate.providers.table import ProviderTable
 from tollgate.routing import MemoryDeploymentState, RedisDeploymentState, Router
 from tollgate.routing.cooldowns import DeploymentState
-from tollgate.store import Store, open_store
-from tollgate.store.redis_counters import build_counter_store, redis_url
+from tollgate.store import Store, database_url, open_store, prepare
+from tollgate.store.counter_backends import PREFIX_ENV, build_counter_store, redis_url
 
 CONFIG_ENV = "TOLLGATE_CONFIG"
 log = logging.getLogger("tollgate")
@@ -76,41 +76,19 @@ def default_config() -> Config:
     return parse_config(DEFAULT_CONFIG, env=os.environ)
 
 
-def build_providers(http: HttpClient) -> dict[str, Provider]:
-    from tollgate.providers.anthropic import AnthropicProvider
-    from tollgate.providers.bedrock import BedrockProvider
-
-    return {
-        "openai": OpenAICompatible(http),
-        "anthropic": AnthropicProvider(http),
-        "bedrock": BedrockProvider(http),
-        "fake": FakeProvider(),
-    }
-
-
-def database_url(config: Config) -> str:
-    """``general_settings.database_url``, else ``DATABASE_URL``, else a SQLite file beside the
-    config file (the working directory for the embedded config). ``memory`` keeps no state."""
-    url = config.general.database_url or os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    base = Path(config.path).resolve().parent if config.path else Path.cwd()
-    return f"sqlite:///{base / 'tollgate.db'}"
-
-
 async def prepare_database(config: Config) -> None:
-    """Run before serving: SQLite is migrated in place; any other database must already be at
-    the current schema (``tollgate migrate``), or start-up refuses with that command."""
-    from tollgate.store.sql import check_schema, migrate
-
-    url = database_url(config)
+    """Run before serving (once, in the parent of the workers): see ``store.prepare``."""
+    url = database_url(config, os.environ)
     if url == "memory":
         log.warning("database_url is 'memory': keys, teams and spend live only as long as this process")
         return
-    if url.startswith("sqlite"):
-        await migrate(url)
-    else:
-        await check_schema(url)
+    await prepare(url)
+
+
+def redis_prefix() -> str:
+    """Every Redis key and channel starts with this (``TOLLGATE_REDIS_PREFIX``, default
+    ``tollgate``), so deployments or test runs sharing one Redis stay apart."""
+    return os.environ.get(PREFIX_ENV) or "tollgate"
 
 
 def _deployment_state(config: Config) -> DeploymentState:
@@ -122,12 +100,8 @@ def _deployment_state(config: Config) -> DeploymentState:
     import redis.asyncio
 
     client = redis.asyncio.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    return RedisDeploymentState(client, prefix="tollgate:routing", errors=(redis.RedisError, OSError))
-
-
-def _sinks(config: Config) -> list[Sink]:
-    """Sinks beyond ``Observability``'s (which already prints the JSON metric line)."""
-    return []
+    prefix = f"{redis_prefix()}:routing"
+    return RedisDeploymentState(client, prefix=prefix, errors=(redis.RedisError, OSError))
 
 
 def jwt_authenticator(config: Config, store: Store, http: HttpClient) -> JwtAuthenticator | None:
@@ -135,6 +109,10 @@ def jwt_authenticator(config: Config, store: Store, http: HttpClient) -> JwtAuth
     Settings are parsed here, at start-up, so a bad ``litellm_jwtauth`` refuses to start."""
     if not config.general.enable_jwt_auth:
         return None
+    from tollgate.auth.jwt_settings import parse_jwt_settings
+    from tollgate.auth.jwt_store import StoreIdentityResolver, user_seed
+    from tollgate.auth.oidc import build_jwt_authenticator
+
     settings = parse_jwt_settings(config.general.litellm_jwtauth, os.environ)
     lit = config.litellm
     seed = user_seed(settings.default_user, lit.default_internal_user_params,
@@ -143,10 +121,11 @@ def jwt_authenticator(config: Config, store: Store, http: HttpClient) -> JwtAuth
     return build_jwt_authenticator(settings, fetch_via(http), resolver)
 
 
-def build(config: Config, *, clock: Callable[[], float] = time.time) -> FastAPI:
+def build(config: Config, *, clock: Callable[[], float] = time.time) -> ASGIApp:
     http = HttpClient()
-    providers = build_providers(http)
-    store = open_store(database_url(config), pool_size=config.general.database_connection_pool_limit)
+    providers = ProviderTable(http)
+    db_url = database_url(config, os.environ)
+    store = open_store(db_url, pool_size=config.general.database_connection_pool_limit)
     authenticator = CredentialAuthenticator(
         KeyAuthenticator(config.master_key, store), jwt_authenticator(config, store, http)
     )
@@ -156,7 +135,9 @@ def build(config: Config, *, clock: Callable[[], float] = time.time) -> FastAPI:
         router.table.replace_db_deployments(await admin.deployments.stored())
 
     # Admin writes drop cached principals here and, through Redis pub/sub, on every replica.
-    key_cache = redis_invalidation(authenticator, redis_url(config, os.environ))
+    key_cache = redis_invalidation(
+        authenticator, redis_url(config, os.environ), channel=f"{redis_prefix()}:auth:invalidate"
+    )
     admin = AdminServices.build(store, cache=key_cache, on_deployments_changed=reload_db_models)
     pricer = Pricer(load_bundled_table(), warn=log.warning)
     counters = build_counter_store(config, env=os.environ, warn=log.warning)
@@ -170,12 +151,12 @@ def build(config: Config, *, clock: Callable[[], float] = time.time) -> FastAPI:
     async def authenticate(request: Request) -> Principal:
         return await authenticator.authenticate(credential_from_headers(request.headers))
 
-    observability = Observability.build(config, store, database_url(config))
+    observability = Observability.build(config, store, db_url)
     gateway = Gateway(
         router=router,
         providers=providers,
         admission=MeteredAdmission(policy, observability.metrics),
-        accounting=Ledger(pricer, [*_sinks(config), *observability.sinks]),
+        accounting=Ledger(pricer, observability.sinks),
         drop_params=config.litellm.drop_params,
         clock=clock,
     )
@@ -203,11 +184,17 @@ def build(config: Config, *, clock: Callable[[], float] = time.time) -> FastAPI:
     async def close() -> None:
         await refresher.stop()
         await key_cache.stop()
+        await providers.aclose()
         await http.aclose()
         await store.close()
         closer = getattr(counters, "close", None)
         if closer is not None:
             await closer()
+
+    def admin_routers() -> list[APIRouter]:
+        from tollgate.edge.admin_api import admin_router  # FastAPI loads on the first admin request
+
+        return [admin_router(admin, authenticate, router.table.all_deployments)]
 
     parts = EdgeParts(
         inference=Inference(gateway, authenticate, clock),
@@ -217,7 +204,7 @@ def build(config: Config, *, clock: Callable[[], float] = time.time) -> FastAPI:
             *Passthrough(router.deployments, providers, authenticate, clock=clock).routes(),
             metrics_route(observability.metrics),
         ],
-        routers=[admin_router(admin, authenticate, router.table.all_deployments)],
+        routers=admin_routers,
         on_startup=[refresher.start, key_cache.start, *observability.on_startup],
         on_shutdown=[*observability.on_shutdown, close],
     )
@@ -256,6 +243,6 @@ def config_from_env() -> Config:
     return load_config(Path(path)) if path else default_config()
 
 
-def app_from_env() -> FastAPI:
+def app_from_env() -> ASGIApp:
     """Factory for uvicorn workers (``--workers N``): each worker builds its own graph."""
     return build(config_from_env())

@@ -133,10 +133,10 @@ def cmd_fake_upstream(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from tollgate.bootstrap import database_url
+    from tollgate.store import database_url
     from tollgate.store.sql import migrate
 
-    url = database_url(_load(args.config))
+    url = database_url(_load(args.config), os.environ)
     if url == "memory":
         print("database_url is 'memory': nothing to migrate")
         return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -28,7 +29,7 @@ from tollgate.admin.requests import (
 from tollgate.auth.principal import MASTER
 from tollgate.config import load_config
 from tollgate.errors import GatewayError
-from tollgate.store import DEFAULT_DATABASE_URL, Store, open_store
+from tollgate.store import DEFAULT_DATABASE_URL, Store, database_url, open_store, prepare
 
 Action = Callable[[AdminServices, argparse.Namespace], Awaitable[Any]]
 
@@ -124,23 +125,19 @@ def _optional(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 
 
 def _database_url(args: argparse.Namespace) -> tuple[str, int]:
+    """The database ``serve`` would use with the same ``--config``."""
     if args.database_url:
         return args.database_url, 10
     if args.config:
-        general = load_config(args.config).general
-        return general.database_url or DEFAULT_DATABASE_URL, general.database_connection_pool_limit
+        config = load_config(args.config)
+        return database_url(config, os.environ), config.general.database_connection_pool_limit
     return DEFAULT_DATABASE_URL, 10
 
 
 async def _open(args: argparse.Namespace) -> Store:
     url, pool = _database_url(args)
     if url != "memory":
-        from tollgate.store.sql import check_schema, migrate
-
-        if url.startswith("sqlite") or "://" not in url:
-            await migrate(url)  # as serve does for SQLite
-        else:
-            await check_schema(url)
+        await prepare(url)  # as serve does
     return open_store(url, pool)
 
 

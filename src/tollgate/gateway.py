@@ -137,7 +137,8 @@ class Gateway:
     def _options(self, deployment: Deployment, plan: Plan) -> SendOptions:
         drop = deployment.params.get("drop_params")
         return SendOptions(
-            timeout=plan.timeout_for(deployment),
+            # The router bounds each attempt; a stream also needs the bound between its chunks.
+            timeout=plan.timeout_for(deployment) if plan.stream else None,
             drop_params=self._drop_params if drop is None else bool(drop),
         )
 

@@ -285,3 +285,16 @@ def test_encoder_text_stream_accumulates_in_sdk() -> None:
     assert completion.choices[0].message.content == "Hello world"
     assert completion.choices[0].finish_reason == "stop"
     assert completion.usage is not None and completion.usage.total_tokens == 4
+
+
+def test_decoder_delivers_events_read_together_with_a_later_error() -> None:
+    decoder = openai_chat.stream_decoder()
+    chunk = (
+        b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",'
+        b'"choices":[{"index":0,"delta":{"content":"partial"},"finish_reason":null}]}\n\n'
+        b'data: {"error":{"message":"upstream broke","type":"server_error","code":"500"}}\n\n'
+    )
+    events = decoder.feed(chunk)
+    assert [e for e in events if isinstance(e, TextDelta)] == [TextDelta(0, "partial")]
+    with pytest.raises(UpstreamError, match="upstream broke"):
+        decoder.finish()

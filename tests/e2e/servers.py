@@ -9,8 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,23 +67,43 @@ def process(args: Sequence[str], ready_url: str, env: Mapping[str, str] | None =
 
 
 @contextmanager
+def _on_free_port(start: Callable[[int], AbstractContextManager[Path]]) -> Iterator[int]:
+    """Start a server on a free port, trying another port if something else took it between
+    ``free_port`` and the server's bind (other suites run concurrently on this machine)."""
+    for attempt in range(3):
+        port = free_port()
+        stack = ExitStack()
+        try:
+            stack.enter_context(start(port))
+        except RuntimeError as exc:
+            if attempt < 2 and "address already in use" in str(exc).lower():
+                continue
+            raise
+        with stack:
+            yield port
+        return
+
+
+@contextmanager
 def fake_upstream(*extra: str) -> Iterator[str]:
-    port = free_port()
-    with process(["fake-upstream", "--port", str(port), *extra], f"http://127.0.0.1:{port}/v1/models"):
+    def start(port: int) -> AbstractContextManager[Path]:
+        return process(["fake-upstream", "--port", str(port), *extra], f"http://127.0.0.1:{port}/v1/models")
+
+    with _on_free_port(start) as port:
         yield f"http://127.0.0.1:{port}"
 
 
 @contextmanager
 def gateway(config: Mapping[str, Any], *extra: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
-    port = free_port()
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(dict(config), handle)
+
+    def start(port: int) -> AbstractContextManager[Path]:
+        args = ["serve", "--config", handle.name, "--host", "127.0.0.1", "--port", str(port), *extra]
+        return process(args, f"http://127.0.0.1:{port}/health/liveliness", env)
+
     try:
-        with process(
-            ["serve", "--config", handle.name, "--host", "127.0.0.1", "--port", str(port), *extra],
-            f"http://127.0.0.1:{port}/health/liveliness",
-            env,
-        ):
+        with _on_free_port(start) as port:
             yield f"http://127.0.0.1:{port}"
     finally:
         os.unlink(handle.name)

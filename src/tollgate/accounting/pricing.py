@@ -124,8 +124,19 @@ class Pricer:
         self._warn = warn
         self._warned: set[str] = set()
         self._by_name: dict[str, Price] = {}
+        # Per deployment id, with the deployment it was computed for: a /model/update that
+        # replaces the deployment object recomputes its price.
+        self._by_deployment: dict[str, tuple[Deployment, Price]] = {}
 
     def price_for_deployment(self, deployment: Deployment) -> Price:
+        cached = self._by_deployment.get(deployment.id)
+        if cached is not None and cached[0] is deployment:
+            return cached[1]
+        price = self._price_deployment(deployment)
+        self._by_deployment[deployment.id] = (deployment, price)
+        return price
+
+    def _price_deployment(self, deployment: Deployment) -> Price:
         info = deployment.info
         names = [n for n in (info.base_model, deployment.upstream_model, deployment.model_name) if n]
         base = next((p for p in (self._table.lookup(n) for n in names) if p is not None), None)

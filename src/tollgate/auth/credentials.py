@@ -9,16 +9,36 @@ provider)`` (the providers' pooled aiohttp client) to the ``fetch`` the JWKS cac
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+import orjson
 
 from tollgate.auth.jwks import Fetch, FetchResult, JwksUnavailable
 from tollgate.auth.keys import KeyAuthenticator
-from tollgate.auth.oidc import JwtAuthenticator, looks_like_jwt
 from tollgate.auth.principal import Principal
 from tollgate.errors import GatewayError
 
+if TYPE_CHECKING:  # PyJWT and cryptography load only when JWT auth is enabled
+    from tollgate.auth.oidc import JwtAuthenticator
+
 JWKS_FETCH_TIMEOUT = 10.0
+
+
+def looks_like_jwt(token: str) -> bool:
+    """Three base64url segments whose first decodes to a JSON object with a string ``alg``."""
+    if token.count(".") != 2 or token.startswith("sk-"):
+        return False
+    head = token.partition(".")[0]
+    if not head or len(head) > 2048:
+        return False
+    try:
+        header = orjson.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (binascii.Error, ValueError):
+        return False
+    return isinstance(header, dict) and isinstance(header.get("alg"), str)
 
 
 class CredentialAuthenticator:

@@ -147,7 +147,7 @@ class Invalidation:
                 await self._client.aclose()
 
 
-def redis_invalidation(local: LocalCache, url: str | None) -> Invalidation:
+def redis_invalidation(local: LocalCache, url: str | None, channel: str = CHANNEL) -> Invalidation:
     """An ``Invalidation`` over the Redis at ``url``; a local-only one when ``url`` is ``None``."""
     if url is None:
         return Invalidation(local)
@@ -158,7 +158,7 @@ def redis_invalidation(local: LocalCache, url: str | None) -> Invalidation:
     client = redis.asyncio.Redis.from_url(
         url, socket_connect_timeout=0.5, health_check_interval=10, socket_keepalive=True
     )
-    return Invalidation(local, client, errors=(redis.RedisError, OSError))
+    return Invalidation(local, client, channel=channel, errors=(redis.RedisError, OSError))
 
 
 __all__ = ["ALL", "CHANNEL", "Invalidation", "redis_invalidation"]

@@ -1,6 +1,7 @@
 """OAuth 2.0 / OIDC bearer JWTs: verify the token, derive an ``Identity``, resolve it to a ``Principal``.
 
-``looks_like_jwt`` decides which authenticator a bearer credential goes to (``sk-`` keys never
+``looks_like_jwt`` (defined in ``credentials``, which must not import PyJWT) decides which
+authenticator a bearer credential goes to (``sk-`` keys never
 look like one). ``JwtVerifier`` checks signature (keys from the issuer's JWKS only; ``jku``/``x5u``
 ignored), algorithm allow-list (``none`` never; HMAC only if configured *and* the JWKS holds an
 ``oct`` key, so an RSA public key can never serve as an HMAC secret), ``iss``, ``aud``, ``exp``,
@@ -13,8 +14,6 @@ from the token.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import time
 from collections import OrderedDict
@@ -23,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-import orjson
 
+from tollgate.auth.credentials import looks_like_jwt
 from tollgate.auth.jwks import Fetch, JwksCache
 from tollgate.auth.jwt_identity import (
     Identity,
@@ -48,20 +47,6 @@ __all__ = [
 
 _PREFIX = "Authentication Error: "
 _UNTRUSTED = _PREFIX + "the JWT's issuer is not trusted by this proxy."
-
-
-def looks_like_jwt(token: str) -> bool:
-    """Three base64url segments whose first decodes to a JSON object with a string ``alg``."""
-    if token.count(".") != 2 or token.startswith("sk-"):
-        return False
-    head = token.partition(".")[0]
-    if not head or len(head) > 2048:
-        return False
-    try:
-        header = orjson.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    except (binascii.Error, ValueError):
-        return False
-    return isinstance(header, dict) and isinstance(header.get("alg"), str)
 
 
 def token_digest(token: str) -> str:

@@ -210,7 +210,7 @@ class BedrockStreamDecoder:
     before the usage (metadata); one ``MessageStop`` is emitted once both are known, or at
     ``finish`` if the metadata never came."""
 
-    __slots__ = ("_done", "_frames", "_started", "_stop_reason", "_stop_sequence", "_usage")
+    __slots__ = ("_done", "_frames", "_pending", "_started", "_stop_reason", "_stop_sequence", "_usage")
 
     def __init__(self) -> None:
         self._frames = EventStreamDecoder()
@@ -219,18 +219,29 @@ class BedrockStreamDecoder:
         self._stop_sequence: str | None = None
         self._usage: Usage | None = None
         self._done = False
+        self._pending: GatewayError | None = None
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
+        if self._pending is not None:
+            raise self._pending
         try:
             messages = self._frames.feed(chunk)
         except EventStreamError as exc:
             raise UpstreamError(f"malformed Bedrock event stream: {exc}", provider=PROVIDER) from exc
         out: list[StreamEvent] = []
-        for message in messages:
-            self._message(message, out)
+        try:
+            for message in messages:
+                self._message(message, out)
+        except GatewayError as exc:
+            if not out:
+                raise
+            # Deliver what arrived before the exception frame in the same read; raise next call.
+            self._pending = exc
         return out
 
     def finish(self) -> list[StreamEvent]:
+        if self._pending is not None:
+            raise self._pending
         try:
             self._frames.finish()
         except EventStreamError as exc:

@@ -261,7 +261,17 @@ class ChunkDecoder:
     the end of the body) because the usage chunk follows the finish reason.
     """
 
-    __slots__ = ("_current", "_finish", "_next_index", "_parser", "_started", "_stopped", "_tools", "_usage")
+    __slots__ = (
+        "_current",
+        "_finish",
+        "_next_index",
+        "_parser",
+        "_pending",
+        "_started",
+        "_stopped",
+        "_tools",
+        "_usage",
+    )
 
     def __init__(self) -> None:
         self._parser = sse.SseParser()
@@ -272,14 +282,25 @@ class ChunkDecoder:
         self._next_index = 0
         self._finish: FinishReason | None = None
         self._usage = Usage()
+        self._pending: GatewayError | None = None
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
+        if self._pending is not None:
+            raise self._pending
         out: list[StreamEvent] = []
-        for event in self._parser.feed(chunk):
-            self._data(event.data, out)
+        try:
+            for event in self._parser.feed(chunk):
+                self._data(event.data, out)
+        except GatewayError as exc:
+            if not out:
+                raise
+            # Deliver what arrived before the error in the same read; raise on the next call.
+            self._pending = exc
         return out
 
     def finish(self) -> list[StreamEvent]:
+        if self._pending is not None:
+            raise self._pending
         out: list[StreamEvent] = []
         for event in self._parser.flush():
             self._data(event.data, out)

@@ -1,31 +1,34 @@
 """The ASGI application: the route table, error handlers and lifespan.
 
-Inference routes are plain Starlette routes (no FastAPI dependency injection on the hot path);
-the admin API is a FastAPI router so its pydantic bodies are validated and documented at /docs.
-Paths follow LiteLLM's, with and without the ``/v1`` prefix.
+Inference routes are served by ``HotPaths`` (one dict lookup, no middleware); everything else —
+the LiteLLM admin API (a FastAPI router, so its pydantic bodies are validated and documented at
+/docs), health details, passthrough, metrics — lives in a full app that is built on the first
+request that needs it, so start-up does not pay for FastAPI. Paths follow LiteLLM's, with and
+without the ``/v1`` prefix.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import orjson
-from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
 from tollgate.dialects import openai_chat
+from tollgate.edge.dispatch import Handler, HotPaths
 from tollgate.edge.health import Health
 from tollgate.edge.inference import Inference, error_response, internal_error
 from tollgate.errors import GatewayError, InvalidRequest, NotFound
 
-log = logging.getLogger("tollgate.edge")
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
+
+Hook = Callable[[], Awaitable[None]]
 
 
 @dataclass
@@ -36,69 +39,68 @@ class EdgeParts:
     health: Health
     list_models: Callable[[Request], Awaitable[Response]]
     extra_routes: Sequence[BaseRoute] = ()
-    routers: Sequence[object] = ()  # FastAPI APIRouters (admin API)
-    on_startup: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    routers: Callable[[], Sequence[APIRouter]] = tuple  # built with the full app, on first use
+    on_startup: Sequence[Hook] = field(default_factory=list)
+    on_shutdown: Sequence[Hook] = field(default_factory=list)
 
 
-def _chat_routes(inference: Inference) -> list[tuple[str, Callable[[Request], Awaitable[Response]]]]:
-    from tollgate.dialects import anthropic_messages, bedrock_converse
+def create_app(parts: EdgeParts) -> ASGIApp:
+    inference = parts.inference
 
     async def openai(request: Request) -> Response:
         return await inference.chat(request, openai_chat)
 
     async def anthropic(request: Request) -> Response:
+        from tollgate.dialects import anthropic_messages
+
         return await inference.chat(request, anthropic_messages)
 
     async def bedrock(request: Request) -> Response:
+        from tollgate.dialects import bedrock_converse
+
         model_id: str = request.path_params["model_id"]
         stream = request.url.path.endswith("/converse-stream")
         return await inference.chat(request, bedrock_converse, model=model_id, stream=stream)
 
-    routes: list[tuple[str, Callable[[Request], Awaitable[Response]]]] = []
+    post: dict[str, Handler] = {}
     for prefix in ("", "/v1", "/openai", "/openai/v1"):
-        routes.append((f"{prefix}/chat/completions", openai))
-        routes.append((f"{prefix}/embeddings", inference.embeddings))
-    routes.append(("/engines/{model}/chat/completions", openai))
-    routes.append(("/openai/deployments/{model}/chat/completions", openai))
+        post[f"{prefix}/chat/completions"] = openai
+        post[f"{prefix}/embeddings"] = inference.embeddings
     for prefix in ("", "/anthropic"):
-        routes.append((f"{prefix}/v1/messages", anthropic))
-    for prefix in ("", "/bedrock"):
-        routes.append((f"{prefix}/model/{{model_id:path}}/converse", bedrock))
-        routes.append((f"{prefix}/model/{{model_id:path}}/converse-stream", bedrock))
-    return routes
+        post[f"{prefix}/v1/messages"] = anthropic
+    get: dict[str, Handler] = {"/models": parts.list_models, "/v1/models": parts.list_models}
+    for path in ("/health/liveliness", "/health/liveness", "/v1/health/liveliness"):
+        get[path] = parts.health.liveliness
+    return HotPaths(
+        lambda: _full_app(parts, openai),
+        post=post,
+        get=get,
+        bedrock=bedrock,
+        on_startup=parts.on_startup,
+        on_shutdown=parts.on_shutdown,
+    )
 
 
-def create_app(parts: EdgeParts) -> FastAPI:
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        for start in parts.on_startup:
-            await start()
-        try:
-            yield
-        finally:
-            for stop in parts.on_shutdown:
-                try:
-                    await stop()
-                except Exception:
-                    log.exception("error during shutdown")
+def _full_app(parts: EdgeParts, openai: Handler) -> FastAPI:
+    from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
 
     app = FastAPI(
         title="tollgate",
         description="LLM gateway: OpenAI, Anthropic and Bedrock APIs; LiteLLM-compatible admin API.",
         docs_url="/docs",
         redoc_url=None,
-        lifespan=lifespan,
     )
-    for path, endpoint in _chat_routes(parts.inference):
-        app.add_route(path, endpoint, methods=["POST"], include_in_schema=False)
-    for path in ("/models", "/v1/models"):
-        app.add_route(path, parts.list_models, methods=["GET"], include_in_schema=False)
+    # Azure-style and engine paths carry the model in the path; they are rare, so the full app
+    # serves them (the body's "model" still decides).
+    for path in ("/engines/{model}/chat/completions", "/openai/deployments/{model}/chat/completions"):
+        app.add_route(path, openai, methods=["POST"], include_in_schema=False)
     parts.health.mount(app)
     for route in parts.extra_routes:
         app.router.routes.append(route)
-    for router in parts.routers:
-        app.include_router(router)  # type: ignore[arg-type]
+    for router in parts.routers():
+        app.include_router(router)
 
     @app.exception_handler(GatewayError)
     async def gateway_error(request: Request, exc: Exception) -> Response:

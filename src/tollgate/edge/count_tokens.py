@@ -10,7 +10,7 @@ no count_tokens endpoint (404) also falls back to the estimate.
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import orjson
@@ -23,8 +23,7 @@ from tollgate.config import Deployment
 from tollgate.dialects import anthropic_messages
 from tollgate.edge.inference import error_response, internal_error
 from tollgate.errors import GatewayError, InvalidRequest, UpstreamNotFound
-from tollgate.providers import SendOptions
-from tollgate.providers.anthropic import AnthropicProvider
+from tollgate.providers import NativeRelay, SendOptions
 
 Authenticate = Callable[[Request], Awaitable[Principal]]
 Deployments = Callable[[str], Sequence[Deployment]]
@@ -71,7 +70,7 @@ class CountTokens:
         self._authenticate = authenticate
 
     async def handle(self, http: Request) -> Response:
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()
         try:
             await self._authenticate(http)
             request = parse_count_request(await http.body())
@@ -90,7 +89,7 @@ class CountTokens:
         deployments = self._deployments(request.model)
         provider = self._providers.get("anthropic")
         anthropic = next((d for d in deployments if d.provider == "anthropic"), None)
-        if anthropic is None or not isinstance(provider, AnthropicProvider):
+        if anthropic is None or not isinstance(provider, NativeRelay):
             return estimate_tokens(request), "estimate"
         options = SendOptions(timeout=anthropic.timeout, drop_params=True)
         try:

@@ -8,8 +8,8 @@ with its traceback on the server and never sent to the client.
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 
@@ -72,7 +72,7 @@ class Inference:
     async def chat(
         self, http: Request, dialect: ChatDialect, model: str | None = None, stream: bool | None = None
     ) -> Response:
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()
         try:
             principal = await self._authenticate(http)
             body = await http.body()
@@ -104,7 +104,7 @@ class Inference:
             return internal_error(dialect.render_error, exc, request_id)
 
     async def embeddings(self, http: Request) -> Response:
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()
         try:
             principal = await self._authenticate(http)
             embedding = openai_embeddings.parse_request(await http.body())

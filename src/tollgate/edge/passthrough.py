@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -40,9 +40,8 @@ from tollgate.edge.inference import ErrorRenderer, error_response, internal_erro
 from tollgate.errors import GatewayError, InvalidRequest, NotFound
 from tollgate.framing.eventstream import EventStreamDecoder, EventStreamError
 from tollgate.framing.sse import SseParser
+from tollgate.providers import NativeInvoker, NativeRelay
 from tollgate.providers._http import UpstreamStream
-from tollgate.providers.anthropic import AnthropicProvider
-from tollgate.providers.bedrock import BedrockProvider
 
 log = logging.getLogger("tollgate.edge")
 
@@ -204,7 +203,7 @@ class Passthrough:
         return found
 
     async def bedrock_invoke(self, http: Request) -> Response:
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()
         started = self._clock()
         render: ErrorRenderer = bedrock_converse.render_error
         try:
@@ -213,7 +212,7 @@ class Passthrough:
             stream = http.url.path.endswith("/invoke-with-response-stream")
             deployment = self._deployment(model_id, "bedrock", "Bedrock")
             provider = self._providers.get("bedrock")
-            if not isinstance(provider, BedrockProvider):
+            if not isinstance(provider, NativeInvoker):
                 raise NotFound("no Bedrock provider is configured")
             upstream = await provider.invoke(
                 deployment, await http.body(), stream, headers=http.headers, timeout=deployment.timeout
@@ -236,7 +235,7 @@ class Passthrough:
             return internal_error(render, exc, request_id)
 
     async def anthropic(self, http: Request) -> Response:
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()
         started = self._clock()
         render: ErrorRenderer = anthropic_messages.render_error
         try:
@@ -251,7 +250,7 @@ class Passthrough:
                 )
             deployment = self._deployment(model, "anthropic", "Anthropic")
             provider = self._providers.get("anthropic")
-            if not isinstance(provider, AnthropicProvider):
+            if not isinstance(provider, NativeRelay):
                 raise NotFound("no Anthropic provider is configured")
             data["model"] = deployment.upstream_model
             upstream = await provider.passthrough(

@@ -20,8 +20,6 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from botocore.eventstream import EventStreamBuffer, ParserError
-
 CONTENT_TYPE = "application/vnd.amazon.eventstream"
 
 HeaderValue = str | bytes | bool | int | uuid.UUID  # what botocore decodes header values to
@@ -64,10 +62,14 @@ class EventStreamDecoder:
     After an ``EventStreamError`` the decoder is unusable: frame boundaries are lost.
     """
 
-    __slots__ = ("_buffer", "_failed", "_pending")
+    __slots__ = ("_buffer", "_failed", "_parser_error", "_pending")
 
     def __init__(self) -> None:
+        # botocore loads only when something decodes an event stream (a Bedrock upstream).
+        from botocore.eventstream import EventStreamBuffer, ParserError
+
         self._buffer = EventStreamBuffer()
+        self._parser_error: type[Exception] = ParserError
         self._pending = 0  # bytes fed but not yet part of a decoded message
         self._failed = False
 
@@ -83,7 +85,7 @@ class EventStreamDecoder:
             for raw in self._buffer:
                 self._pending -= raw.prelude.total_length
                 messages.append(EventStreamMessage(raw.headers, raw.payload))
-        except (ParserError, KeyError, struct.error, UnicodeDecodeError) as exc:
+        except (self._parser_error, KeyError, struct.error, UnicodeDecodeError) as exc:
             # KeyError: unknown header type byte; struct.error: headers shorter than declared.
             self._failed = True
             raise EventStreamError(f"malformed event stream: {exc or type(exc).__name__}") from exc

@@ -7,9 +7,9 @@ field mapping is its dialect's. ``Provider`` is the protocol; the concrete table
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from tollgate.canonical import (
     ChatRequest,
@@ -20,10 +20,15 @@ from tollgate.canonical import (
 )
 from tollgate.config import Deployment
 
+if TYPE_CHECKING:
+    from tollgate.providers._http import UpstreamStream
+
 
 @dataclass(frozen=True, slots=True)
 class SendOptions:
-    """How to send one attempt: the timeout for it and whether unsupported params are dropped."""
+    """How to send one attempt. ``timeout`` bounds the call (``None``: the caller bounds it, as
+    the router does); for streams it also bounds each gap between chunks. ``drop_params`` leaves
+    out what the upstream cannot take instead of refusing."""
 
     timeout: float | None = None
     drop_params: bool = False
@@ -62,3 +67,27 @@ class Provider(Protocol):
     ) -> EmbeddingResponse: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class NativeInvoker(Protocol):
+    """A provider that relays a provider-native body (Bedrock InvokeModel passthrough)."""
+
+    async def invoke(
+        self, deployment: Deployment, body: bytes, stream: bool,
+        *, headers: Mapping[str, str] | None = None, timeout: float | None = None,
+    ) -> UpstreamStream: ...
+
+
+@runtime_checkable
+class NativeRelay(Protocol):
+    """A provider that relays any path of its API and counts tokens (the Anthropic passthrough)."""
+
+    async def passthrough(
+        self, deployment: Deployment, path: str, body: bytes, headers: Mapping[str, str],
+        *, timeout: float | None = None,
+    ) -> UpstreamStream: ...
+
+    async def count_tokens(
+        self, deployment: Deployment, request: ChatRequest, options: SendOptions
+    ) -> int: ...

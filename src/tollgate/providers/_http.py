@@ -117,7 +117,9 @@ class HttpClient:
     ) -> UpstreamAnswer:
         session = self._get()
         with upstream_errors(provider):
-            async with asyncio.timeout(timeout or DEFAULT_TIMEOUT):
+            # ``None``: the caller bounds the whole attempt (the router does), and a second timer
+            # per request would only cost CPU.
+            async with asyncio.timeout(timeout):
                 async with session.post(url, data=body, headers=headers) as response:
                     data = await response.read()
                     return UpstreamAnswer(response.status, response.headers, data)

@@ -166,6 +166,9 @@ class FakeProvider:
 
     name = "fake"
 
+    def __init__(self, http: object = None) -> None:
+        """``http`` is accepted, and unused, so every provider is built the same way."""
+
     async def _delay(self, deployment: Deployment) -> None:
         latency = deployment.params.get("mock_latency")
         if latency:

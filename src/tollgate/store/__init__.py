@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol, TypeVar
 
+from tollgate.config import Config
 from tollgate.store.records import (
     AuditEntry,
     Membership,
@@ -31,7 +33,7 @@ R = TypeVar("R")
 
 __all__ = [
     "AUDIT_FILTERS", "DEFAULT_DATABASE_URL", "GROUP_COLUMNS", "SPEND_FILTERS", "AuditStore", "RecordTable",
-    "SpendStore", "Store", "StoreTx", "open_store",
+    "SpendStore", "Store", "StoreTx", "database_url", "open_store", "prepare",
 ]
 
 SPEND_FILTERS = ("api_key", "user_id", "team_id", "org_id", "model_group", "request_id", "key_alias")
@@ -44,6 +46,28 @@ GROUP_COLUMNS = {
 
 # Where tollgate keeps its tables when general_settings.database_url is not set.
 DEFAULT_DATABASE_URL = "sqlite:///tollgate.db"
+
+
+def database_url(config: Config, env: Mapping[str, str]) -> str:
+    """``general_settings.database_url``, else ``DATABASE_URL``, else a SQLite file beside the
+    config file (in the working directory for the embedded config). ``memory`` keeps no state."""
+    url = config.general.database_url or env.get("DATABASE_URL")
+    if url:
+        return url
+    if config.path:
+        return f"sqlite:///{Path(config.path).resolve().parent / 'tollgate.db'}"
+    return DEFAULT_DATABASE_URL
+
+
+async def prepare(url: str) -> None:
+    """Before serving: SQLite is migrated in place; any other database must already be at the
+    current schema (``tollgate migrate``), else ``ConfigError`` naming that command."""
+    from tollgate.store.sql import check_schema, migrate
+
+    if url.startswith("sqlite") or "://" not in url:
+        await migrate(url)
+    else:
+        await check_schema(url)
 
 
 class RecordTable(Protocol[R]):

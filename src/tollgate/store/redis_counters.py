@@ -16,26 +16,22 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Literal
-from urllib.parse import quote
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from tollgate.config import Config
 from tollgate.store.counters import (
     Admission,
     AdmissionResult,
     CounterStore,
     CounterStoreUnavailable,
-    MemoryCounterStore,
     Settlement,
     window_retry_after,
 )
 
 FailMode = Literal["fallback", "fail_open", "fail_closed"]
-PREFIX_ENV = "TOLLGATE_REDIS_PREFIX"
 
 _ADMIT = """
 local now = tonumber(ARGV[1])
@@ -360,44 +356,3 @@ class ResilientCounterStore:
         if not self._healthy:
             self._warn("redis counter store recovered; shared limits are enforced again")
         self._healthy = True
-
-
-def redis_url(config: Config, env: Mapping[str, str] | None = None) -> str | None:
-    """The Redis URL from ``router_settings`` (LiteLLM's keys), else ``REDIS_URL``/``REDIS_HOST``."""
-    router = config.router
-    env = env or {}
-    if router.redis_url:
-        return router.redis_url
-    host = router.redis_host or env.get("REDIS_HOST")
-    if not host and env.get("REDIS_URL"):
-        return env["REDIS_URL"]
-    if not host:
-        return None
-    port = router.redis_port or int(env.get("REDIS_PORT") or 6379)
-    password = router.redis_password or env.get("REDIS_PASSWORD")
-    auth = f":{quote(password, safe='')}@" if password else ""
-    return f"redis://{auth}{host}:{port}/0"
-
-
-def build_counter_store(
-    config: Config,
-    *,
-    env: Mapping[str, str] | None = None,
-    prefix: str = "tollgate",
-    warn: Callable[[str], None] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> CounterStore:
-    """In-memory counters without Redis; otherwise Redis wrapped by ``redis_fail_mode``.
-
-    ``TOLLGATE_REDIS_PREFIX`` overrides ``prefix``, so deployments (or test runs) sharing one
-    Redis keep separate counters.
-    """
-    url = redis_url(config, env)
-    memory = MemoryCounterStore()
-    if url is None:
-        return memory
-    prefix = (env or {}).get(PREFIX_ENV) or prefix
-    return ResilientCounterStore(
-        RedisCounterStore.from_url(url, prefix=prefix), memory, config.general.redis_fail_mode,
-        clock=clock, warn=warn,
-    )

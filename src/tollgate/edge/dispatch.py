@@ -1,0 +1,98 @@
+"""``HotPaths``: the ASGI entry point. Inference requests reach their handler with one dict
+lookup; everything else (admin API, docs, health details, passthrough) goes to the full app,
+which is built on the first request that needs it.
+
+The full app's middleware stack (error middleware, exception middleware, FastAPI's per-request
+work, a regex scan of ~150 routes) costs more CPU than the rest of a gateway request put
+together, and the inference handlers need none of it: they render every error themselves, in
+the caller's dialect. ``HotPaths`` also runs the lifespan (start-up and shutdown hooks).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+Handler = Callable[[Request], Awaitable[Response]]
+Hook = Callable[[], Awaitable[None]]
+
+log = logging.getLogger("tollgate.edge")
+
+_BEDROCK_PREFIXES = ("/model/", "/bedrock/model/")
+_BEDROCK_SUFFIXES = ("/converse", "/converse-stream")
+
+
+def bedrock_model_id(path: str) -> str | None:
+    """``/bedrock/model/<id>/converse-stream`` → ``<id>`` (ids may contain ``/`` and ``:``)."""
+    for prefix in _BEDROCK_PREFIXES:
+        if path.startswith(prefix):
+            for suffix in _BEDROCK_SUFFIXES:
+                if path.endswith(suffix) and len(path) > len(prefix) + len(suffix):
+                    return path[len(prefix) : -len(suffix)]
+    return None
+
+
+class HotPaths:
+    def __init__(
+        self,
+        full_app: Callable[[], ASGIApp],
+        *,
+        post: Mapping[str, Handler],
+        get: Mapping[str, Handler],
+        bedrock: Handler,
+        on_startup: Sequence[Hook] = (),
+        on_shutdown: Sequence[Hook] = (),
+    ) -> None:
+        self._build_full_app = full_app
+        self._app: ASGIApp | None = None
+        self._routes: dict[tuple[str, str], Handler] = {("POST", p): h for p, h in post.items()}
+        self._routes.update({("GET", p): h for p, h in get.items()})
+        self._bedrock = bedrock
+        self._on_startup = on_startup
+        self._on_shutdown = on_shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path: str = scope["path"]
+            handler = self._routes.get((scope["method"], path))
+            if handler is None and scope["method"] == "POST":
+                model_id = bedrock_model_id(path)
+                if model_id is not None:
+                    scope["path_params"] = {"model_id": model_id}
+                    handler = self._bedrock
+            if handler is not None:
+                response = await handler(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if self._app is None:
+            self._app = self._build_full_app()
+        await self._app(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    for start in self._on_startup:
+                        await start()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for stop in self._on_shutdown:
+                    try:
+                        await stop()
+                    except Exception:
+                        log.exception("error during shutdown")
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,56 @@
+"""Which counter store a config gets: in-memory without Redis, else Redis wrapped by
+``redis_fail_mode``. redis-py is imported only when Redis is configured."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from urllib.parse import quote
+
+from tollgate.config import Config
+from tollgate.store.counters import CounterStore, MemoryCounterStore
+
+PREFIX_ENV = "TOLLGATE_REDIS_PREFIX"
+
+
+def redis_url(config: Config, env: Mapping[str, str] | None = None) -> str | None:
+    """The Redis URL from ``router_settings`` (LiteLLM's keys), else ``REDIS_URL``/``REDIS_HOST``."""
+    router = config.router
+    env = env or {}
+    if router.redis_url:
+        return router.redis_url
+    host = router.redis_host or env.get("REDIS_HOST")
+    if not host and env.get("REDIS_URL"):
+        return env["REDIS_URL"]
+    if not host:
+        return None
+    port = router.redis_port or int(env.get("REDIS_PORT") or 6379)
+    password = router.redis_password or env.get("REDIS_PASSWORD")
+    auth = f":{quote(password, safe='')}@" if password else ""
+    return f"redis://{auth}{host}:{port}/0"
+
+
+def build_counter_store(
+    config: Config,
+    *,
+    env: Mapping[str, str] | None = None,
+    prefix: str = "tollgate",
+    warn: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> CounterStore:
+    """In-memory counters without Redis; otherwise Redis wrapped by ``redis_fail_mode``.
+
+    ``TOLLGATE_REDIS_PREFIX`` overrides ``prefix``, so deployments (or test runs) sharing one
+    Redis keep separate counters.
+    """
+    url = redis_url(config, env)
+    memory = MemoryCounterStore()
+    if url is None:
+        return memory
+    from tollgate.store.redis_counters import RedisCounterStore, ResilientCounterStore
+
+    prefix = (env or {}).get(PREFIX_ENV) or prefix
+    return ResilientCounterStore(
+        RedisCounterStore.from_url(url, prefix=prefix), memory, config.general.redis_fail_mode,
+        clock=clock, warn=warn,
+    )
