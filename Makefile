@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: install run test lint typecheck bench bench-profile clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/tollgate
 
-## benchmark tollgate against the upstream alone and the LiteLLM proxy
+## benchmark tollgate against the upstream alone and the LiteLLM proxy (bench/README.md)
+## e.g.  make bench BENCH_ARGS=--quick   |   make bench BENCH_ARGS=--skip-litellm
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## py-spy flame graph of a tollgate worker under load -> bench/results/flame-tollgate-json.svg
+bench-profile: $(STAMP)
+	$(BIN)/python bench/run.py --profile $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .bench build *.egg-info

@@ -25,9 +25,11 @@ if TYPE_CHECKING:
 
     from tollgate.auth.oidc import JwtAuthenticator
 
+from tollgate.accounting.alerts import SoftBudgetAlerts
 from tollgate.accounting.ledger import Ledger
 from tollgate.accounting.metrics import MeteredAdmission
 from tollgate.accounting.observability import Observability
+from tollgate.accounting.passthrough_usage import PassthroughUsage
 from tollgate.accounting.pricing import Pricer, load_bundled_table
 from tollgate.admin import AdminServices
 from tollgate.auth.credentials import CredentialAuthenticator, fetch_via
@@ -129,7 +131,10 @@ def build(config: Config, *, clock: Callable[[], float] = time.time) -> ASGIApp:
     authenticator = CredentialAuthenticator(
         KeyAuthenticator(config.master_key, store), jwt_authenticator(config, store, http)
     )
-    router = Router.from_config(config, state=_deployment_state(config), clock=clock)
+    observability = Observability.build(config, store, db_url)
+    router = Router.from_config(
+        config, state=_deployment_state(config), clock=clock, on_queue_depth=observability.metrics.queue
+    )
 
     async def reload_db_models() -> None:
         router.table.replace_db_deployments(await admin.deployments.stored())
@@ -146,17 +151,23 @@ def build(config: Config, *, clock: Callable[[], float] = time.time) -> ASGIApp:
         deployment = router.table.deployment(deployment_id)
         return pricer.price_for_deployment(deployment) if deployment is not None else Price()
 
-    policy = Policy.from_config(config, counters, price_for=price_for, clock=clock, warn=log.warning)
+    async def post_webhook(url: str, body: bytes) -> None:
+        await http.post(url, body, {"content-type": "application/json"}, timeout=10.0, provider="webhook")
+
+    alerts = SoftBudgetAlerts(config.general.soft_budget_webhook_url, post_webhook)
+    policy = Policy.from_config(
+        config, counters, price_for=price_for, clock=clock, on_soft_budget=alerts, warn=log.warning
+    )
 
     async def authenticate(request: Request) -> Principal:
         return await authenticator.authenticate(credential_from_headers(request.headers))
 
-    observability = Observability.build(config, store, db_url)
+    ledger = Ledger(pricer, observability.sinks)
     gateway = Gateway(
         router=router,
         providers=providers,
         admission=MeteredAdmission(policy, observability.metrics),
-        accounting=Ledger(pricer, observability.sinks),
+        accounting=ledger,
         drop_params=config.litellm.drop_params,
         clock=clock,
     )
@@ -201,7 +212,9 @@ def build(config: Config, *, clock: Callable[[], float] = time.time) -> ASGIApp:
         health=health,
         list_models=list_models,
         extra_routes=[
-            *Passthrough(router.deployments, providers, authenticate, clock=clock).routes(),
+            *Passthrough(
+                router.deployments, providers, authenticate, PassthroughUsage(ledger, clock), clock=clock
+            ).routes(),
             metrics_route(observability.metrics),
         ],
         routers=admin_routers,

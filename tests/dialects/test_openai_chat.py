@@ -597,3 +597,17 @@ def test_parse_error_raw_text_is_truncated() -> None:
     err = openai_chat.parse_error(500, b"<html>" + b"x" * 1000, {})
     assert type(err) is UpstreamError and err.status == 500
     assert err.message == ("<html>" + "x" * 1000)[:500]
+
+
+@pytest.mark.parametrize(
+    ("upstream", "field"),
+    [("gpt-4o", "max_tokens"), ("o3-mini", "max_completion_tokens"), ("gpt-5", "max_completion_tokens"),
+     ("azure/o1", "max_completion_tokens"), ("llama-3", "max_tokens")],
+)
+def test_reasoning_models_get_max_completion_tokens(upstream: str, field: str) -> None:
+    request = openai_chat.parse_request(
+        orjson.dumps({"model": "m", "max_tokens": 7, "messages": [{"role": "user", "content": "x"}]})
+    )
+    body = openai_chat.render_request(request, upstream, drop_params=False)
+    assert body[field] == 7
+    assert {"max_tokens", "max_completion_tokens"} - {field} & set(body) == set()

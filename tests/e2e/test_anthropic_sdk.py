@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest_native import NATIVE_KEY, REPLY
+from tollgate.policy.tokens import text_tokens
 
 TOOLS = [
     {
@@ -147,7 +148,9 @@ def test_count_tokens_estimate(client: anthropic.Anthropic, model: str) -> None:
         b'{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"}},'
         b'"required":["city","days"]}'
     )
-    expected = (12 + 40 + len("get_weather") + len("Weather for a city") + schema_chars) // 4
+    # policy.tokens: request 3, system ceil(12/4), message 4 + ceil(40/4), tool 8 + its texts
+    tool = 8 + text_tokens("get_weather") + text_tokens("Weather for a city") + (schema_chars + 3) // 4
+    expected = 3 + 3 + 4 + 10 + tool
     assert raw.parse().input_tokens == expected
     assert raw.headers["x-tollgate-token-count"] == "estimate"
 

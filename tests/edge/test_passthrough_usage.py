@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from tollgate.canonical import Usage
-from tollgate.edge.count_tokens import estimate_tokens, parse_count_request
+from tollgate.edge.count_tokens import parse_count_request
 from tollgate.edge.passthrough import (
     _AnthropicMeter,
     _BedrockMeter,
@@ -18,6 +18,7 @@ from tollgate.edge.passthrough import (
 )
 from tollgate.errors import InvalidRequest
 from tollgate.framing.eventstream import encode_message
+from tollgate.policy.tokens import estimate_input_tokens
 
 
 def _chunk(payload: object) -> bytes:
@@ -93,9 +94,10 @@ def test_estimate_counts_system_messages_and_tools() -> None:
         )
     )
     assert request.max_tokens == 1
-    assert estimate_tokens(request) == (8 + 20 + 1 + 2 + len('{"type":"object"}')) // 4
+    # request 3 + system 2 + message 4 + text 5 + tool (8 + 1 + 1 + 5)
+    assert estimate_input_tokens(request) == 3 + 2 + 4 + 5 + (8 + 1 + 1 + 5)
     tiny = parse_count_request(b'{"model": "m", "messages": [{"role": "user", "content": "a"}]}')
-    assert estimate_tokens(tiny) == 1
+    assert estimate_input_tokens(tiny) == 3 + 4 + 1
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, float("inf"))
 TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, float("inf"))
 LABELS = ("model_group", "deployment", "team", "key_alias")
+MAX_CACHED_SERIES = 10_000
 
 
 class LabelCap:
@@ -85,6 +86,10 @@ class Metrics:
             "tollgate_in_flight_requests", "Admitted requests not finished", ["model"],
             registry=r, multiprocess_mode="livesum",
         )
+        self.queue_depth = Gauge(
+            "tollgate_queue_depth", "Requests waiting for deployment capacity", ["model_group"],
+            registry=r, multiprocess_mode="livesum",
+        )
         self._children: dict[tuple[str, ...], tuple[Any, ...]] = {}
 
     def _label(self, name: str, value: str | None) -> str:
@@ -101,6 +106,8 @@ class Metrics:
         )
         children = self._children.get(raw)  # type: ignore[arg-type]
         if children is None:
+            if len(self._children) >= MAX_CACHED_SERIES:
+                self._children.clear()  # the label caps bound the series; this bounds the cache
             labels = tuple(self._label(n, v) for n, v in zip(LABELS, raw, strict=False))
             pair = labels[:2]
             children = (
@@ -114,6 +121,10 @@ class Metrics:
             )
             self._children[raw] = children  # type: ignore[index]
         return children
+
+    def queue(self, model_group: str, depth: int) -> None:
+        """The router's ``on_queue_depth`` callback."""
+        self.queue_depth.labels(self._label("model_group", model_group)).set(depth)
 
     def __call__(self, attempted: Attempted, cost: Decimal) -> None:
         requests, input_tokens, output_tokens, spend, latency, ttft, retries = self._series(attempted)

@@ -209,11 +209,20 @@ def _unsupported(param: str, drop_params: bool) -> None:
         )
 
 
+# OpenAI's reasoning models refuse ``max_tokens`` and take ``max_completion_tokens`` instead.
+_REASONING_MODELS = ("o1", "o3", "o4", "gpt-5")
+
+
+def _max_tokens_field(upstream_model: str) -> str:
+    base = upstream_model.rsplit("/", 1)[-1]
+    return "max_completion_tokens" if base.startswith(_REASONING_MODELS) else "max_tokens"
+
+
 def render_request(request: ChatRequest, upstream_model: str, *, drop_params: bool) -> dict[str, object]:
     body: dict[str, object] = {"model": upstream_model, "messages": _render_messages(request)}
     _render_tools(request, body)
     optional: dict[str, object | None] = {
-        "max_tokens": request.max_tokens,
+        _max_tokens_field(upstream_model): request.max_tokens,
         "temperature": request.temperature,
         "top_p": request.top_p,
         "stop": list(request.stop) if request.stop else None,

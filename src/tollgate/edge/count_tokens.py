@@ -2,10 +2,10 @@
 
 The body is Anthropic's (a Messages body without ``max_tokens``), parsed by the anthropic dialect.
 When the model group has an Anthropic deployment the count is the upstream's own answer;
-otherwise (OpenAI-compatible, Bedrock and fake upstreams have no such endpoint) it is an
-estimate: characters / 4 over the system prompt, every message's text, tool calls and results,
-and the tools' names, descriptions and JSON schemas, at least 1. An Anthropic upstream that has
-no count_tokens endpoint (404) also falls back to the estimate.
+otherwise (OpenAI-compatible, Bedrock and fake upstreams have no such endpoint) it is the same
+estimate admission reserves (``policy.tokens``: characters / 4 plus message and tool framing).
+An Anthropic upstream that has no count_tokens endpoint (404) also falls back to the estimate.
+The ``x-tollgate-token-count`` response header says which (``upstream`` or ``estimate``).
 """
 
 from __future__ import annotations
@@ -18,34 +18,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tollgate.auth.principal import Principal
-from tollgate.canonical import ChatRequest, TextPart, ToolCallPart, ToolResultPart
+from tollgate.canonical import ChatRequest
 from tollgate.config import Deployment
 from tollgate.dialects import anthropic_messages
 from tollgate.edge.inference import error_response, internal_error
 from tollgate.errors import GatewayError, InvalidRequest, UpstreamNotFound
+from tollgate.policy.tokens import estimate_input_tokens
 from tollgate.providers import NativeRelay, SendOptions
 
 Authenticate = Callable[[Request], Awaitable[Principal]]
 Deployments = Callable[[str], Sequence[Deployment]]
-
-CHARS_PER_TOKEN = 4
-
-
-def estimate_tokens(request: ChatRequest) -> int:
-    """The documented estimate: characters / 4 over system, messages and tools (at least 1)."""
-    chars = sum(len(p.text) for p in request.system)
-    for message in request.messages:
-        for part in message.parts:
-            if isinstance(part, TextPart):
-                chars += len(part.text)
-            elif isinstance(part, ToolCallPart):
-                chars += len(part.name) + len(part.arguments)
-            elif isinstance(part, ToolResultPart):
-                chars += sum(len(c.text) for c in part.content if isinstance(c, TextPart))
-    for tool in request.tools:
-        chars += len(tool.name) + len(tool.description or "") + len(orjson.dumps(dict(tool.parameters)))
-    return max(1, chars // CHARS_PER_TOKEN)
-
 
 def parse_count_request(body: bytes) -> ChatRequest:
     """A count_tokens body as a ``ChatRequest``: the Messages parser requires ``max_tokens``,
@@ -90,9 +72,9 @@ class CountTokens:
         provider = self._providers.get("anthropic")
         anthropic = next((d for d in deployments if d.provider == "anthropic"), None)
         if anthropic is None or not isinstance(provider, NativeRelay):
-            return estimate_tokens(request), "estimate"
+            return estimate_input_tokens(request), "estimate"
         options = SendOptions(timeout=anthropic.timeout, drop_params=True)
         try:
             return await provider.count_tokens(anthropic, request, options), "upstream"
         except UpstreamNotFound:
-            return estimate_tokens(request), "estimate"
+            return estimate_input_tokens(request), "estimate"

@@ -38,12 +38,11 @@ class OpenAICompatible:
     def _url(self, deployment: Deployment, path: str) -> str:
         return f"{deployment.api_base or DEFAULT_API_BASE}{path}"
 
-    async def chat(self, deployment: Deployment, request: ChatRequest, options: SendOptions) -> ChatResponse:
-        body = openai_chat.render_request(request, deployment.upstream_model, drop_params=options.drop_params)
-        body["stream"] = False
-        body.pop("stream_options", None)
+    async def _post(
+        self, deployment: Deployment, path: str, body: dict[str, object], options: SendOptions
+    ) -> bytes:
         answer = await self._http.post(
-            self._url(deployment, "/chat/completions"),
+            self._url(deployment, path),
             orjson.dumps(body),
             self._headers(deployment, options),
             timeout=options.timeout,
@@ -51,7 +50,13 @@ class OpenAICompatible:
         )
         if answer.status >= 400:
             raise openai_chat.parse_error(answer.status, answer.body, answer.headers)
-        return openai_chat.parse_response(answer.body)
+        return answer.body
+
+    async def chat(self, deployment: Deployment, request: ChatRequest, options: SendOptions) -> ChatResponse:
+        body = openai_chat.render_request(request, deployment.upstream_model, drop_params=options.drop_params)
+        body["stream"] = False
+        body.pop("stream_options", None)
+        return openai_chat.parse_response(await self._post(deployment, "/chat/completions", body, options))
 
     async def chat_stream(
         self, deployment: Deployment, request: ChatRequest, options: SendOptions
@@ -78,16 +83,7 @@ class OpenAICompatible:
         body = openai_embeddings.render_request(
             request, deployment.upstream_model, drop_params=options.drop_params
         )
-        answer = await self._http.post(
-            self._url(deployment, "/embeddings"),
-            orjson.dumps(body),
-            self._headers(deployment, options),
-            timeout=options.timeout,
-            provider=self.name,
-        )
-        if answer.status >= 400:
-            raise openai_chat.parse_error(answer.status, answer.body, answer.headers)
-        return openai_embeddings.parse_response(answer.body)
+        return openai_embeddings.parse_response(await self._post(deployment, "/embeddings", body, options))
 
     async def aclose(self) -> None:
         return None
