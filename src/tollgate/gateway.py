@@ -300,7 +300,7 @@ class Gateway:
         cost = self._accounting.cost(deployment, usage) if deployment is not None and usage else Decimal(0)
         await ticket.settle(usage, cost)
         if deployment is not None and usage is not None:
-            await self._router.record_usage(deployment.id, usage.total_tokens)
+            await self._router.record_usage(deployment, usage.total_tokens)
         self._accounting.record(
             Attempted(
                 call=call,

@@ -395,8 +395,9 @@ async def test_pre_call_checks_skip_small_context_and_fall_back() -> None:
 
 
 async def test_usage_recorded_feeds_tpm_caps() -> None:
-    router = make([dep("a", "g", tpm=1000), dep("b", "g")], routing_strategy="usage-based-routing-v2")
-    await router.record_usage("a", 990)
+    capped = dep("a", "g", tpm=1000)
+    router = make([capped, dep("b", "g")], routing_strategy="usage-based-routing-v2")
+    await router.record_usage(capped, 990)
     picks = {
         (await router.run(router.plan("g", estimated_tokens=20), Script())).deployment.id for _ in range(10)
     }
@@ -480,3 +481,51 @@ async def test_redis_state_shared_by_two_routers() -> None:
             await clients[0].delete(*keys)
         for c in clients:
             await c.aclose()
+
+
+class CountingState(MemoryDeploymentState):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    async def snapshot(self, deployment_ids: Any, now: float, latency_ttl: float | None = None) -> Any:
+        self.calls.append("snapshot")
+        return await super().snapshot(deployment_ids, now, latency_ttl)
+
+    async def begin(self, deployment_id: str, now: float) -> None:
+        self.calls.append("begin")
+        await super().begin(deployment_id, now)
+
+    async def end(self, deployment_id: str, now: float, latency: float | None) -> None:
+        self.calls.append("end")
+        await super().end(deployment_id, now, latency)
+
+    async def record_usage(self, deployment_id: str, tokens: int, now: float) -> None:
+        self.calls.append("usage")
+        await super().record_usage(deployment_id, tokens, now)
+
+
+async def test_single_uncapped_deployment_touches_no_shared_state() -> None:
+    state = CountingState()
+    only = dep("a", "g")
+    router = make([only], state=state)
+    outcome = await router.run(router.plan("g"), Script())
+    await router.record_usage(only, 50)
+    assert outcome.deployment.id == "a" and state.calls == []
+
+
+async def test_tracking_follows_strategy_and_caps() -> None:
+    state = CountingState()
+    router = make([dep("a", "g"), dep("b", "g")], state=state)  # simple-shuffle: cooldowns only
+    await router.run(router.plan("g"), Script())
+    assert state.calls == ["snapshot"]
+    state = CountingState()
+    capped = dep("a", "g", rpm=10, tpm=100)
+    router = make([capped], state=state)
+    await router.run(router.plan("g"), Script())
+    await router.record_usage(capped, 5)
+    assert state.calls == ["snapshot", "begin", "end", "usage"]
+    state = CountingState()
+    router = make([dep("a", "g"), dep("b", "g")], state=state, routing_strategy="least-busy")
+    await router.run(router.plan("g"), Script())
+    assert state.calls == ["snapshot", "begin", "end"]

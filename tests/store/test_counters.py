@@ -51,7 +51,7 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[CounterStore]:
     if not await _redis_reachable():
         pytest.skip("Redis is not reachable at 127.0.0.1:6379")
     prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
-    redis_store = RedisCounterStore.from_url(REDIS_URL, prefix=prefix)
+    redis_store = RedisCounterStore.from_url(REDIS_URL, prefix=prefix, timeout=5.0)
     yield redis_store
     await redis_store.close()
     client = aioredis.Redis.from_url(REDIS_URL)

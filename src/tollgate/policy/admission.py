@@ -11,8 +11,8 @@ May import: ``call``, ``auth``, ``canonical``, ``config``, ``errors``, ``store.c
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
@@ -86,6 +86,9 @@ class Policy:
         self._window_seconds = window_seconds
         self._slot_lease = slot_lease
         self._durations: dict[str, Duration] = {}
+        # The current window of each budget duration: recomputed only when ``now`` leaves it
+        # (calendar-month windows need datetime arithmetic, too slow to redo per request).
+        self._windows: dict[str | None, Window] = {}
 
     @classmethod
     def from_config(
@@ -135,7 +138,7 @@ class Policy:
         for entity in entities:
             windows += window_specs(entity, model, input_tokens, output_tokens)
             slots += slot_specs(entity, model)
-        member = uuid.uuid4().hex
+        member = os.urandom(16).hex()
         admission = Admission(
             now, member,
             budgets=tuple(budget_checks),
@@ -206,8 +209,14 @@ class Policy:
                 reservations.append(Reservation(reserve_key, amount, RESERVATION_TTL))
         return checks, refs, reservations
 
+    def _window(self, duration: str | None, now: float) -> Window:
+        window = self._windows.get(duration)
+        if window is None or not window.start <= now < window.end:
+            window = self._windows[duration] = window_at(self._duration(duration), now, self._anchor)
+        return window
+
     def _spend_key(self, entity: Entity, duration: str | None, now: float) -> tuple[str, Window]:
-        window = window_at(self._duration(duration), now, self._anchor)
+        window = self._window(duration, now)
         start = "0" if window.lifetime else str(int(window.start))
         return f"s:{entity_key(entity)}:{duration or 'life'}:{start}", window
 

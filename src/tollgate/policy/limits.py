@@ -256,8 +256,12 @@ class Ticket:
             via=self._via,
         )
         try:
-            # Shielded: a client disconnect cancelling the request must not cut the write short.
-            totals = await asyncio.shield(self._store.settle(settlement))
+            if self._via == "memory":
+                # In-process counters settle without yielding, so a cancellation cannot cut in.
+                totals = await self._store.settle(settlement)
+            else:
+                # Shielded: a client disconnect cancelling the request must not cut the write short.
+                totals = await asyncio.shield(self._store.settle(settlement))
         except CounterStoreUnavailable as exc:
             if self._warn is not None:
                 self._warn(f"could not settle request counters: {exc}")

@@ -96,6 +96,17 @@ class Outcome(Generic[T]):
     attempts: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Tracking:
+    """Which shared deployment facts a group's routing reads, so nothing else is written or read:
+    with Redis each of these is a round trip per request."""
+
+    snapshot: bool  # choosing needs stats: several deployments (cooldowns), caps, or size checks
+    in_flight: bool  # begin/end: least-busy, or per-deployment rpm caps (requests this minute)
+    latency: bool  # latency-based routing samples
+    usage: bool  # tokens this minute: usage-based routing or tpm caps
+
+
 class _Count:
     __slots__ = ("n",)
 
@@ -260,14 +271,18 @@ class Router:
         deployments = self.table.deployments(group)
         if not deployments:
             raise NoDeploymentAvailable(f"model group '{group}' has no deployments")
+        tracking = self._tracking(deployments)
         tried: set[str] = set()
         retries = 0
         while True:
-            dep, others = await self._pick(plan, group, deployments, tried)
+            if tracking.snapshot:
+                dep, others = await self._pick(plan, group, deployments, tried)
+            else:
+                dep, others = deployments[0], False  # one uncapped deployment: nothing to choose
             tried.add(dep.id)
             count.n += 1
             try:
-                value = await self._attempt(plan, group, dep, attempt, count.n)
+                value = await self._attempt(plan, group, dep, attempt, count.n, tracking)
             except GatewayError as err:
                 await self._record_failure(dep, err, len(deployments))
                 allowed = self._retries_for(plan, err)
@@ -287,10 +302,12 @@ class Router:
         dep: Deployment,
         attempt: Callable[[Deployment, int], Awaitable[T]],
         number: int,
+        tracking: _Tracking,
     ) -> T:
         timeout = plan.timeout_for(dep)
         start = self._clock()
-        await self.state.begin(dep.id, start)
+        if tracking.in_flight:
+            await self.state.begin(dep.id, start)
         latency: float | None = None
         try:
             try:
@@ -304,7 +321,8 @@ class Router:
             latency = max(0.0, self._clock() - start)
             return value
         finally:
-            await self.state.end(dep.id, self._clock(), latency)
+            if tracking.in_flight or (tracking.latency and latency is not None):
+                await self.state.end(dep.id, self._clock(), latency if tracking.latency else None)
             self.wake(group)
 
     async def _pick(
@@ -405,7 +423,20 @@ class Router:
         counter, allowed = allowed_fails_for(err, settings.allowed_fails, settings.allowed_fails_policy)
         await self.state.record_failure(dep.id, counter, self._clock(), allowed, settings.cooldown_time)
 
-    async def record_usage(self, deployment_id: str, tokens: int) -> None:
+    def _tracking(self, deployments: Sequence[Deployment]) -> _Tracking:
+        several = len(deployments) > 1
+        rpm_caps = any(d.rpm is not None for d in deployments)
+        tpm_caps = any(d.tpm is not None for d in deployments)
+        sized = self._pre_call and any(d.info.max_input_tokens for d in deployments)
+        strategy = self._strategy
+        return _Tracking(
+            snapshot=several or rpm_caps or tpm_caps or sized,
+            in_flight=rpm_caps or (several and strategy == "least-busy"),
+            latency=several and strategy == "latency-based-routing",
+            usage=tpm_caps or (several and strategy.startswith("usage-based-routing")),
+        )
+
+    async def record_usage(self, deployment: Deployment, tokens: int) -> None:
         """Count a finished call's tokens against the deployment's tpm (call after success)."""
-        if tokens > 0:
-            await self.state.record_usage(deployment_id, tokens, self._clock())
+        if tokens > 0 and self._tracking(self.table.deployments(deployment.model_name)).usage:
+            await self.state.record_usage(deployment.id, tokens, self._clock())
