@@ -1,7 +1,7 @@
 """The upstream HTTP client shared by every provider, and the one place transport exceptions are
 converted into ``GatewayError``s (DESIGN.md §2.5).
 
-aiohttp rather than httpx: on this hot path it costs several times less CPU per request (see
+aiohttp rather than httpx: on this hot path it costs about a tenth of the CPU per request (see
 docs/performance.md). One session per process keeps connection pools per upstream host with
 keep-alive; it is created lazily inside the running event loop and closed on shutdown.
 """
