@@ -3,47 +3,19 @@ migrations producing exactly the current schema — over memory, SQLite and Post
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import create_engine
 
-from tests.store.test_store import _pg_database, _pg_drop
-from tollgate.store import Store, open_store
+from tollgate.store import Store
 from tollgate.store.records import AuditEntry, SpendRow, User
 from tollgate.store.sql import migrate
 from tollgate.store.sql_tables import METADATA
 
 NOW = datetime(2025, 3, 4, 10, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield open_store("memory")
-        return
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/tollgate.db"
-        await migrate(url)
-        s = open_store(url)
-        yield s
-        await s.close()
-        return
-    name = await _pg_database()
-    if name is None:
-        pytest.skip("PostgreSQL is not reachable")
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-    try:
-        await migrate(url)
-        s = open_store(url, pool_size=2)
-        yield s
-        await s.close()
-    finally:
-        await _pg_drop(name)
 
 
 def _row(n: int, **kw: Any) -> SpendRow:
