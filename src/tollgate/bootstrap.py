@@ -53,6 +53,7 @@ from tollgate.routing import MemoryDeploymentState, RedisDeploymentState, Router
 from tollgate.routing.cooldowns import DeploymentState
 from tollgate.store import Store, database_url, open_store, prepare
 from tollgate.store.counter_backends import PREFIX_ENV, build_counter_store, redis_url
+from tollgate.tracing import Tracing, build_tracing
 
 CONFIG_ENV = "TOLLGATE_CONFIG"
 log = logging.getLogger("tollgate")
@@ -123,7 +124,12 @@ def jwt_authenticator(config: Config, store: Store, http: HttpClient) -> JwtAuth
     return build_jwt_authenticator(settings, fetch_via(http), resolver)
 
 
-def build(config: Config, *, clock: Callable[[], float] = time.time) -> ASGIApp:
+def build(
+    config: Config, *, clock: Callable[[], float] = time.time, tracing: Tracing | None = None
+) -> ASGIApp:
+    """``tracing``: a test's own; by default OpenTelemetry when the config asks for it."""
+    if tracing is None:
+        tracing = build_tracing(config, os.environ, log.warning)
     http = HttpClient()
     providers = ProviderTable(http)
     db_url = database_url(config, os.environ)
@@ -170,6 +176,7 @@ def build(config: Config, *, clock: Callable[[], float] = time.time) -> ASGIApp:
         accounting=ledger,
         drop_params=config.litellm.drop_params,
         clock=clock,
+        tracing=tracing,
     )
 
     async def list_models(request: Request) -> Response:
@@ -201,6 +208,8 @@ def build(config: Config, *, clock: Callable[[], float] = time.time) -> ASGIApp:
         closer = getattr(counters, "close", None)
         if closer is not None:
             await closer()
+        if tracing.enabled:
+            await asyncio.to_thread(tracing.shutdown)  # flushes the spans still batched
 
     def admin_routers() -> list[APIRouter]:
         from tollgate.edge.admin_api import admin_router  # FastAPI loads on the first admin request
@@ -208,7 +217,7 @@ def build(config: Config, *, clock: Callable[[], float] = time.time) -> ASGIApp:
         return [admin_router(admin, authenticate, router.table.all_deployments)]
 
     parts = EdgeParts(
-        inference=Inference(gateway, authenticate, clock),
+        inference=Inference(gateway, authenticate, clock, tracing),
         health=health,
         list_models=list_models,
         extra_routes=[

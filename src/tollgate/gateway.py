@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -35,6 +36,7 @@ from tollgate.errors import GatewayError, InvalidRequest, UpstreamError
 from tollgate.policy.tokens import estimate_input_tokens, text_tokens
 from tollgate.providers import Provider, SendOptions
 from tollgate.routing import Outcome, Plan, Router
+from tollgate.tracing import NO_TRACING, SpanHandle, Tracing
 
 T = TypeVar("T")
 
@@ -116,6 +118,7 @@ class Gateway:
         accounting: Accounting,
         drop_params: bool = False,
         clock: Callable[[], float] = time.time,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._router = router
         self._providers = providers
@@ -123,6 +126,7 @@ class Gateway:
         self._accounting = accounting
         self._drop_params = drop_params
         self._clock = clock
+        self._tracing = tracing
 
     async def _admit(self, call: Call, *, stream: bool = False) -> tuple[Plan, Ticket]:
         """Plan the route (resolving aliases; UnknownModel here), then admit against every
@@ -130,16 +134,31 @@ class Gateway:
         request = call.request
         estimate = estimate_input_tokens(request)
         hints = request.hints if isinstance(request, ChatRequest) else NO_HINTS
-        plan = self._router.plan(request.model, hints, estimate, stream=stream)
-        candidates = [d.id for d in self._router.table.deployments(plan.group)]
-        return plan, await self._admission.admit(call, candidates)
+        with self._tracing.span("admission"):
+            plan = self._router.plan(request.model, hints, estimate, stream=stream)
+            candidates = [d.id for d in self._router.table.deployments(plan.group)]
+            return plan, await self._admission.admit(call, candidates)
+
+    def _attempt_span(self, deployment: Deployment, number: int) -> AbstractContextManager[SpanHandle]:
+        if not self._tracing.enabled:
+            return self._tracing.span("upstream.attempt")
+        return self._tracing.span(
+            "upstream.attempt",
+            {"deployment": deployment.id, "provider": deployment.provider, "attempt": number},
+        )
 
     def _options(self, deployment: Deployment, plan: Plan) -> SendOptions:
         drop = deployment.params.get("drop_params")
+        headers: tuple[tuple[str, str], ...] = ()
+        if self._tracing.enabled:  # called inside the attempt's span: the upstream continues it
+            carrier: dict[str, str] = {}
+            self._tracing.inject(carrier)
+            headers = tuple(carrier.items())
         return SendOptions(
             # The router bounds each attempt; a stream also needs the bound between its chunks.
             timeout=plan.timeout_for(deployment) if plan.stream else None,
             drop_params=self._drop_params if drop is None else bool(drop),
+            headers=headers,
         )
 
     def _provider(self, deployment: Deployment, request: ChatRequest | None = None) -> Provider:
@@ -157,8 +176,9 @@ class Gateway:
         error: GatewayError | None = None
 
         async def attempt(deployment: Deployment, number: int) -> ChatResponse:
-            provider = self._provider(deployment, request)
-            return await provider.chat(deployment, request, self._options(deployment, plan))
+            with self._attempt_span(deployment, number):
+                provider = self._provider(deployment, request)
+                return await provider.chat(deployment, request, self._options(deployment, plan))
 
         try:
             outcome = await self._router.run(plan, attempt)
@@ -182,20 +202,22 @@ class Gateway:
         async def attempt(
             deployment: Deployment, number: int
         ) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
-            provider = self._provider(deployment, request)
-            events = await provider.chat_stream(deployment, request, self._options(deployment, plan))
-            # Peek at the first event: an upstream that fails inside its stream before saying
-            # anything can still be retried or fallen back from, as nothing reached the client.
-            try:
-                first = await anext(events)
-            except StopAsyncIteration:
-                raise UpstreamError(
-                    "upstream stream ended before any event", provider=deployment.provider
-                ) from None
-            except BaseException:
-                await _aclose(events)
-                raise
-            return first, events
+            with self._attempt_span(deployment, number):
+                provider = self._provider(deployment, request)
+                options = self._options(deployment, plan)
+                events = await provider.chat_stream(deployment, request, options)
+                # Peek at the first event: an upstream that fails inside its stream before saying
+                # anything can still be retried or fallen back from, as nothing reached the client.
+                try:
+                    first = await anext(events)
+                except StopAsyncIteration:
+                    raise UpstreamError(
+                        "upstream stream ended before any event", provider=deployment.provider
+                    ) from None
+                except BaseException:
+                    await _aclose(events)
+                    raise
+                return first, events
 
         try:
             outcome = await self._router.run(plan, attempt)
@@ -269,9 +291,10 @@ class Gateway:
         error: GatewayError | None = None
 
         async def attempt(deployment: Deployment, number: int) -> EmbeddingResponse:
-            return await self._provider(deployment).embed(
-                deployment, request, self._options(deployment, plan)
-            )
+            with self._attempt_span(deployment, number):
+                return await self._provider(deployment).embed(
+                    deployment, request, self._options(deployment, plan)
+                )
 
         try:
             outcome = await self._router.run(plan, attempt)
@@ -295,6 +318,20 @@ class Gateway:
         first_token_at: float | None = None,
         *,
         stream: bool = False,
+    ) -> None:
+        with self._tracing.span("accounting"):
+            await self._account(call, ticket, outcome, usage, error, started, first_token_at, stream)
+
+    async def _account(
+        self,
+        call: Call,
+        ticket: Ticket,
+        outcome: Outcome[Any] | None,
+        usage: Usage | None,
+        error: GatewayError | None,
+        started: float,
+        first_token_at: float | None,
+        stream: bool,
     ) -> None:
         deployment = outcome.deployment if outcome is not None else None
         cost = self._accounting.cost(deployment, usage) if deployment is not None and usage else Decimal(0)

@@ -22,6 +22,7 @@ from tollgate.canonical import ChatRequest, StreamEvent
 from tollgate.dialects import ChatDialect, StreamEncoder, openai_chat, openai_embeddings
 from tollgate.errors import GatewayError
 from tollgate.gateway import Gateway
+from tollgate.tracing import NO_TRACING, SpanHandle, Tracing
 
 log = logging.getLogger("tollgate.edge")
 
@@ -51,10 +52,28 @@ def _tags(request: Request) -> tuple[str, ...]:
 
 
 class Inference:
-    def __init__(self, gateway: Gateway, authenticate: Authenticate, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        gateway: Gateway,
+        authenticate: Authenticate,
+        clock: Callable[[], float] = time.time,
+        tracing: Tracing = NO_TRACING,
+    ):
         self._gateway = gateway
         self._authenticate = authenticate
         self._clock = clock
+        self._tracing = tracing
+
+    def _root(self, client_format: str, request_id: str) -> SpanHandle:
+        if not self._tracing.enabled:
+            return self._tracing.open("tollgate.request")
+        return self._tracing.open(
+            "tollgate.request", {"client_format": client_format, "request_id": request_id}
+        )
+
+    async def _auth(self, http: Request) -> Principal:
+        with self._tracing.span("auth"):
+            return await self._authenticate(http)
 
     def _call(
         self, principal: Principal, request: object, dialect: str, http: Request, request_id: str
@@ -73,10 +92,32 @@ class Inference:
         self, http: Request, dialect: ChatDialect, model: str | None = None, stream: bool | None = None
     ) -> Response:
         request_id = os.urandom(16).hex()
+        root = self._root(dialect.name, request_id)
+        response: Response | None = None
         try:
-            principal = await self._authenticate(http)
+            with self._tracing.current(root):
+                response = await self._chat(http, dialect, model, stream, request_id, root)
+            return response
+        finally:
+            # A stream's span ends with the stream (``_encode``); everything else ends here.
+            if not isinstance(response, StreamingResponse):
+                root.set("status", response.status_code if response is not None else 500)
+                root.end()
+
+    async def _chat(
+        self,
+        http: Request,
+        dialect: ChatDialect,
+        model: str | None,
+        stream: bool | None,
+        request_id: str,
+        root: SpanHandle,
+    ) -> Response:
+        try:
+            principal = await self._auth(http)
             body = await http.body()
             chat = dialect.parse_request(body, model=model)
+            root.set("model", chat.model)
             if stream is not None and chat.stream != stream:
                 chat = replace(chat, stream=stream)  # Bedrock says "stream" in the path, not the body
             call = self._call(principal, chat, dialect.name, http, request_id)
@@ -87,7 +128,7 @@ class Inference:
                 headers["x-request-id"] = request_id
                 headers["cache-control"] = "no-cache"
                 return StreamingResponse(
-                    _encode(opened.events, encoder, request_id),
+                    _encode(opened.events, encoder, request_id, self._tracing, root),
                     media_type=encoder.content_type,
                     headers=headers,
                 )
@@ -105,9 +146,22 @@ class Inference:
 
     async def embeddings(self, http: Request) -> Response:
         request_id = os.urandom(16).hex()
+        root = self._root("openai", request_id)
+        status = 500
         try:
-            principal = await self._authenticate(http)
+            with self._tracing.current(root):
+                response = await self._embeddings(http, request_id, root)
+            status = response.status_code
+            return response
+        finally:
+            root.set("status", status)
+            root.end()
+
+    async def _embeddings(self, http: Request, request_id: str, root: SpanHandle) -> Response:
+        try:
+            principal = await self._auth(http)
             embedding = openai_embeddings.parse_request(await http.body())
+            root.set("model", embedding.model)
             call = self._call(principal, embedding, "openai", http, request_id)
             result = await self._gateway.embed(call)
             result.headers["x-request-id"] = request_id
@@ -122,20 +176,33 @@ class Inference:
 
 
 async def _encode(
-    events: AsyncIterator[StreamEvent], encoder: StreamEncoder, request_id: str
+    events: AsyncIterator[StreamEvent],
+    encoder: StreamEncoder,
+    request_id: str,
+    tracing: Tracing,
+    root: SpanHandle,
 ) -> AsyncIterator[bytes]:
     """Encode canonical events for the client. After the first byte, failures become an in-stream
-    error event in the client's format; the stream still ends properly."""
+    error event in the client's format; the stream still ends properly. The request's span
+    (``root``) stays current while the stream runs and ends with it."""
+    status = 200
     try:
-        async for event in events:
-            data = encoder.encode(event)
-            if data:
-                yield data
-    except GatewayError as exc:
-        yield encoder.error(exc)
-    except Exception as exc:
-        log.error("unhandled error in stream %s", request_id, exc_info=exc)
-        yield encoder.error(GatewayError(INTERNAL_ERROR))
-    tail = encoder.close()
-    if tail:
-        yield tail
+        with tracing.current(root):
+            try:
+                async for event in events:
+                    data = encoder.encode(event)
+                    if data:
+                        yield data
+            except GatewayError as exc:
+                status = exc.status
+                yield encoder.error(exc)
+            except Exception as exc:
+                status = 500
+                log.error("unhandled error in stream %s", request_id, exc_info=exc)
+                yield encoder.error(GatewayError(INTERNAL_ERROR))
+            tail = encoder.close()
+            if tail:
+                yield tail
+    finally:
+        root.set("status", status)
+        root.end()
