@@ -193,6 +193,17 @@ def build(
         return json_response({"data": data, "object": "list"})
 
     health = Health(router.table.all_deployments, providers, authenticate)
+
+    async def database_check() -> tuple[bool, str]:
+        """Readiness: one indexed read through the store (LiteLLM reports ``db: connected``)."""
+        try:
+            async with store.transaction() as tx:
+                await tx.keys.get("readiness-probe")
+        except Exception as exc:
+            return False, f"unreachable ({type(exc).__name__})"
+        return True, "memory" if db_url == "memory" else "connected"
+
+    health.add_check("db", database_check)
     counters_check = getattr(counters, "health_check", None)
     if counters_check is not None:  # Redis-backed counters: readiness reports the fail mode
         health.add_check("counters", counters_check)

@@ -106,6 +106,12 @@ def test_serve_refuses_an_unmigrated_postgres_database() -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_readiness_reports_the_database(admin: Admin) -> None:
+    ready = httpx.get(f"{admin.url}/health/readiness")
+    assert ready.status_code == 200
+    assert ready.json()["db"] == "connected"
+
+
 def test_generate_key_works_at_once_and_shows_plaintext_once(admin: Admin) -> None:
     alias = _uid("gen")
     created = admin.ok("/key/generate", {"key_alias": alias, "models": ["gpt-fake"]})

@@ -59,7 +59,9 @@ def test_admin_like_route_requires_key(base_url: str) -> None:
 
 def test_health_endpoints(base_url: str) -> None:
     assert httpx.get(f"{base_url}/health/liveliness").json() == "I'm alive!"
-    assert httpx.get(f"{base_url}/health/readiness").status_code == 200
+    ready = httpx.get(f"{base_url}/health/readiness")
+    assert ready.status_code == 200
+    assert ready.json()["db"] == "memory"  # the e2e gateway runs with database_url: memory
     report = httpx.get(f"{base_url}/health", headers=AUTH, timeout=30).json()
     healthy = {e["model_name"] for e in report["healthy_endpoints"]}
     unhealthy = {e["model_name"] for e in report["unhealthy_endpoints"]}
