@@ -59,15 +59,30 @@ CONFIG_ENV = "TOLLGATE_CONFIG"
 log = logging.getLogger("tollgate")
 DB_MODEL_REFRESH_SECONDS = 5.0  # how soon /model/new on one replica is served by the others
 
+# Demo prices, so spend shows up in /spend/logs and /key/info (USD per token).
+_DEMO_PRICE = {"input_cost_per_token": "0.000001", "output_cost_per_token": "0.000002"}
+
 DEFAULT_CONFIG = {
     "model_list": [
-        {"model_name": "gpt-4o-mini", "litellm_params": {"model": "fake/gpt-4o-mini"}},
-        {"model_name": "claude-sonnet", "litellm_params": {"model": "fake/claude-sonnet"}},
-        {"model_name": "nova-micro", "litellm_params": {"model": "fake/nova-micro"}},
+        {
+            "model_name": "gpt-4o-mini",
+            "litellm_params": {"model": "fake/gpt-4o-mini"},
+            "model_info": _DEMO_PRICE,
+        },
+        {
+            "model_name": "claude-sonnet",
+            "litellm_params": {"model": "fake/claude-sonnet"},
+            "model_info": _DEMO_PRICE,
+        },
+        {
+            "model_name": "nova-micro",
+            "litellm_params": {"model": "fake/nova-micro"},
+            "model_info": _DEMO_PRICE,
+        },
         {
             "model_name": "text-embedding-3-small",
             "litellm_params": {"model": "fake/text-embedding-3-small"},
-            "model_info": {"mode": "embedding"},
+            "model_info": {"mode": "embedding", "input_cost_per_token": "0.00000002"},
         },
     ],
     "general_settings": {"master_key": "sk-1234", "database_url": "sqlite:///tollgate.db"},
@@ -118,8 +133,12 @@ def jwt_authenticator(config: Config, store: Store, http: HttpClient) -> JwtAuth
 
     settings = parse_jwt_settings(config.general.litellm_jwtauth, os.environ)
     lit = config.litellm
-    seed = user_seed(settings.default_user, lit.default_internal_user_params,
-                     lit.max_internal_user_budget, lit.internal_user_budget_duration)
+    seed = user_seed(
+        settings.default_user,
+        lit.default_internal_user_params,
+        lit.max_internal_user_budget,
+        lit.internal_user_budget_duration,
+    )
     resolver = StoreIdentityResolver(settings, store, user_seed=seed)
     return build_jwt_authenticator(settings, fetch_via(http), resolver)
 
