@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -97,21 +98,17 @@ class RecordTable(Protocol[R]):
     async def count(self, filters: Mapping[str, str] | None = None) -> int: ...
 
 
-class StoreTx(Protocol):
-    @property
-    def orgs(self) -> RecordTable[Organization]: ...
-    @property
-    def teams(self) -> RecordTable[Team]: ...
-    @property
-    def users(self) -> RecordTable[User]: ...
-    @property
-    def memberships(self) -> RecordTable[Membership]: ...
-    @property
-    def keys(self) -> RecordTable[VirtualKey]: ...
-    @property
-    def deployments(self) -> RecordTable[StoredDeployment]: ...
-    @property
-    def usage_plans(self) -> RecordTable[UsagePlan]: ...
+@dataclass(frozen=True, slots=True)
+class StoreTx:
+    """The record tables one transaction sees; each store fills it with its own table kind."""
+
+    orgs: RecordTable[Organization]
+    teams: RecordTable[Team]
+    users: RecordTable[User]
+    memberships: RecordTable[Membership]
+    keys: RecordTable[VirtualKey]
+    deployments: RecordTable[StoredDeployment]
+    usage_plans: RecordTable[UsagePlan]
 
 
 class SpendStore(Protocol):

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Generic, TypeVar
 
 from tollgate.errors import Conflict, NotFound
-from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, RecordTable, StoreTx
+from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, StoreTx
 from tollgate.store.aggregate import Aggregator
 from tollgate.store.records import (
     AuditEntry,
@@ -134,34 +134,15 @@ class _Tables:
             lambda r: r.id,
             {"entity_type": lambda r: r.entity_type, "entity_id": lambda r: r.entity_id},
         )
-
-    @property
-    def orgs(self) -> RecordTable[Organization]:
-        return self._orgs
-
-    @property
-    def teams(self) -> RecordTable[Team]:
-        return self._teams
-
-    @property
-    def users(self) -> RecordTable[User]:
-        return self._users
-
-    @property
-    def memberships(self) -> RecordTable[Membership]:
-        return self._memberships
-
-    @property
-    def keys(self) -> RecordTable[VirtualKey]:
-        return self._keys
-
-    @property
-    def deployments(self) -> RecordTable[StoredDeployment]:
-        return self._deployments
-
-    @property
-    def usage_plans(self) -> RecordTable[UsagePlan]:
-        return self._plans
+        self.tx = StoreTx(
+            orgs=self._orgs,
+            teams=self._teams,
+            users=self._users,
+            memberships=self._memberships,
+            keys=self._keys,
+            deployments=self._deployments,
+            usage_plans=self._plans,
+        )
 
     def all(self) -> tuple[MemoryTable[object], ...]:
         return (
@@ -183,7 +164,7 @@ class MemoryStore:
         async with self._lock:
             snapshot = [dict(table.rows) for table in self._tables.all()]
             try:
-                yield self._tables
+                yield self._tables.tx
             except BaseException:
                 for table, rows in zip(self._tables.all(), snapshot, strict=True):
                     table.rows = rows

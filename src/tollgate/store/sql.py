@@ -22,20 +22,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tollgate.errors import ConfigError, Conflict, NotFound
-from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, RecordTable, StoreTx
+from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, StoreTx
 from tollgate.store.aggregate import Aggregator, day_of
 from tollgate.store.migrations import HEAD
 from tollgate.store.records import (
     AuditEntry,
-    Membership,
-    Organization,
     SpendGroup,
     SpendRow,
-    StoredDeployment,
-    Team,
-    UsagePlan,
-    User,
-    VirtualKey,
 )
 from tollgate.store.sql_tables import (
     AUDIT,
@@ -162,43 +155,16 @@ class SqlTable(Generic[R]):
         return query
 
 
-class _SqlTx:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._orgs = SqlTable(conn, ORGS)
-        self._teams = SqlTable(conn, TEAMS)
-        self._users = SqlTable(conn, USERS)
-        self._memberships = SqlTable(conn, MEMBERSHIPS)
-        self._keys = SqlTable(conn, KEYS)
-        self._deployments = SqlTable(conn, DEPLOYMENTS)
-        self._plans = SqlTable(conn, PLANS)
-
-    @property
-    def orgs(self) -> RecordTable[Organization]:
-        return self._orgs
-
-    @property
-    def teams(self) -> RecordTable[Team]:
-        return self._teams
-
-    @property
-    def users(self) -> RecordTable[User]:
-        return self._users
-
-    @property
-    def memberships(self) -> RecordTable[Membership]:
-        return self._memberships
-
-    @property
-    def keys(self) -> RecordTable[VirtualKey]:
-        return self._keys
-
-    @property
-    def deployments(self) -> RecordTable[StoredDeployment]:
-        return self._deployments
-
-    @property
-    def usage_plans(self) -> RecordTable[UsagePlan]:
-        return self._plans
+def _sql_tx(conn: AsyncConnection) -> StoreTx:
+    return StoreTx(
+        orgs=SqlTable(conn, ORGS),
+        teams=SqlTable(conn, TEAMS),
+        users=SqlTable(conn, USERS),
+        memberships=SqlTable(conn, MEMBERSHIPS),
+        keys=SqlTable(conn, KEYS),
+        deployments=SqlTable(conn, DEPLOYMENTS),
+        usage_plans=SqlTable(conn, PLANS),
+    )
 
 
 class _BulkInsert:
@@ -228,7 +194,7 @@ class SqlStore:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[StoreTx]:
         async with self.engine.begin() as conn:
-            yield _SqlTx(conn)
+            yield _sql_tx(conn)
 
     async def record_spend(self, rows: Sequence[SpendRow]) -> None:
         rows = list({r.request_id: r for r in rows}.values())
