@@ -16,7 +16,7 @@ from tollgate.config import (
     parse_config,
     split_model_string,
 )
-from tollgate.config_sections import ACCEPTED, KNOWN_TOP_LEVEL
+from tollgate.config.sections import ACCEPTED, KNOWN_TOP_LEVEL
 from tollgate.errors import ConfigError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"

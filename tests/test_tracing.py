@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from tests.fakes.server import run_app_in_thread
 from tollgate.bootstrap import build
 from tollgate.config import Config, parse_config
-from tollgate.tracing import NO_TRACING, OtelTracing, build_tracing, wanted
+from tollgate.telemetry.tracing import NO_TRACING, OtelTracing, build_tracing, wanted
 
 MASTER_KEY = "sk-tracing-master"
 AUTH = {"authorization": f"Bearer {MASTER_KEY}"}

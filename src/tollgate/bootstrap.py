@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 from tollgate.accounting.alerts import SoftBudgetAlerts
 from tollgate.accounting.ledger import Ledger
-from tollgate.accounting.metrics import MeteredAdmission
 from tollgate.accounting.observability import Observability
 from tollgate.accounting.passthrough_usage import PassthroughUsage
 from tollgate.accounting.pricing import Pricer, load_bundled_table
@@ -53,7 +52,8 @@ from tollgate.routing import MemoryDeploymentState, RedisDeploymentState, Router
 from tollgate.routing.cooldowns import DeploymentState
 from tollgate.store import Store, database_url, open_store, prepare
 from tollgate.store.counter_backends import PREFIX_ENV, build_counter_store, redis_url
-from tollgate.tracing import Tracing, build_tracing
+from tollgate.telemetry.metrics import MeteredAdmission
+from tollgate.telemetry.tracing import Tracing, build_tracing
 
 CONFIG_ENV = "TOLLGATE_CONFIG"
 log = logging.getLogger("tollgate")

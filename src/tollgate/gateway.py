@@ -36,7 +36,7 @@ from tollgate.errors import GatewayError, InvalidRequest, UpstreamError
 from tollgate.policy.tokens import estimate_input_tokens, text_tokens
 from tollgate.providers import Provider, SendOptions
 from tollgate.routing import Outcome, Plan, Router
-from tollgate.tracing import NO_TRACING, SpanHandle, Tracing
+from tollgate.telemetry.tracing import NO_TRACING, SpanHandle, Tracing
 
 T = TypeVar("T")
 

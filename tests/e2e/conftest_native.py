@@ -13,7 +13,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 
 from tests.e2e.servers import fake_upstream, gateway
-from tollgate.fake_sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
 NATIVE_KEY = "sk-native-master"
 CLAUDE_ID = "us.anthropic.claude-3-5-sonnet-20241022-v2:0"

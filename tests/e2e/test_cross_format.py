@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.conftest_native import NATIVE_KEY, REPLY
-from tollgate.fake_sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
 UPSTREAMS = ["gpt-upstream", "claude-anthropic", "claude-primary", "nova", "claude-arn", "local-fake"]
 TOOLS = [

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tollgate.fake_sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY, sigv4_problem
+from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY, sigv4_problem
 from tollgate.framing.eventstream import CONTENT_TYPE, encode_event, encode_exception, encode_message
 
 ERROR_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.bedrock/"

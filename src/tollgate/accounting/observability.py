@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tollgate.accounting.ledger import MetricLines, Sink
-from tollgate.accounting.metrics import Metrics
 from tollgate.accounting.spend import RetentionPurge, SpendLog
 from tollgate.config import Config
 from tollgate.store import SpendStore
+from tollgate.telemetry.metrics import Metrics
 
 SPILL_DIR_ENV = "TOLLGATE_SPEND_SPILL_DIR"
 Hook = Callable[[], Awaitable[None]]

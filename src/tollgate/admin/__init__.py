@@ -1,6 +1,6 @@
 """Admin services: keys, users, teams, organisations, usage plans and DB deployments.
 
-The HTTP admin API (``edge/admin_api.py``) and the CLI (``cli_admin.py``) are thin shells over these
+The HTTP admin API (``edge/admin_api.py``) and the CLI (``cli/admin.py``) are thin shells over these
 same services. Each method takes the acting ``Principal`` and enforces the authorisation matrix in
 ``access.py``; each write is one store transaction. May import ``store``, ``config``, ``auth``
 (hashing and the principal type) and ``errors``.

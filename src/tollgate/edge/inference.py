@@ -22,7 +22,7 @@ from tollgate.canonical import ChatRequest, StreamEvent
 from tollgate.dialects import ChatDialect, StreamEncoder, openai_chat, openai_embeddings
 from tollgate.errors import GatewayError
 from tollgate.gateway import Gateway
-from tollgate.tracing import NO_TRACING, SpanHandle, Tracing
+from tollgate.telemetry.tracing import NO_TRACING, SpanHandle, Tracing
 
 log = logging.getLogger("tollgate.edge")
 

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tollgate.accounting.metrics import CONTENT_TYPE, Metrics
+from tollgate.telemetry.metrics import CONTENT_TYPE, Metrics
 
 
 def metrics_route(metrics: Metrics) -> Route:

@@ -1,6 +1,6 @@
 """A deterministic in-process upstream for demos, the embedded default config and tests.
 
-The same "model" also backs ``tollgate fake-upstream`` (``fake_server.py``), which serves it over
+The same "model" also backs ``tollgate fake-upstream`` (``fakes/server.py``), which serves it over
 HTTP in each wire format. Answers depend only on the request, so spend and usage in tests are
 exact: the reply echoes the last user text, usage counts characters/4 (at least 1) for input and
 words for output, tool calls fill the schema's required properties with sample values, and

@@ -3,7 +3,7 @@
 LiteLLM compatibility is an interface, not an implementation (DESIGN.md §0.1): a LiteLLM
 ``config.yaml`` is read once, ``os.environ/VAR`` references are resolved, the four sections are
 validated (wrong types refuse to start with the key path; unknown keys are warned about once),
-and the model list becomes ``Deployment`` values (``config_deployments.py`` parses each entry,
+and the model list becomes ``Deployment`` values (``config/deployments.py`` parses each entry,
 its LiteLLM model string included, once and nowhere else).
 """
 
@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from tollgate.config_deployments import (
+from tollgate.config.deployments import (
     AwsSettings,
     Deployment,
     ModelInfo,
@@ -28,7 +28,7 @@ from tollgate.config_deployments import (
     first_error,
     split_model_string,
 )
-from tollgate.config_sections import (
+from tollgate.config.sections import (
     KNOWN_TOP_LEVEL,
     GeneralSettings,
     LitellmSettings,

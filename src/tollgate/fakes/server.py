@@ -10,7 +10,7 @@ format of the route, with ``retry-after: 1`` on 429s.
 
 Bedrock routes verify SigV4 like AWS whenever a request carries ``Authorization:
 AWS4-HMAC-SHA256 …``: the test credentials are ``--aws-access-key-id`` /
-``--aws-secret-access-key`` (defaults ``fake_sigv4.TEST_ACCESS_KEY`` = ``AKIDTOLLGATETEST0001``
+``--aws-secret-access-key`` (defaults ``fakes.sigv4.TEST_ACCESS_KEY`` = ``AKIDTOLLGATETEST0001``
 and ``TEST_SECRET_KEY`` = ``tollgate/test/secret/key/0001``); an unknown key gets 403
 ``UnrecognizedClientException``, a wrong signature 403 ``InvalidSignatureException``. Unsigned
 requests are served as before. Bedrock InvokeModel answers Titan (``inputText``) and Cohere
@@ -50,7 +50,7 @@ from tollgate.dialects import (
     openai_embeddings,
 )
 from tollgate.errors import GatewayError, InvalidRequest, upstream_error_for_status
-from tollgate.fake_sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY, sigv4_problem
+from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY, sigv4_problem
 from tollgate.framing.eventstream import CONTENT_TYPE as EVENT_STREAM
 from tollgate.framing.eventstream import encode_message
 from tollgate.providers import fake

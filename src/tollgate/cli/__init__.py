@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from tollgate import __version__
 from tollgate.config import Config, load_config
 from tollgate.errors import ConfigError
-from tollgate.logs import configure_logging
+from tollgate.telemetry.logs import configure_logging
 
 log = logging.getLogger("tollgate")
 
@@ -111,7 +111,7 @@ def _serve_health_in_thread(host: str, port: int) -> None:
 def cmd_fake_upstream(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from tollgate.fake_server import AwsTestCredentials, Pacing, create_fake_app, parse_range
+    from tollgate.fakes.server import AwsTestCredentials, Pacing, create_fake_app, parse_range
 
     try:
         pacing = Pacing(latency=parse_range(args.latency), chunk_delay=parse_range(args.chunk_delay))
@@ -174,7 +174,7 @@ def parser() -> argparse.ArgumentParser:
     fake.add_argument("--port", type=int, default=8900)
     fake.add_argument("--latency", default="0", help="seconds before answering, e.g. 1-3")
     fake.add_argument("--chunk-delay", default="0", help="seconds between stream chunks, e.g. 0.2-0.8")
-    from tollgate.fake_sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY
+    from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
     fake.add_argument(
         "--aws-access-key-id",
@@ -184,7 +184,7 @@ def parser() -> argparse.ArgumentParser:
     fake.add_argument(
         "--aws-secret-access-key",
         default=TEST_SECRET_KEY,
-        help="its secret (default: fake_sigv4.TEST_SECRET_KEY)",
+        help="its secret (default: fakes.sigv4.TEST_SECRET_KEY)",
     )
     fake.set_defaults(func=cmd_fake_upstream)
 
@@ -195,7 +195,7 @@ def parser() -> argparse.ArgumentParser:
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)
 
-    from tollgate.cli_admin import register
+    from tollgate.cli.admin import register
 
     register(sub)
 

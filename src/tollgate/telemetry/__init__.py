@@ -1,0 +1,1 @@
+"""What the gateway tells operators about itself: logs, Prometheus metrics and OpenTelemetry traces."""
