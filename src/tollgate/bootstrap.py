@@ -36,7 +36,7 @@ from tollgate.auth.invalidation import redis_invalidation
 from tollgate.auth.keys import KeyAuthenticator, credential_from_headers
 from tollgate.auth.principal import Principal
 from tollgate.config import Config, Price, load_config, parse_config
-from tollgate.dialects import openai_chat
+from tollgate.dialects.openai import chat as openai_chat
 from tollgate.edge.app import EdgeParts, create_app, json_response
 from tollgate.edge.health import Health
 from tollgate.edge.inference import Inference, error_response

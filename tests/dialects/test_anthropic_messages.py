@@ -27,7 +27,7 @@ from tollgate.canonical import (
     Usage,
 )
 from tollgate.dialects import ChatDialect
-from tollgate.dialects import anthropic_messages as dialect
+from tollgate.dialects.anthropic import messages as dialect
 from tollgate.errors import (
     BudgetExceeded,
     ContextWindowExceeded,

@@ -27,7 +27,7 @@ from tollgate.canonical import (
     ToolCallPart,
     Usage,
 )
-from tollgate.dialects import anthropic_messages as dialect
+from tollgate.dialects.anthropic import messages as dialect
 from tollgate.errors import InvalidRequest, UpstreamError, UpstreamRateLimited, UpstreamUnavailable
 from tollgate.framing.sse import SseParser
 

@@ -32,7 +32,7 @@ from tollgate.canonical import (
     ToolResultPart,
     Usage,
 )
-from tollgate.dialects import bedrock_converse as bedrock
+from tollgate.dialects.bedrock import converse as bedrock
 from tollgate.errors import (
     AuthenticationFailed,
     BudgetExceeded,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tollgate.canonical import EmbeddingRequest, Usage
-from tollgate.dialects import bedrock_embeddings as embeddings
+from tollgate.dialects.bedrock import embeddings
 from tollgate.errors import InvalidRequest, UpstreamError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "bedrock"

@@ -31,7 +31,7 @@ from tollgate.canonical import (
     ToolCallPart,
     Usage,
 )
-from tollgate.dialects import bedrock_converse as bedrock
+from tollgate.dialects.bedrock import converse as bedrock
 from tollgate.errors import (
     ContextWindowExceeded,
     GatewayError,

@@ -28,7 +28,7 @@ from tollgate.canonical import (
     ToolResultPart,
     Usage,
 )
-from tollgate.dialects import openai_chat
+from tollgate.dialects.openai import chat as openai_chat
 from tollgate.errors import (
     AuthenticationFailed,
     BudgetExceeded,

@@ -11,7 +11,7 @@ import pytest
 from openai.types import CreateEmbeddingResponse
 
 from tollgate.canonical import EmbeddingRequest, EmbeddingResponse, Usage
-from tollgate.dialects import openai_embeddings
+from tollgate.dialects.openai import embeddings as openai_embeddings
 from tollgate.errors import InvalidRequest, UpstreamError
 
 VECTORS = ((0.5, -1.25, 3.0), (0.0, 1e-3, -2.5))

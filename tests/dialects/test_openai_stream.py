@@ -26,7 +26,7 @@ from tollgate.canonical import (
     ToolCallPart,
     Usage,
 )
-from tollgate.dialects import openai_chat
+from tollgate.dialects.openai import chat as openai_chat
 from tollgate.errors import ContextWindowExceeded, RateLimited, UpstreamError, UpstreamRateLimited
 from tollgate.framing.sse import SseParser
 

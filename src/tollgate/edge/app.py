@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from tollgate.dialects import openai_chat
+from tollgate.dialects.openai import chat as openai_chat
 from tollgate.edge.dispatch import Handler, HotPaths
 from tollgate.edge.health import Health
 from tollgate.edge.inference import Inference, error_response, internal_error
@@ -51,12 +51,12 @@ def create_app(parts: EdgeParts) -> ASGIApp:
         return await inference.chat(request, openai_chat)
 
     async def anthropic(request: Request) -> Response:
-        from tollgate.dialects import anthropic_messages
+        from tollgate.dialects.anthropic import messages as anthropic_messages
 
         return await inference.chat(request, anthropic_messages)
 
     async def bedrock(request: Request) -> Response:
-        from tollgate.dialects import bedrock_converse
+        from tollgate.dialects.bedrock import converse as bedrock_converse
 
         model_id: str = request.path_params["model_id"]
         stream = request.url.path.endswith("/converse-stream")

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from tollgate.auth.principal import Principal
 from tollgate.canonical import ChatRequest
 from tollgate.config import Deployment
-from tollgate.dialects import anthropic_messages
+from tollgate.dialects.anthropic import messages as anthropic_messages
 from tollgate.edge.inference import error_response, internal_error
 from tollgate.errors import GatewayError, InvalidRequest, UpstreamNotFound
 from tollgate.policy.tokens import estimate_input_tokens

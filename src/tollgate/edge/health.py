@@ -21,7 +21,7 @@ from tollgate import __version__
 from tollgate.auth.principal import Principal
 from tollgate.canonical import ChatRequest, EmbeddingRequest, Message, TextPart
 from tollgate.config import Deployment
-from tollgate.dialects import openai_chat
+from tollgate.dialects.openai import chat as openai_chat
 from tollgate.edge.inference import error_response
 from tollgate.errors import GatewayError, PermissionDenied
 from tollgate.providers import Provider, SendOptions

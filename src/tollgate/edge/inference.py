@@ -19,7 +19,9 @@ from starlette.responses import Response, StreamingResponse
 from tollgate.auth.principal import Principal
 from tollgate.call import Call
 from tollgate.canonical import ChatRequest, StreamEvent
-from tollgate.dialects import ChatDialect, StreamEncoder, openai_chat, openai_embeddings
+from tollgate.dialects import ChatDialect, StreamEncoder
+from tollgate.dialects.openai import chat as openai_chat
+from tollgate.dialects.openai import embeddings as openai_embeddings
 from tollgate.errors import GatewayError
 from tollgate.gateway import Gateway
 from tollgate.telemetry.tracing import NO_TRACING, SpanHandle, Tracing

@@ -33,8 +33,9 @@ from starlette.routing import Route
 from tollgate.auth.principal import Principal
 from tollgate.canonical import Usage
 from tollgate.config import Deployment
-from tollgate.dialects import anthropic_messages, bedrock_converse
-from tollgate.dialects.anthropic_response import parse_usage
+from tollgate.dialects.anthropic import messages as anthropic_messages
+from tollgate.dialects.anthropic.response import parse_usage
+from tollgate.dialects.bedrock import converse as bedrock_converse
 from tollgate.edge.count_tokens import CountTokens
 from tollgate.edge.inference import ErrorRenderer, error_response, internal_error
 from tollgate.errors import GatewayError, InvalidRequest, NotFound

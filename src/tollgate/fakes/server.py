@@ -42,13 +42,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from tollgate.canonical import ChatRequest
-from tollgate.dialects import (
-    ChatDialect,
-    anthropic_messages,
-    bedrock_converse,
-    openai_chat,
-    openai_embeddings,
-)
+from tollgate.dialects import ChatDialect
+from tollgate.dialects.anthropic import messages as anthropic_messages
+from tollgate.dialects.bedrock import converse as bedrock_converse
+from tollgate.dialects.openai import chat as openai_chat
+from tollgate.dialects.openai import embeddings as openai_embeddings
 from tollgate.errors import GatewayError, InvalidRequest, upstream_error_for_status
 from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY, sigv4_problem
 from tollgate.framing.eventstream import CONTENT_TYPE as EVENT_STREAM

@@ -13,7 +13,7 @@ import orjson
 
 from tollgate.canonical import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent
 from tollgate.config import Deployment
-from tollgate.dialects import anthropic_messages
+from tollgate.dialects.anthropic import messages as anthropic_messages
 from tollgate.errors import InvalidRequest, UpstreamError
 from tollgate.providers import SendOptions
 from tollgate.providers._http import HttpClient, UpstreamStream

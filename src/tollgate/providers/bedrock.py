@@ -19,7 +19,8 @@ from yarl import URL
 
 from tollgate.canonical import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent
 from tollgate.config import AwsSettings, Deployment
-from tollgate.dialects import bedrock_converse, bedrock_embeddings
+from tollgate.dialects.bedrock import converse as bedrock_converse
+from tollgate.dialects.bedrock import embeddings as bedrock_embeddings
 from tollgate.framing.eventstream import CONTENT_TYPE as EVENT_STREAM
 from tollgate.providers import SendOptions
 from tollgate.providers._http import HttpClient, UpstreamAnswer, UpstreamStream

@@ -13,7 +13,8 @@ import orjson
 
 from tollgate.canonical import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent
 from tollgate.config import Deployment
-from tollgate.dialects import openai_chat, openai_embeddings
+from tollgate.dialects.openai import chat as openai_chat
+from tollgate.dialects.openai import embeddings as openai_embeddings
 from tollgate.providers import SendOptions
 from tollgate.providers._http import HttpClient
 from tollgate.providers.streaming import decode_stream

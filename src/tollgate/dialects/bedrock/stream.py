@@ -31,7 +31,7 @@ from tollgate.canonical import (
     ToolCallPart,
     Usage,
 )
-from tollgate.dialects.bedrock_errors import PROVIDER, STREAM_EXCEPTIONS, error_from_aws
+from tollgate.dialects.bedrock.errors import PROVIDER, STREAM_EXCEPTIONS, error_from_aws
 from tollgate.errors import GatewayError, UpstreamError
 from tollgate.framing.eventstream import (
     CONTENT_TYPE,

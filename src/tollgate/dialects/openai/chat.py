@@ -29,9 +29,9 @@ from tollgate.canonical import (
     ToolCallPart,
     ToolResultPart,
 )
-from tollgate.dialects.openai_request import NAME, parse_reasoning, parse_tool_call
-from tollgate.dialects.openai_request import parse_request as parse_request
-from tollgate.dialects.openai_stream import (
+from tollgate.dialects.openai.request import NAME, parse_reasoning, parse_tool_call
+from tollgate.dialects.openai.request import parse_request as parse_request
+from tollgate.dialects.openai.stream import (
     FINISH_FROM_OPENAI,
     FINISH_TO_OPENAI,
     ChunkDecoder,

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import orjson
 
 from tollgate.canonical import EmbeddingRequest, EmbeddingResponse, Usage
-from tollgate.dialects.openai_chat import parse_error, render_error
+from tollgate.dialects.openai.chat import parse_error, render_error
 from tollgate.errors import InvalidRequest, UpstreamError
 
 name = "openai"

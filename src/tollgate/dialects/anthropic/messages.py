@@ -25,7 +25,7 @@ from tollgate.canonical import (
     Tool,
     ToolChoice,
 )
-from tollgate.dialects.anthropic_content import (
+from tollgate.dialects.anthropic.content import (
     EPHEMERAL,
     cached,
     expect_dict,
@@ -39,11 +39,11 @@ from tollgate.dialects.anthropic_content import (
     parse_text,
     text_block,
 )
-from tollgate.dialects.anthropic_response import parse_error as parse_error
-from tollgate.dialects.anthropic_response import parse_response as parse_response
-from tollgate.dialects.anthropic_response import render_error as render_error
-from tollgate.dialects.anthropic_response import render_response as render_response
-from tollgate.dialects.anthropic_stream import AnthropicStreamDecoder, AnthropicStreamEncoder
+from tollgate.dialects.anthropic.response import parse_error as parse_error
+from tollgate.dialects.anthropic.response import parse_response as parse_response
+from tollgate.dialects.anthropic.response import render_error as render_error
+from tollgate.dialects.anthropic.response import render_response as render_response
+from tollgate.dialects.anthropic.stream import AnthropicStreamDecoder, AnthropicStreamEncoder
 from tollgate.errors import InvalidRequest
 
 name = "anthropic"

@@ -28,7 +28,7 @@ from tollgate.canonical import (
     ToolCallPart,
     Usage,
 )
-from tollgate.dialects.anthropic_response import (
+from tollgate.dialects.anthropic.response import (
     ERROR_TYPE_STATUS,
     FINISH_TO_STOP,
     STOP_TO_FINISH,

@@ -29,7 +29,7 @@ from tollgate.canonical import (
     Tool,
     ToolChoice,
 )
-from tollgate.dialects.bedrock_content import (
+from tollgate.dialects.bedrock.content import (
     CACHE_POINT,
     expect_list,
     expect_object,
@@ -40,9 +40,9 @@ from tollgate.dialects.bedrock_content import (
     parse_text,
     render_parts,
 )
-from tollgate.dialects.bedrock_errors import PROVIDER, error_from_response
-from tollgate.dialects.bedrock_errors import render_error as render_error
-from tollgate.dialects.bedrock_stream import (
+from tollgate.dialects.bedrock.errors import PROVIDER, error_from_response
+from tollgate.dialects.bedrock.errors import render_error as render_error
+from tollgate.dialects.bedrock.stream import (
     FINISH_TO_BEDROCK,
     BedrockStreamDecoder,
     BedrockStreamEncoder,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import orjson
 
 from tollgate.canonical import ChatResponse, FinishReason, Usage
-from tollgate.dialects.anthropic_content import output_block, parse_output_block
+from tollgate.dialects.anthropic.content import output_block, parse_output_block
 from tollgate.errors import (
     ContextWindowExceeded,
     GatewayError,

@@ -1,0 +1,1 @@
+"""The OpenAI wire formats: chat completions (``chat``, the dialect module) and embeddings."""
