@@ -1,8 +1,8 @@
 """The OpenAI embeddings dialect (``/embeddings``), both directions, float and base64 encodings.
 
 base64 vectors are little-endian float32 arrays, which is what the openai SDK decodes (it asks
-for base64 by default). Errors share the chat dialect's shapes. Imports ``canonical``,
-``errors`` and ``dialects.openai_chat`` only.
+for base64 by default). Errors share the chat dialect's shapes (``errors``). Imports
+``canonical``, ``errors`` and this package only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from typing import Any, Literal
 import orjson
 
 from tollgate.canonical import EmbeddingRequest, EmbeddingResponse, Usage
-from tollgate.dialects.openai.chat import parse_error, render_error
+from tollgate.dialects.openai.content import bad, opt_str
+from tollgate.dialects.openai.errors import parse_error, render_error
+from tollgate.dialects.openai.request import GATEWAY_ONLY
 from tollgate.errors import InvalidRequest, UpstreamError
 
 name = "openai"
@@ -27,12 +29,6 @@ __all__ = ["name", "parse_error", "parse_request", "parse_response", "render_err
 _MODELED = frozenset(
     {"model", "input", "encoding_format", "dimensions", "user", "input_type", "metadata", "tags"}
 )
-_GATEWAY_ONLY = frozenset({"api_key", "api_base", "base_url", "mock_response", "caching", "no-log"})
-
-
-def _bad(param: str, expected: str) -> InvalidRequest:
-    return InvalidRequest(f"Invalid value for '{param}': expected {expected}.", param=param)
-
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -43,14 +39,14 @@ def _parse_input(raw: object) -> tuple[str, ...] | tuple[tuple[int, ...], ...]:
     if isinstance(raw, str):
         return (raw,)
     if not isinstance(raw, list) or not raw:
-        raise _bad("input", f"{expected} (not empty)")
+        raise bad("input", f"{expected} (not empty)")
     if all(isinstance(item, str) for item in raw):
         return tuple(raw)
     if all(_is_int(item) for item in raw):
         return (tuple(raw),)
     if all(isinstance(item, list) and item and all(_is_int(t) for t in item) for item in raw):
         return tuple(tuple(item) for item in raw)
-    raise _bad("input", expected)
+    raise bad("input", expected)
 
 
 def _tags(data: Mapping[str, Any], metadata: Mapping[str, Any]) -> tuple[str, ...]:
@@ -59,16 +55,9 @@ def _tags(data: Mapping[str, Any], metadata: Mapping[str, Any]) -> tuple[str, ..
         if raw is None:
             continue
         if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
-            raise _bad(param, "a list of strings")
+            raise bad(param, "a list of strings")
         tags.extend(t for t in raw if t not in tags)
     return tuple(tags)
-
-
-def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, str):
-        raise _bad(key, "a string")
-    return value
 
 
 def parse_request(body: bytes) -> EmbeddingRequest:
@@ -85,24 +74,24 @@ def parse_request(body: bytes) -> EmbeddingRequest:
         raise InvalidRequest("'input' is required.", param="input")
     raw_encoding = data.get("encoding_format") or "float"
     if raw_encoding not in ("float", "base64"):
-        raise _bad("encoding_format", '"float" or "base64"')
+        raise bad("encoding_format", '"float" or "base64"')
     encoding: Literal["float", "base64"] = "base64" if raw_encoding == "base64" else "float"
     dimensions = data.get("dimensions")
     if dimensions is not None and (not _is_int(dimensions) or dimensions < 1):
-        raise _bad("dimensions", "an integer >= 1")
+        raise bad("dimensions", "an integer >= 1")
     metadata = data.get("metadata") or {}
     if not isinstance(metadata, dict):
-        raise _bad("metadata", "an object")
+        raise bad("metadata", "an object")
     return EmbeddingRequest(
         model=model,
         inputs=_parse_input(data["input"]),
         encoding_format=encoding,
         dimensions=dimensions,
-        user=_opt_str(data, "user"),
-        input_type=_opt_str(data, "input_type"),
+        user=opt_str(data, "user", "user"),
+        input_type=opt_str(data, "input_type", "input_type"),
         tags=_tags(data, metadata),
         metadata=metadata,
-        passthrough={k: v for k, v in data.items() if k not in _MODELED and k not in _GATEWAY_ONLY},
+        passthrough={k: v for k, v in data.items() if k not in _MODELED and k not in GATEWAY_ONLY},
     )
 
 

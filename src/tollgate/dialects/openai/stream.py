@@ -1,14 +1,11 @@
-"""OpenAI chat streaming: the ``chat.completion.chunk`` SSE encoder and decoder, plus the usage,
-finish-reason and error shapes that whole and streamed responses share.
-
-``openai_chat`` is the dialect module; it re-exports the classes here through ``stream_encoder``
-and ``stream_decoder``. Imports ``canonical``, ``errors`` and ``framing`` only.
+"""OpenAI chat streaming: the ``chat.completion.chunk`` SSE encoder (canonical events → chunks) and
+decoder (an upstream's chunks → canonical events). ``chat`` hands them out through
+``stream_encoder`` and ``stream_decoder``. Imports ``canonical``, ``errors`` and ``framing`` only.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -29,50 +26,18 @@ from tollgate.canonical import (
     ToolCallPart,
     Usage,
 )
+from tollgate.dialects.openai.errors import error_from_payload, error_object
+from tollgate.dialects.openai.response import (
+    FINISH_FROM_OPENAI,
+    FINISH_TO_OPENAI,
+    usage_from_openai,
+    usage_to_openai,
+)
 from tollgate.errors import (
-    ContentPolicyViolation,
-    ContextWindowExceeded,
     GatewayError,
     UpstreamError,
-    looks_like_context_window,
-    retry_after_from,
-    upstream_error_for_status,
 )
 from tollgate.framing import sse
-
-FINISH_TO_OPENAI: Mapping[FinishReason, str] = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "tool_use": "tool_calls",
-    "content_filter": "content_filter",
-    "error": "stop",  # OpenAI has no error finish; the error itself travels separately
-}
-
-FINISH_FROM_OPENAI: Mapping[str, FinishReason] = {
-    "stop": "end_turn",
-    "length": "max_tokens",
-    "tool_calls": "tool_use",
-    "function_call": "tool_use",
-    "content_filter": "content_filter",
-}
-
-_ERROR_TYPES: Mapping[str, str] = {
-    "invalid_request": "invalid_request_error",
-    "not_found": "not_found_error",
-    "context_window": "invalid_request_error",
-    "content_policy": "invalid_request_error",
-    "authentication": "authentication_error",
-    "permission": "permission_error",
-    "budget": "budget_exceeded",
-    "rate_limit": "rate_limit_error",
-    "timeout": "timeout",
-}
-
-_DEFAULT_CODES: Mapping[str, str] = {
-    "context_window": "context_length_exceeded",
-    "content_policy": "content_policy_violation",
-}
 
 DONE = b"data: [DONE]\n\n"
 
@@ -80,83 +45,17 @@ DONE = b"data: [DONE]\n\n"
 # ---- usage -------------------------------------------------------------------------------------
 
 
-def usage_to_openai(usage: Usage) -> dict[str, object]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
 
 
-def _count(obj: Mapping[str, Any], key: str) -> int:
-    value = obj.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def usage_from_openai(obj: object) -> Usage:
-    """OpenAI ``prompt_tokens`` includes cached tokens; canonical ``input_tokens`` does not."""
-    if not isinstance(obj, dict):
-        return Usage()
-    prompt_details = obj.get("prompt_tokens_details")
-    completion_details = obj.get("completion_tokens_details")
-    cached = _count(prompt_details, "cached_tokens") if isinstance(prompt_details, dict) else 0
-    # LiteLLM (fronting Anthropic) also reports cache writes, counted inside prompt_tokens.
-    written = _count(obj, "cache_creation_input_tokens")
-    reasoning = _count(completion_details, "reasoning_tokens") if isinstance(completion_details, dict) else 0
-    return Usage(
-        input_tokens=max(_count(obj, "prompt_tokens") - cached - written, 0),
-        output_tokens=_count(obj, "completion_tokens"),
-        cache_read_tokens=cached,
-        cache_write_tokens=written,
-        reasoning_tokens=reasoning,
-    )
 
 
 # ---- errors ------------------------------------------------------------------------------------
 
 
-def error_object(err: GatewayError) -> dict[str, object]:
-    """The ``{"error": {...}}`` body. LiteLLM sends the HTTP status as a string ``code``."""
-    kind = err.kind
-    if kind == "not_found" and err.status == 400:
-        error_type = "invalid_request_error"  # an unknown model name is a bad request in OpenAI
-    else:
-        error_type = _ERROR_TYPES.get(kind, "api_error")
-    code = err.code or _DEFAULT_CODES.get(kind) or str(err.status)
-    return {"error": {"message": err.message, "type": error_type, "param": err.param, "code": code}}
 
 
-def error_from_payload(status: int, payload: object, raw: bytes, headers: Mapping[str, str]) -> GatewayError:
-    """The most specific error for an upstream's ``{"error": ...}`` (or unparseable) body."""
-    error = payload.get("error") if isinstance(payload, dict) else None
-    message: str | None = None
-    code: str | None = None
-    param: str | None = None
-    if isinstance(error, dict):
-        if isinstance(error.get("message"), str):
-            message = error["message"]
-        raw_code = error.get("code")
-        if isinstance(raw_code, str | int) and not isinstance(raw_code, bool):
-            code = str(raw_code)
-        if isinstance(error.get("param"), str):
-            param = error["param"]
-    elif isinstance(error, str):
-        message = error
-    if not message:
-        message = raw.decode("utf-8", errors="replace")[:500] or f"upstream returned HTTP {status}"
-    retry_after = retry_after_from(headers)
-    err: GatewayError
-    if code == "context_length_exceeded" or (status == 400 and looks_like_context_window(message)):
-        err = ContextWindowExceeded(message, code="context_length_exceeded", param=param)
-    elif code in ("content_filter", "content_policy_violation"):
-        err = ContentPolicyViolation(message, code=code, param=param)
-    else:
-        err = upstream_error_for_status(status, message, retry_after=retry_after)
-        err.code = code
-        err.param = param
-    return err
 
 
 # ---- encoder -----------------------------------------------------------------------------------
