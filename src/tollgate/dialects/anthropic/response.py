@@ -1,8 +1,6 @@
-"""What Anthropic's Messages API answers with, both directions: the ``message`` object, error
-bodies and the stop-reason and usage mappings that whole and streamed answers share.
-
-``anthropic_messages`` is the dialect module and re-exports the public functions here; the SSE
-streams are in ``anthropic_stream``. Imports only ``canonical``, ``errors`` and ``framing``.
+"""What Anthropic's Messages API answers with, both directions: the ``message`` object and the
+stop-reason and usage mappings that whole and streamed answers share.
+Imports only ``canonical``, ``errors`` and this package.
 """
 
 from __future__ import annotations
@@ -14,19 +12,7 @@ import orjson
 from tollgate.canonical import ChatResponse, FinishReason, Usage
 from tollgate.dialects.anthropic.content import output_block, parse_output_block
 from tollgate.errors import (
-    ContextWindowExceeded,
-    GatewayError,
-    UpstreamAuthError,
-    UpstreamBadRequest,
     UpstreamError,
-    UpstreamNotFound,
-    UpstreamPermissionDenied,
-    UpstreamRateLimited,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-    looks_like_context_window,
-    retry_after_from,
-    upstream_error_for_status,
 )
 
 PROVIDER = "anthropic"
@@ -51,42 +37,11 @@ STOP_TO_FINISH: Mapping[str, FinishReason] = {
     "model_context_window_exceeded": "max_tokens",
 }
 
-_ERROR_TYPES: Mapping[str, str] = {
-    "invalid_request": "invalid_request_error",
-    "context_window": "invalid_request_error",
-    "content_policy": "invalid_request_error",
-    "budget": "invalid_request_error",
-    "not_found": "not_found_error",
-    "authentication": "authentication_error",
-    "permission": "permission_error",
-    "rate_limit": "rate_limit_error",
-    "overloaded": "overloaded_error",
-    "unavailable": "overloaded_error",
-    # The SDK picks its exception class by HTTP status, so a generic type is enough here.
-    "timeout": "api_error",
-}
-
-# The status Anthropic sends with each error type; used for errors that arrive inside a stream.
-ERROR_TYPE_STATUS: Mapping[str, int] = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
 
 
-def error_type(err: GatewayError) -> str:
-    return _ERROR_TYPES.get(err.kind, "api_error")
 
 
-def error_body(err: GatewayError) -> bytes:
-    return orjson.dumps({"type": "error", "error": {"type": error_type(err), "message": err.message}})
+
 
 
 def message_id(canonical_id: str) -> str:
@@ -137,8 +92,6 @@ def render_response(response: ChatResponse) -> bytes:
     )
 
 
-def render_error(err: GatewayError) -> tuple[int, bytes, Mapping[str, str]]:
-    return err.status, error_body(err), err.response_headers()
 
 
 def parse_response(body: bytes) -> ChatResponse:
@@ -163,39 +116,5 @@ def parse_response(body: bytes) -> ChatResponse:
     )
 
 
-_ERRORS_BY_TYPE: Mapping[str, type[UpstreamError]] = {
-    "invalid_request_error": UpstreamBadRequest,
-    "request_too_large": UpstreamBadRequest,
-    "authentication_error": UpstreamAuthError,
-    # An account out of credit: another deployment may still serve the request.
-    "billing_error": UpstreamPermissionDenied,
-    "permission_error": UpstreamPermissionDenied,
-    "not_found_error": UpstreamNotFound,
-    "rate_limit_error": UpstreamRateLimited,
-    "overloaded_error": UpstreamUnavailable,
-    "timeout_error": UpstreamTimeout,
-    "api_error": UpstreamError,
-}
 
 
-def parse_error(status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
-    retry_after = retry_after_from(headers)
-    kind: object = None
-    message = body.decode("utf-8", errors="replace")[:2000] or f"upstream answered HTTP {status}"
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        data = None
-    if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        kind = data["error"].get("type")
-        if isinstance(data["error"].get("message"), str):
-            message = data["error"]["message"]
-    if kind in ("invalid_request_error", "request_too_large") and looks_like_context_window(message):
-        return ContextWindowExceeded(message)
-    cls = _ERRORS_BY_TYPE.get(kind) if isinstance(kind, str) else None
-    if cls is None:
-        return upstream_error_for_status(status, message, provider=PROVIDER, retry_after=retry_after)
-    err = cls(message, provider=PROVIDER, retry_after=retry_after)
-    if cls is UpstreamError and 500 <= status < 600:
-        err.status = status
-    return err

@@ -1,8 +1,8 @@
 """Anthropic Messages SSE streams: the encoder (canonical events → the events Anthropic SDK
 clients expect) and the decoder (the Anthropic upstream's events → canonical).
 
-``anthropic_messages`` is the dialect module and hands these out through ``stream_encoder`` and
-``stream_decoder``; the message, usage and error shapes are in ``anthropic_response``. Imports
+``messages`` is the dialect module and hands these out through ``stream_encoder`` and
+``stream_decoder``; the message, usage and error shapes are in ``response`` and ``errors``. Imports
 only ``canonical``, ``errors`` and ``framing``.
 """
 
@@ -28,13 +28,11 @@ from tollgate.canonical import (
     ToolCallPart,
     Usage,
 )
+from tollgate.dialects.anthropic.errors import ERROR_TYPE_STATUS, error_body, parse_error
 from tollgate.dialects.anthropic.response import (
-    ERROR_TYPE_STATUS,
     FINISH_TO_STOP,
     STOP_TO_FINISH,
-    error_body,
     message_id,
-    parse_error,
     parse_usage,
     usage_dict,
 )

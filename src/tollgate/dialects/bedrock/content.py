@@ -3,7 +3,7 @@ system and tool-result blocks, with the ``cachePoint`` markers between them.
 
 Binary fields (image and document bytes, redacted reasoning) travel as base64 text in JSON, which
 is also how canonical parts carry them. Also the typed field readers that request parsing in
-``bedrock_converse`` shares. Imports ``canonical`` and ``errors`` only.
+``request`` shares. Imports ``canonical`` and ``errors`` only.
 """
 
 from __future__ import annotations

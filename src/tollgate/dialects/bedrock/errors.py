@@ -2,7 +2,7 @@
 for a gateway error, the exception members a ConverseStream may carry, and the most specific
 ``GatewayError`` for an AWS error answer or stream exception.
 
-``bedrock_converse`` re-exports ``render_error``. Imports ``canonical``, ``errors`` and
+``converse`` re-exports ``render_error`` and ``parse_error``. Imports ``canonical``, ``errors`` and
 ``framing`` only.
 """
 
@@ -108,7 +108,7 @@ def error_from_aws(
     return cls(message, provider=PROVIDER, retry_after=retry_after)
 
 
-def error_from_response(status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+def parse_error(status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
     """An upstream error answer: the type from ``x-amzn-ErrorType`` (else the body's ``__type``),
     the text from the body's ``message``."""
     lowered = {k.lower(): v for k, v in headers.items()}

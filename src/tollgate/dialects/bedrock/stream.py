@@ -1,11 +1,12 @@
-"""Bedrock ConverseStream: the event-stream encoder and decoder, plus the stop-reason and usage
-mappings that whole and streamed Converse responses share.
+"""Bedrock ConverseStream: the event-stream encoder (canonical events → the frames boto3 expects)
+and decoder (the Bedrock upstream's frames → canonical events); the stop-reason and usage
+mappings they share with whole answers are in ``response``.
 
-``bedrock_converse`` is the dialect module; it re-exports the classes here through
+``converse`` is the dialect module; it re-exports the classes here through
 ``stream_encoder`` and ``stream_decoder``. Frames are AWS event-stream messages whose
 ``:event-type`` is one of messageStart, contentBlockStart, contentBlockDelta, contentBlockStop,
 messageStop, metadata and whose payload is that event's JSON object (botocore's
-``ConverseStreamOutput`` shapes). Errors are mapped in ``bedrock_errors``. Imports
+``ConverseStreamOutput`` shapes). Errors are mapped in ``errors``. Imports
 ``canonical``, ``errors`` and ``framing`` only.
 """
 
@@ -32,6 +33,13 @@ from tollgate.canonical import (
     Usage,
 )
 from tollgate.dialects.bedrock.errors import PROVIDER, STREAM_EXCEPTIONS, error_from_aws
+from tollgate.dialects.bedrock.response import (
+    FINISH_TO_BEDROCK,
+    finish_from_bedrock,
+    int_field,
+    parse_usage,
+    render_usage,
+)
 from tollgate.errors import GatewayError, UpstreamError
 from tollgate.framing.eventstream import (
     CONTENT_TYPE,
@@ -42,62 +50,11 @@ from tollgate.framing.eventstream import (
     encode_exception,
 )
 
-FINISH_TO_BEDROCK: Mapping[FinishReason, str] = {
-    "end_turn": "end_turn",
-    "stop_sequence": "stop_sequence",
-    "max_tokens": "max_tokens",
-    "tool_use": "tool_use",
-    "content_filter": "content_filtered",
-    "error": "end_turn",  # Converse has no error stop reason; the error travels separately
-}
-
-FINISH_FROM_BEDROCK: Mapping[str, FinishReason] = {
-    "end_turn": "end_turn",
-    "stop_sequence": "stop_sequence",
-    "max_tokens": "max_tokens",
-    "tool_use": "tool_use",
-    "guardrail_intervened": "content_filter",
-    "content_filtered": "content_filter",
-    "model_context_window_exceeded": "max_tokens",
-    "malformed_model_output": "error",
-    "malformed_tool_use": "error",
-}
-
-
-# ---- shared mappings ---------------------------------------------------------------------------
-
-
-def render_usage(usage: Usage) -> dict[str, int]:
-    return {
-        "inputTokens": usage.input_tokens,
-        "outputTokens": usage.output_tokens,
-        "totalTokens": usage.total_tokens,
-        "cacheReadInputTokens": usage.cache_read_tokens,
-        "cacheWriteInputTokens": usage.cache_write_tokens,
-    }
-
-
-def parse_usage(value: object) -> Usage:
-    if not isinstance(value, dict):
-        return Usage()
-    return Usage(
-        input_tokens=_int(value.get("inputTokens")),
-        output_tokens=_int(value.get("outputTokens")),
-        cache_read_tokens=_int(value.get("cacheReadInputTokens")),
-        cache_write_tokens=_int(value.get("cacheWriteInputTokens")),
-    )
-
-
-def finish_from_bedrock(stop_reason: object) -> FinishReason:
-    return FINISH_FROM_BEDROCK.get(stop_reason, "end_turn") if isinstance(stop_reason, str) else "end_turn"
-
 
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _event(event_type: str, payload: Mapping[str, Any]) -> bytes:
@@ -275,7 +232,7 @@ class BedrockStreamDecoder:
         elif event_type == "contentBlockDelta":
             self._block_delta(data, out)
         elif event_type == "contentBlockStop":
-            index = _int(data.get("contentBlockIndex"))
+            index = int_field(data.get("contentBlockIndex"))
             if index in self._started:
                 self._started.discard(index)
                 out.append(PartStop(index))
@@ -295,7 +252,7 @@ class BedrockStreamDecoder:
             out.append(MessageStop(self._stop_reason, self._usage, self._stop_sequence))
 
     def _block_start(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
-        index = _int(data.get("contentBlockIndex"))
+        index = int_field(data.get("contentBlockIndex"))
         start = data.get("start")
         tool = start.get("toolUse") if isinstance(start, dict) else None
         if isinstance(tool, dict):
@@ -304,7 +261,7 @@ class BedrockStreamDecoder:
             out.append(PartStart(index, ToolCallPart(_text(ident), _text(name), "")))
 
     def _block_delta(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
-        index = _int(data.get("contentBlockIndex"))
+        index = int_field(data.get("contentBlockIndex"))
         delta = data.get("delta")
         if not isinstance(delta, dict):
             return
