@@ -23,7 +23,7 @@ from starlette.types import ASGIApp
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from tollgate.auth.oidc import JwtAuthenticator
+    from tollgate.auth.jwt.verifier import JwtAuthenticator
 
 from tollgate.accounting.alerts import SoftBudgetAlerts
 from tollgate.accounting.ledger import Ledger
@@ -31,9 +31,9 @@ from tollgate.accounting.observability import Observability
 from tollgate.accounting.passthrough_usage import PassthroughUsage
 from tollgate.accounting.pricing import Pricer, load_bundled_table
 from tollgate.admin import AdminServices
-from tollgate.auth.credentials import CredentialAuthenticator, fetch_via
+from tollgate.auth.bearer import CredentialAuthenticator, credential_from_headers, fetch_via
 from tollgate.auth.invalidation import redis_invalidation
-from tollgate.auth.keys import KeyAuthenticator, credential_from_headers
+from tollgate.auth.keys import KeyAuthenticator
 from tollgate.auth.principal import Principal
 from tollgate.config import Config, Price, load_config, parse_config
 from tollgate.dialects.openai import chat as openai_chat
@@ -127,9 +127,9 @@ def jwt_authenticator(config: Config, store: Store, http: HttpClient) -> JwtAuth
     Settings are parsed here, at start-up, so a bad ``litellm_jwtauth`` refuses to start."""
     if not config.general.enable_jwt_auth:
         return None
-    from tollgate.auth.jwt_settings import parse_jwt_settings
-    from tollgate.auth.jwt_store import StoreIdentityResolver, user_seed
-    from tollgate.auth.oidc import build_jwt_authenticator
+    from tollgate.auth.jwt.settings import parse_jwt_settings
+    from tollgate.auth.jwt.store import StoreIdentityResolver, user_seed
+    from tollgate.auth.jwt.verifier import build_jwt_authenticator
 
     settings = parse_jwt_settings(config.general.litellm_jwtauth, os.environ)
     lit = config.litellm

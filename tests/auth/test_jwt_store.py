@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from tollgate.auth.credentials import CredentialAuthenticator
-from tollgate.auth.jwt_identity import Identity
-from tollgate.auth.jwt_settings import JwtSettings, parse_jwt_settings
-from tollgate.auth.jwt_store import StoreIdentityResolver, user_seed
+from tollgate.auth.bearer import CredentialAuthenticator
+from tollgate.auth.jwt.identity import Identity
+from tollgate.auth.jwt.settings import JwtSettings, parse_jwt_settings
+from tollgate.auth.jwt.store import StoreIdentityResolver, user_seed
 from tollgate.auth.keys import KeyAuthenticator
 from tollgate.auth.principal import Principal
 from tollgate.errors import AuthenticationFailed, ConfigError, PermissionDenied

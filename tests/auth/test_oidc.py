@@ -11,9 +11,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.auth.oidc_issuer import LocalIssuer, b64url, hmac_token, http_fetch, serve_issuer, unsigned_token
-from tollgate.auth.jwks import JwksCache, cache_ttl
-from tollgate.auth.jwt_settings import parse_jwt_settings
-from tollgate.auth.oidc import (
+from tollgate.auth.jwt.jwks import JwksCache, cache_ttl
+from tollgate.auth.jwt.settings import parse_jwt_settings
+from tollgate.auth.jwt.verifier import (
     Identity,
     JwtAuthenticator,
     StaticIdentityResolver,

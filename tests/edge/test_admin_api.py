@@ -14,7 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from tollgate.admin import AdminServices
-from tollgate.auth.keys import KeyAuthenticator, credential_from_headers
+from tollgate.auth.bearer import credential_from_headers
+from tollgate.auth.keys import KeyAuthenticator
 from tollgate.auth.principal import Principal
 from tollgate.config import deployment_from_dict
 from tollgate.edge.admin_api import admin_router, render_admin_error

@@ -1,8 +1,7 @@
 """Master-key and virtual-key authentication.
 
-``credential_from_headers`` finds the caller's credential in any of the places LiteLLM accepts it
-(``Authorization: Bearer``, ``x-api-key``, ``api-key``, ``x-goog-api-key``); ``KeyAuthenticator``
-turns it into a ``Principal``. The master key is compared in constant time. Virtual keys are looked
+``KeyAuthenticator`` turns a credential (found by ``bearer.credential_from_headers``) into a
+``Principal``. The master key is compared in constant time. Virtual keys are looked
 up by their SHA-256 and the resulting principals cached (bounded, with a TTL), so the hot path
 does not touch the database; admin writes call ``invalidate``/``invalidate_all``. Across replicas,
 the Redis pub/sub listener (``auth/invalidation.py``) calls the same two methods when another replica
@@ -15,7 +14,7 @@ import hashlib
 import hmac
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,23 +22,6 @@ from tollgate.auth.principal import MASTER, OPEN, Budget, Entity, EntityKind, Li
 from tollgate.errors import AuthenticationFailed
 from tollgate.store import Store
 from tollgate.store.records import Policy
-
-CREDENTIAL_HEADERS = ("x-api-key", "api-key", "x-goog-api-key", "x-litellm-api-key")
-
-
-def credential_from_headers(headers: Mapping[str, str]) -> str | None:
-    auth = headers.get("authorization")
-    if auth:
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-        if not value and scheme:
-            return scheme.strip()  # a bare key in Authorization, as some clients send
-    for name in CREDENTIAL_HEADERS:
-        found = headers.get(name)
-        if found:
-            return found.strip()
-    return None
 
 
 def hash_key(key: str) -> str:
@@ -179,4 +161,4 @@ def _role(value: str | None) -> Role:
     return "internal_user"
 
 
-__all__ = ["KeyAuthenticator", "credential_from_headers", "entity_of", "hash_key"]
+__all__ = ["KeyAuthenticator", "entity_of", "hash_key"]

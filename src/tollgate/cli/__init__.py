@@ -29,7 +29,7 @@ def _load(path: str | None) -> Config:
 
     config = load_config(path) if path else default_config()
     if config.general.enable_jwt_auth:
-        from tollgate.auth.jwt_settings import parse_jwt_settings
+        from tollgate.auth.jwt.settings import parse_jwt_settings
 
         parse_jwt_settings(config.general.litellm_jwtauth, os.environ)  # refuse bad JWT settings up front
     return config

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from tollgate.auth.jwt_identity import Identity
-from tollgate.auth.jwt_settings import EntityDefaults, JwtSettings, MachineClient
+from tollgate.auth.jwt.identity import Identity
+from tollgate.auth.jwt.settings import EntityDefaults, JwtSettings, MachineClient
 from tollgate.auth.keys import entity_of
 from tollgate.auth.principal import Entity, Principal, Role
 from tollgate.errors import AuthenticationFailed, ConfigError, Conflict, PermissionDenied

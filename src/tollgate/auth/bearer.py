@@ -1,4 +1,8 @@
-"""One authenticator for every credential: JWTs to the JWT authenticator, everything else to keys.
+"""How a caller presents a credential, and one authenticator for every credential: JWTs to the JWT
+authenticator, everything else to keys.
+
+``credential_from_headers`` finds the caller's credential in any of the places LiteLLM accepts it
+(``Authorization: Bearer``, ``x-api-key``, ``api-key``, ``x-goog-api-key``, ``x-litellm-api-key``).
 
 ``CredentialAuthenticator`` is what the edge calls (``authenticate(credential)``) and what admin
 services invalidate (``invalidate``/``invalidate_all``): an admin write drops both the cached
@@ -9,36 +13,21 @@ provider)`` (the providers' pooled aiohttp client) to the ``fetch`` the JWKS cac
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
-import orjson
-
-from tollgate.auth.jwks import Fetch, FetchResult, JwksUnavailable
+from tollgate.auth.jwt import looks_like_jwt
+from tollgate.auth.jwt.jwks import Fetch, FetchResult, JwksUnavailable
 from tollgate.auth.keys import KeyAuthenticator
 from tollgate.auth.principal import Principal
 from tollgate.errors import GatewayError
 
 if TYPE_CHECKING:  # PyJWT and cryptography load only when JWT auth is enabled
-    from tollgate.auth.oidc import JwtAuthenticator
+    from tollgate.auth.jwt.verifier import JwtAuthenticator
 
 JWKS_FETCH_TIMEOUT = 10.0
 
 
-def looks_like_jwt(token: str) -> bool:
-    """Three base64url segments whose first decodes to a JSON object with a string ``alg``."""
-    if token.count(".") != 2 or token.startswith("sk-"):
-        return False
-    head = token.partition(".")[0]
-    if not head or len(head) > 2048:
-        return False
-    try:
-        header = orjson.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    except (binascii.Error, ValueError):
-        return False
-    return isinstance(header, dict) and isinstance(header.get("alg"), str)
 
 
 class CredentialAuthenticator:
@@ -89,3 +78,23 @@ def fetch_via(http: HttpGet, timeout: float = JWKS_FETCH_TIMEOUT) -> Fetch:
 
 
 __all__ = ["CredentialAuthenticator", "HttpGet", "fetch_via"]
+
+
+CREDENTIAL_HEADERS = ("x-api-key", "api-key", "x-goog-api-key", "x-litellm-api-key")
+
+
+def credential_from_headers(headers: Mapping[str, str]) -> str | None:
+    auth = headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        if not value and scheme:
+            return scheme.strip()  # a bare key in Authorization, as some clients send
+    for name in CREDENTIAL_HEADERS:
+        found = headers.get(name)
+        if found:
+            return found.strip()
+    return None
+
+

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from tollgate.auth.jwt_settings import check_jwks_url
+from tollgate.auth.jwt.settings import check_jwks_url
 from tollgate.errors import AuthenticationFailed, ConfigError
 
 FetchResult = tuple[int, Mapping[str, str], bytes]

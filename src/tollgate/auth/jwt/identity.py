@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tollgate.auth.jwt_settings import ClaimFields, EntityDefaults, JwtSettings, MachineClient
+from tollgate.auth.jwt.settings import ClaimFields, EntityDefaults, JwtSettings, MachineClient
 from tollgate.auth.principal import Entity, EntityKind, Principal, Role
 from tollgate.errors import AuthenticationFailed, PermissionDenied
 

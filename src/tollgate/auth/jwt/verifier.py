@@ -1,6 +1,6 @@
 """OAuth 2.0 / OIDC bearer JWTs: verify the token, derive an ``Identity``, resolve it to a ``Principal``.
 
-``looks_like_jwt`` (defined in ``credentials``, which must not import PyJWT) decides which
+``looks_like_jwt`` (defined in the package, which must not import PyJWT) decides which
 authenticator a bearer credential goes to (``sk-`` keys never
 look like one). ``JwtVerifier`` checks signature (keys from the issuer's JWKS only; ``jku``/``x5u``
 ignored), algorithm allow-list (``none`` never; HMAC only if configured *and* the JWKS holds an
@@ -23,15 +23,15 @@ from typing import Any
 
 import jwt
 
-from tollgate.auth.credentials import looks_like_jwt
-from tollgate.auth.jwks import Fetch, JwksCache
-from tollgate.auth.jwt_identity import (
+from tollgate.auth.jwt import looks_like_jwt
+from tollgate.auth.jwt.identity import (
     Identity,
     IdentityResolver,
     StaticIdentityResolver,
     identity_from_claims,
 )
-from tollgate.auth.jwt_settings import IssuerSettings, JwtSettings
+from tollgate.auth.jwt.jwks import Fetch, JwksCache
+from tollgate.auth.jwt.settings import IssuerSettings, JwtSettings
 from tollgate.auth.principal import Principal
 from tollgate.errors import AuthenticationFailed, PermissionDenied
 
