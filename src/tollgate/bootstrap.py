@@ -45,7 +45,7 @@ from tollgate.edge.passthrough import Passthrough
 from tollgate.errors import GatewayError
 from tollgate.gateway import Gateway
 from tollgate.policy.access import denying_entity
-from tollgate.policy.admission import Policy
+from tollgate.policy.admission import PolicyAdmission
 from tollgate.providers._http import HttpClient
 from tollgate.providers.table import ProviderTable
 from tollgate.routing import MemoryDeploymentState, RedisDeploymentState, Router
@@ -180,7 +180,7 @@ def build(
         await http.post(url, body, {"content-type": "application/json"}, timeout=10.0, provider="webhook")
 
     alerts = SoftBudgetAlerts(config.general.soft_budget_webhook_url, post_webhook)
-    policy = Policy.from_config(
+    policy = PolicyAdmission.from_config(
         config, counters, price_for=price_for, clock=clock, on_soft_budget=alerts, warn=log.warning
     )
 

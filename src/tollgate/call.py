@@ -1,11 +1,22 @@
-"""``Call``: the typed per-request context handed down the gateway lifecycle (DESIGN.md §2.9)."""
+"""The per-request context and the lifecycle contracts both sides of the gateway import.
+
+``Call`` is the typed per-request context handed down the lifecycle (DESIGN.md §2.9). The
+protocols say what the gateway needs from admission (``Admission`` → ``Ticket``) and from
+accounting (``Accounting``, fed one ``Attempted`` per finished request); ``policy`` and
+``accounting`` implement them without importing ``gateway``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
 
 from tollgate.auth.principal import Principal
-from tollgate.canonical import ChatRequest, EmbeddingRequest
+from tollgate.canonical import ChatRequest, EmbeddingRequest, Usage
+from tollgate.config import Deployment
+from tollgate.errors import GatewayError
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,3 +32,41 @@ class Call:
     @property
     def model(self) -> str:
         return self.request.model
+
+
+class Ticket(Protocol):
+    """An admitted request's reservation. ``settle`` is idempotent and called exactly once."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    async def settle(self, usage: Usage | None, cost: Decimal) -> None: ...
+
+
+class Admission(Protocol):
+    async def admit(self, call: Call, deployment_ids: Sequence[str] = ()) -> Ticket: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Attempted:
+    """What accounting needs to know about one finished request."""
+
+    call: Call
+    deployment: Deployment | None
+    model_group: str | None
+    attempts: int
+    usage: Usage | None
+    status: int
+    error: GatewayError | None
+    started: float
+    ended: float
+    first_token_at: float | None = None
+    stream: bool = False
+
+
+class Accounting(Protocol):
+    def cost(self, deployment: Deployment, usage: Usage) -> Decimal: ...
+
+    def record(self, attempted: Attempted, cost: Decimal) -> None:
+        """Log spend and metrics. Never blocks on I/O: writes are batched off the request path."""
+        ...

@@ -10,13 +10,13 @@ in a ``finally`` however the stream ends (done, failed, client gone).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from tollgate.call import Call
+from tollgate.call import Accounting, Admission, Attempted, Call, Ticket
 from tollgate.canonical import (
     NO_HINTS,
     ChatRequest,
@@ -41,42 +41,12 @@ from tollgate.telemetry.tracing import NO_TRACING, SpanHandle, Tracing
 T = TypeVar("T")
 
 
-class Ticket(Protocol):
-    """An admitted request's reservation. ``settle`` is idempotent and called exactly once."""
-
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-
-    async def settle(self, usage: Usage | None, cost: Decimal) -> None: ...
 
 
-class Admission(Protocol):
-    async def admit(self, call: Call, deployment_model_names: Sequence[str] = ()) -> Ticket: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Attempted:
-    """What accounting needs to know about one finished request."""
-
-    call: Call
-    deployment: Deployment | None
-    model_group: str | None
-    attempts: int
-    usage: Usage | None
-    status: int
-    error: GatewayError | None
-    started: float
-    ended: float
-    first_token_at: float | None = None
-    stream: bool = False
 
 
-class Accounting(Protocol):
-    def cost(self, deployment: Deployment, usage: Usage) -> Decimal: ...
-
-    def record(self, attempted: Attempted, cost: Decimal) -> None:
-        """Log spend and metrics. Never blocks on I/O: writes are batched off the request path."""
-        ...
 
 
 @dataclass(slots=True)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from tollgate.auth.principal import Principal
-from tollgate.call import Call
+from tollgate.call import Attempted, Call
 from tollgate.canonical import ChatRequest, Message, TextPart, Usage
 from tollgate.config import Deployment, parse_config
 from tollgate.errors import GatewayError
-from tollgate.gateway import Attempted
 
 DEFAULT_USAGE = Usage(input_tokens=10, output_tokens=5)
 

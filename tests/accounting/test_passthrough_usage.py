@@ -9,10 +9,10 @@ from tollgate.accounting.ledger import Ledger
 from tollgate.accounting.passthrough_usage import PassthroughUsage, client_format
 from tollgate.accounting.pricing import Pricer, load_bundled_table
 from tollgate.auth.principal import Principal
+from tollgate.call import Attempted
 from tollgate.canonical import ChatRequest, Usage
 from tollgate.config import Deployment, parse_config
 from tollgate.errors import UpstreamError
-from tollgate.gateway import Attempted
 
 PRINCIPAL = Principal(kind="key", key_hash="h1", team_id="t1")
 

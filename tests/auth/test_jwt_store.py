@@ -16,7 +16,7 @@ from tollgate.auth.keys import KeyAuthenticator
 from tollgate.auth.principal import Principal
 from tollgate.errors import AuthenticationFailed, ConfigError, PermissionDenied
 from tollgate.store.memory import MemoryStore
-from tollgate.store.records import Organization, Policy, Team, User
+from tollgate.store.records import EntityPolicy, Organization, Team, User
 
 ISS = "https://issuer.example.com"
 
@@ -50,9 +50,9 @@ async def test_known_user_team_org_get_their_stored_policies() -> None:
     store = MemoryStore()
     await seed(
         store,
-        Organization("acme", policy=Policy(max_budget=Decimal(100))),
-        Team("eng", org_id="acme", policy=Policy(models=("m1",), rpm=5)),
-        User("alice", role="proxy_admin_viewer", policy=Policy(tpm=1000)),
+        Organization("acme", policy=EntityPolicy(max_budget=Decimal(100))),
+        Team("eng", org_id="acme", policy=EntityPolicy(models=("m1",), rpm=5)),
+        User("alice", role="proxy_admin_viewer", policy=EntityPolicy(tpm=1000)),
     )
     resolver = StoreIdentityResolver(settings(), store)
     p = await resolver.resolve(identity(team_ids=("unknown", "eng")))
@@ -97,7 +97,7 @@ async def test_upsert_seeds_user_and_team_and_membership() -> None:
 
 async def test_machine_client_is_a_service_in_its_mapped_team() -> None:
     store = MemoryStore()
-    await seed(store, Team("billing", policy=Policy(rpm=2)))
+    await seed(store, Team("billing", policy=EntityPolicy(rpm=2)))
     s = settings(machine_clients=[{"client_id": "app", "service_id": "bot", "team_id": "billing",
                                    "rpm_limit": 60}])
     p = await StoreIdentityResolver(s, store).resolve(identity(
@@ -111,7 +111,7 @@ async def test_machine_client_is_a_service_in_its_mapped_team() -> None:
 
 async def test_blocked_team_and_enforced_team_access_are_403() -> None:
     store = MemoryStore()
-    await seed(store, User("alice"), Team("eng", policy=Policy(blocked=True)))
+    await seed(store, User("alice"), Team("eng", policy=EntityPolicy(blocked=True)))
     with pytest.raises(PermissionDenied, match="blocked"):
         await StoreIdentityResolver(settings(), store).resolve(identity(team_ids=("eng",)))
     with pytest.raises(PermissionDenied, match="no team"):

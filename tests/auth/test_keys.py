@@ -11,16 +11,16 @@ from tollgate.auth.keys import KeyAuthenticator, hash_key
 from tollgate.auth.principal import MASTER, OPEN, Budget, Limits
 from tollgate.errors import AuthenticationFailed
 from tollgate.store.memory import MemoryStore
-from tollgate.store.records import BudgetWindow, Organization, Policy, Team, User, VirtualKey
+from tollgate.store.records import BudgetWindow, EntityPolicy, Organization, Team, User, VirtualKey
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 async def _seed(store: MemoryStore, expires: datetime | None = None) -> None:
     async with store.transaction() as tx:
-        await tx.orgs.insert(Organization("o1", policy=Policy(max_budget=Decimal(100))))
-        await tx.teams.insert(Team("t1", org_id="o1", policy=Policy(models=("m1",))))
-        await tx.users.insert(User("u1", role="proxy_admin_viewer", policy=Policy(rpm=5)))
+        await tx.orgs.insert(Organization("o1", policy=EntityPolicy(max_budget=Decimal(100))))
+        await tx.teams.insert(Team("t1", org_id="o1", policy=EntityPolicy(models=("m1",))))
+        await tx.users.insert(User("u1", role="proxy_admin_viewer", policy=EntityPolicy(rpm=5)))
         await tx.keys.insert(
             VirtualKey(
                 hash_key("sk-one"),
@@ -29,7 +29,7 @@ async def _seed(store: MemoryStore, expires: datetime | None = None) -> None:
                 "u1",
                 "t1",
                 expires=expires,
-                policy=Policy(
+                policy=EntityPolicy(
                     tpm=9,
                     model_limits={"m1": {"rpm": 2}},
                     budgets=(BudgetWindow(Decimal("0.5"), "1d"),),

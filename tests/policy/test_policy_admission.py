@@ -1,5 +1,5 @@
-"""Policy.admit and Ticket.settle with an injected clock, over the in-memory store (and Redis for
-the concurrency case)."""
+"""PolicyAdmission.admit and CounterTicket.settle with an injected clock, over the in-memory store
+(and Redis for the concurrency case)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,14 @@ from tollgate.call import Call
 from tollgate.canonical import ChatRequest, EmbeddingRequest, Message, TextPart, Usage
 from tollgate.config import Price, parse_config
 from tollgate.errors import BudgetExceeded, GatewayError, ModelAccessDenied, RateLimited
-from tollgate.policy import Policy, SoftBudgetCrossed, Ticket
-from tollgate.store.counters import Admission, AdmissionResult, CounterStore, MemoryCounterStore, Settlement
+from tollgate.policy import CounterTicket, PolicyAdmission, SoftBudgetCrossed
+from tollgate.store.counters import (
+    AdmissionResult,
+    CounterAdmission,
+    CounterStore,
+    MemoryCounterStore,
+    Settlement,
+)
 from tollgate.store.redis_counters import RedisCounterStore
 
 T0 = 1_700_006_400.0  # 2023-11-15 00:00:00 UTC: a day boundary
@@ -40,7 +46,7 @@ class CountingStore:
         self.admits = 0
         self.settles = 0
 
-    async def admit(self, admission: Admission) -> AdmissionResult:
+    async def admit(self, admission: CounterAdmission) -> AdmissionResult:
         self.admits += 1
         return await self.inner.admit(admission)
 
@@ -62,9 +68,9 @@ def call(*entities: Entity, request: ChatRequest | EmbeddingRequest | None = Non
     return Call(principal, request or chat(), "openai", uuid.uuid4().hex, T0)
 
 
-def policy(store: CounterStore | None = None, clock: Clock | None = None, **kwargs: Any) -> Policy:
+def policy(store: CounterStore | None = None, clock: Clock | None = None, **kwargs: Any) -> PolicyAdmission:
     chosen = store or MemoryCounterStore()
-    return Policy(chosen, price_for=lambda name: PRICE, clock=clock or Clock(), **kwargs)
+    return PolicyAdmission(chosen, price_for=lambda name: PRICE, clock=clock or Clock(), **kwargs)
 
 
 def key(**limits: Any) -> Entity:
@@ -234,7 +240,7 @@ async def test_budget_counts_reservations_of_requests_in_flight() -> None:
 
 async def test_budget_estimate_uses_the_most_expensive_candidate() -> None:
     prices = {"cheap": Price(Decimal("0.000001"), Decimal("0.000001")), "dear": PRICE}
-    p = Policy(MemoryCounterStore(), price_for=lambda n: prices.get(n, Price()), clock=Clock())
+    p = PolicyAdmission(MemoryCounterStore(), price_for=lambda n: prices.get(n, Price()), clock=Clock())
     ticket = await p.admit(call(budget_key(Budget(Decimal(1), None))), ["cheap", "dear", "unknown"])
     assert ticket.estimated_cost == Decimal("0.000037")
 
@@ -292,7 +298,7 @@ async def test_proxy_entity_from_config() -> None:
         },
         env={},
     )
-    p = Policy.from_config(config, MemoryCounterStore(), price_for=lambda n: PRICE, clock=Clock())
+    p = PolicyAdmission.from_config(config, MemoryCounterStore(), price_for=lambda n: PRICE, clock=Clock())
     first = await p.admit(call(), ["gpt-4o"])
     with pytest.raises(RateLimited) as caught:
         await p.admit(call(), ["gpt-4o"])
@@ -305,7 +311,7 @@ async def test_proxy_entity_from_config() -> None:
 
 async def test_store_outage_in_fail_closed_mode_is_a_503() -> None:
     class Down:
-        async def admit(self, admission: Admission) -> AdmissionResult:
+        async def admit(self, admission: CounterAdmission) -> AdmissionResult:
             from tollgate.store.counters import CounterStoreUnavailable
 
             raise CounterStoreUnavailable("down")
@@ -333,9 +339,9 @@ async def _concurrency(store: CounterStore) -> int:
     results = await asyncio.gather(
         *(p.admit(call(key(rpm=n // 2))) for _ in range(n)), return_exceptions=True
     )
-    unexpected = [r for r in results if not isinstance(r, Ticket | RateLimited)]
+    unexpected = [r for r in results if not isinstance(r, CounterTicket | RateLimited)]
     assert unexpected == []
-    return sum(isinstance(r, Ticket) for r in results)
+    return sum(isinstance(r, CounterTicket) for r in results)
 
 
 async def test_concurrent_admissions_memory() -> None:

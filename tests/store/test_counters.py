@@ -11,9 +11,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from tollgate.store.counters import (
-    Admission,
     AdmissionResult,
     BudgetCheck,
+    CounterAdmission,
     CounterStore,
     CounterStoreUnavailable,
     MemoryCounterStore,
@@ -61,8 +61,10 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[CounterStore]:
     await client.aclose()
 
 
-def _window(now: float, key: str = "w:rpm", limit: int = 3, amount: int = 1, member: str = "m") -> Admission:
-    return Admission(now, member, windows=(WindowCheck(key, limit, amount),))
+def _window(
+    now: float, key: str = "w:rpm", limit: int = 3, amount: int = 1, member: str = "m"
+) -> CounterAdmission:
+    return CounterAdmission(now, member, windows=(WindowCheck(key, limit, amount),))
 
 
 async def test_window_refuses_exactly_at_limit_and_frees_after_the_window(store: CounterStore) -> None:
@@ -100,9 +102,9 @@ async def test_token_amounts_and_retry_after_counts_enough_buckets(store: Counte
 
 
 async def test_admission_is_all_or_nothing(store: CounterStore) -> None:
-    both = Admission(T0, "a", windows=(WindowCheck("w:one", 10, 1), WindowCheck("w:two", 1, 1)))
+    both = CounterAdmission(T0, "a", windows=(WindowCheck("w:one", 10, 1), WindowCheck("w:two", 1, 1)))
     assert (await store.admit(both)).admitted
-    refused = await store.admit(Admission(T0, "b", windows=both.windows))
+    refused = await store.admit(CounterAdmission(T0, "b", windows=both.windows))
     assert (refused.failed, refused.index) == ("window", 1)
     # "w:one" was not incremented by the refused admission.
     check = await store.admit(_window(T0, "w:one", 10, 0))
@@ -122,8 +124,8 @@ async def test_settlement_corrects_the_reserved_bucket(store: CounterStore) -> N
 
 
 async def test_parallel_slots_take_release_and_expire(store: CounterStore) -> None:
-    def slot(now: float, member: str) -> Admission:
-        return Admission(now, member, slots=(SlotCheck("p:key", 2),), slot_lease=30.0)
+    def slot(now: float, member: str) -> CounterAdmission:
+        return CounterAdmission(now, member, slots=(SlotCheck("p:key", 2),), slot_lease=30.0)
 
     assert (await store.admit(slot(T0, "a"))).admitted
     assert (await store.admit(slot(T0, "b"))).admitted
@@ -138,8 +140,8 @@ async def test_parallel_slots_take_release_and_expire(store: CounterStore) -> No
 
 
 async def test_budget_counts_spend_and_reservations(store: CounterStore) -> None:
-    def ask(member: str, amount: int = 400) -> Admission:
-        return Admission(
+    def ask(member: str, amount: int = 400) -> CounterAdmission:
+        return CounterAdmission(
             T0, member,
             budgets=(BudgetCheck("s:key:1d", "r:key", 1000, amount),),
             reservations=(Reservation("r:key", amount, 3600),),
@@ -165,7 +167,7 @@ async def test_budget_counts_spend_and_reservations(store: CounterStore) -> None
 async def test_spend_windows_expire(store: CounterStore) -> None:
     await store.settle(Settlement(T0, "a", spends=(SpendAdd("s:k:30s", 500, 30),)))
     if isinstance(store, MemoryCounterStore):
-        later = Admission(T0 + 31, "b", budgets=(BudgetCheck("s:k:30s", "r:k", 600, 200),))
+        later = CounterAdmission(T0 + 31, "b", budgets=(BudgetCheck("s:k:30s", "r:k", 600, 200),))
         result = await store.admit(later)
         assert result.admitted
     else:
@@ -270,7 +272,7 @@ class _Flaky:
         self.calls = 0
         self.inner = MemoryCounterStore()
 
-    async def admit(self, admission: Admission) -> AdmissionResult:
+    async def admit(self, admission: CounterAdmission) -> AdmissionResult:
         self.calls += 1
         if not self.up:
             raise CounterStoreUnavailable("down")

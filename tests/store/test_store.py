@@ -14,8 +14,8 @@ from tollgate.errors import ConfigError, Conflict, NotFound
 from tollgate.store import Store
 from tollgate.store.records import (
     BudgetWindow,
+    EntityPolicy,
     Membership,
-    Policy,
     SpendRow,
     StoredDeployment,
     Team,
@@ -29,7 +29,7 @@ NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def _key(token: str, alias: str | None = None, user_id: str | None = "u1") -> VirtualKey:
-    policy = Policy(
+    policy = EntityPolicy(
         models=("gpt-4o", "claude-*"),
         rpm=10,
         input_tpm=1000,
@@ -100,7 +100,7 @@ async def test_replace_delete_find_count(store: Store) -> None:
 
 async def test_memberships_and_plans_have_composite_ids(store: Store) -> None:
     async with store.transaction() as tx:
-        await tx.teams.insert(Team("t1", "Team", policy=Policy(models=("m",))))
+        await tx.teams.insert(Team("t1", "Team", policy=EntityPolicy(models=("m",))))
         await tx.memberships.insert(Membership("t1", "u1", "admin"))
         await tx.memberships.insert(Membership("t1", "u2"))
         await tx.usage_plans.insert(UsagePlan("USER", "123", {"entity_id": "123", "x": {"y": 1}}))

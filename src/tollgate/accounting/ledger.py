@@ -16,9 +16,9 @@ from typing import Protocol, TextIO
 import orjson
 
 from tollgate.accounting.pricing import Pricer
+from tollgate.call import Attempted
 from tollgate.canonical import Usage
 from tollgate.config import Deployment
-from tollgate.gateway import Attempted
 
 
 class Sink(Protocol):

@@ -15,11 +15,10 @@ from decimal import Decimal
 
 from tollgate.accounting.ledger import Ledger
 from tollgate.auth.principal import Principal
-from tollgate.call import Call
+from tollgate.call import Attempted, Call
 from tollgate.canonical import ChatRequest, Usage
 from tollgate.config import Deployment
 from tollgate.errors import UpstreamError
-from tollgate.gateway import Attempted
 
 
 def client_format(route: str) -> str:

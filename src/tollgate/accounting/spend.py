@@ -28,7 +28,7 @@ from pathlib import Path
 from tollgate.accounting.spend_rows import decode, encode, spend_row
 from tollgate.accounting.spill import SpillDir, read_lines
 from tollgate.admin.budgets import parse_duration
-from tollgate.gateway import Attempted
+from tollgate.call import Attempted
 from tollgate.store import SpendStore
 from tollgate.store.records import SpendRow
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
+from tollgate.call import Attempted
 from tollgate.canonical import ChatRequest, TextPart, Usage
-from tollgate.gateway import Attempted
 from tollgate.store.records import SpendRow
 
 _DATES = ("started_at", "ended_at", "completion_start_at")

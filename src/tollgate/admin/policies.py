@@ -1,5 +1,5 @@
-"""Entity policies in the admin API: request fields → ``Policy``, ``Policy`` → LiteLLM JSON fields,
-and the ceiling check that stops a non-admin from granting more than they hold.
+"""Entity policies in the admin API: request fields → ``EntityPolicy``, ``EntityPolicy`` → LiteLLM
+JSON fields, and the ceiling check that stops a non-admin from granting more than they hold.
 
 LiteLLM's single ``max_budget``/``budget_duration`` and tollgate's ``budgets`` list are both kept;
 each gets its ``reset_at`` when set. Money leaves as JSON numbers, as LiteLLM sends it.
@@ -16,7 +16,7 @@ from typing import Any
 from tollgate.admin.budgets import next_reset
 from tollgate.admin.requests import PolicyFields
 from tollgate.errors import PermissionDenied
-from tollgate.store.records import LIMIT_NAMES, BudgetWindow, Policy
+from tollgate.store.records import LIMIT_NAMES, BudgetWindow, EntityPolicy
 
 _SCALAR_LIMITS = {
     "rpm_limit": "rpm", "tpm_limit": "tpm", "input_tpm_limit": "input_tpm",
@@ -24,7 +24,7 @@ _SCALAR_LIMITS = {
 }
 
 
-def apply_fields(policy: Policy, body: PolicyFields, now: datetime) -> Policy:
+def apply_fields(policy: EntityPolicy, body: PolicyFields, now: datetime) -> EntityPolicy:
     """``policy`` with every field the caller sent in ``body`` applied."""
     sent = body.model_fields_set
     changes: dict[str, Any] = {}
@@ -66,7 +66,7 @@ def _field_value(field: str, value: Any) -> Any:
     return value
 
 
-def _model_limits(policy: Policy, body: PolicyFields) -> dict[str, dict[str, int]]:
+def _model_limits(policy: EntityPolicy, body: PolicyFields) -> dict[str, dict[str, int]]:
     sent = body.model_fields_set
     out: dict[str, dict[str, int]] = (
         {} if "model_limits" in sent else {m: dict(v) for m, v in policy.model_limits.items()}
@@ -87,7 +87,7 @@ def money(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def policy_view(p: Policy) -> dict[str, Any]:
+def policy_view(p: EntityPolicy) -> dict[str, Any]:
     """The LiteLLM fields (plus tollgate's) that describe a policy."""
     return {
         "models": list(p.models),
@@ -114,7 +114,7 @@ def policy_view(p: Policy) -> dict[str, Any]:
     }
 
 
-def check_within(granted: Policy, ceiling: Policy, holder: str) -> None:
+def check_within(granted: EntityPolicy, ceiling: EntityPolicy, holder: str) -> None:
     """Refuse a grant that exceeds what ``holder`` (e.g. "your user") allows.
 
     Unset values are fine: the holder stays in the key's entity chain and still applies its own.

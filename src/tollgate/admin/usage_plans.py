@@ -20,7 +20,7 @@ from tollgate.admin.requests import PlanLimits, UsagePlanRequest
 from tollgate.auth.principal import Principal
 from tollgate.errors import InvalidRequest, NotFound
 from tollgate.store import Store, StoreTx
-from tollgate.store.records import BudgetWindow, Organization, Policy, Team, UsagePlan, User
+from tollgate.store.records import BudgetWindow, EntityPolicy, Organization, Team, UsagePlan, User
 
 ENTITY_KINDS = {"USER": "user", "SERVICE": "key", "API_KEY": "key", "DEPARTMENT": "team", "PROJECT": "team"}
 SYSTEM_TENANT = "SYSTEM"  # the DIY convention for "no tenant"
@@ -40,7 +40,7 @@ def _limits(raw: PlanLimits | None) -> dict[str, int]:
     return {} if raw is None else {k: v for k, v in raw.model_dump().items() if v is not None}
 
 
-def plan_policy(base: Policy, plan: UsagePlanRequest, clock: Clock) -> Policy:
+def plan_policy(base: EntityPolicy, plan: UsagePlanRequest, clock: Clock) -> EntityPolicy:
     defaults = _limits(plan.default_limits)
     models = tuple(plan.model_permissions or ())
     now = clock()
@@ -124,7 +124,7 @@ class UsagePlanService:
             user = await tx.users.get(plan.entity_id)
             if user is None:
                 await tx.users.insert(User(plan.entity_id, org_id=org_id, created_at=now, updated_at=now,
-                                           policy=plan_policy(Policy(), plan, self._clock)))
+                                           policy=plan_policy(EntityPolicy(), plan, self._clock)))
             else:
                 await tx.users.replace(replace(user, org_id=org_id or user.org_id, updated_at=now,
                                                policy=plan_policy(user.policy, plan, self._clock)))
@@ -132,7 +132,7 @@ class UsagePlanService:
             team = await tx.teams.get(plan.entity_id)
             if team is None:
                 await tx.teams.insert(Team(plan.entity_id, org_id=org_id, created_at=now, updated_at=now,
-                                           policy=plan_policy(Policy(), plan, self._clock)))
+                                           policy=plan_policy(EntityPolicy(), plan, self._clock)))
             else:
                 await tx.teams.replace(replace(team, org_id=org_id or team.org_id, updated_at=now,
                                                policy=plan_policy(team.policy, plan, self._clock)))

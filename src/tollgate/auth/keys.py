@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from tollgate.auth.principal import MASTER, OPEN, Budget, Entity, EntityKind, Limits, Principal, Role
 from tollgate.errors import AuthenticationFailed
 from tollgate.store import Store
-from tollgate.store.records import Policy
+from tollgate.store.records import EntityPolicy
 
 
 def hash_key(key: str) -> str:
@@ -29,7 +29,7 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def entity_of(kind: EntityKind, entity_id: str, policy: Policy, alias: str | None = None) -> Entity:
+def entity_of(kind: EntityKind, entity_id: str, policy: EntityPolicy, alias: str | None = None) -> Entity:
     """The enforcement layer's view of a stored policy."""
     return Entity(
         kind=kind,

@@ -1,10 +1,10 @@
 """Admission control: model access, budgets and rate limits (DESIGN.md §0.1, §2.13).
 
-``Policy.admit(call, deployment_model_names)`` returns a ``Ticket`` that the gateway settles with
+``PolicyAdmission.admit(call, deployment_ids)`` returns a ``CounterTicket`` that the gateway settles with
 the real usage and cost. Decision helpers (``access``, ``budgets``, ``tokens``) are pure.
 """
 
-from tollgate.policy.admission import Policy, proxy_entity
-from tollgate.policy.limits import SoftBudgetCrossed, Ticket
+from tollgate.policy.admission import PolicyAdmission, proxy_entity
+from tollgate.policy.limits import CounterTicket, SoftBudgetCrossed
 
-__all__ = ["Policy", "SoftBudgetCrossed", "Ticket", "proxy_entity"]
+__all__ = ["CounterTicket", "PolicyAdmission", "SoftBudgetCrossed", "proxy_entity"]

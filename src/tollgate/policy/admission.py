@@ -1,9 +1,9 @@
-"""``Policy``: admit a call (access ▸ budgets ▸ limits) and hand back its ``Ticket``.
+"""``PolicyAdmission``: admit a call (access ▸ budgets ▸ limits) and hand back its ``CounterTicket``.
 
 Every entity of the principal's chain, plus a proxy-wide entity built from the config
 (``general_settings.global_max_parallel_requests``/``max_parallel_requests`` and
 ``litellm_settings.max_budget``/``budget_duration``), must admit the request. All budget,
-window and slot checks of one request go to the counter store as one ``Admission``, applied
+window and slot checks of one request go to the counter store as one ``CounterAdmission``, applied
 all-or-nothing (one Redis script); when no entity has limits or budgets the store is not called.
 Budget refusals come first, then rate limits, in chain order (key, user, team, org, proxy).
 May import: ``call``, ``auth``, ``canonical``, ``config``, ``errors``, ``store.counters``, ``policy``.
@@ -30,10 +30,10 @@ from tollgate.policy.budgets import (
     window_at,
 )
 from tollgate.policy.limits import (
+    CounterTicket,
     SlotSpec,
     SoftBudgetCrossed,
     SpendTarget,
-    Ticket,
     WindowSpec,
     entity_key,
     rate_headers,
@@ -44,8 +44,8 @@ from tollgate.policy.limits import (
 )
 from tollgate.policy.tokens import estimate_input_tokens
 from tollgate.store.counters import (
-    Admission,
     BudgetCheck,
+    CounterAdmission,
     CounterStore,
     CounterStoreUnavailable,
     Reservation,
@@ -58,7 +58,7 @@ from tollgate.store.counters import (
 RESERVATION_TTL = 3600  # an in-flight cost reservation left by a crashed replica expires after this
 
 
-class Policy:
+class PolicyAdmission:
     """Admission control. ``price_for(name)`` prices each candidate deployment name."""
 
     def __init__(
@@ -100,17 +100,17 @@ class Policy:
         clock: Callable[[], float] = time.time,
         on_soft_budget: Callable[[SoftBudgetCrossed], None] | None = None,
         warn: Callable[[str], None] | None = None,
-    ) -> Policy:
+    ) -> PolicyAdmission:
         return cls(
             store, price_for=price_for, clock=clock,
             default_output_tokens=config.general.default_output_tokens,
             proxy=proxy_entity(config), on_soft_budget=on_soft_budget, warn=warn,
         )
 
-    async def admit(self, call: Call, deployment_model_names: Sequence[str] = ()) -> Ticket:
+    async def admit(self, call: Call, deployment_ids: Sequence[str] = ()) -> CounterTicket:
         """Admit ``call`` or raise ModelAccessDenied / BudgetExceeded / RateLimited.
 
-        ``deployment_model_names`` are the candidate deployments' names as ``price_for`` knows
+        ``deployment_ids`` are the candidate deployments' ids, as ``price_for`` knows
         them; the budget estimate uses the most expensive one.
         """
         model = call.model
@@ -119,7 +119,7 @@ class Policy:
         if self._proxy is not None:
             entities = (*entities, self._proxy)
         if not any(_has_controls(entity, model) for entity in entities):
-            return Ticket()  # nothing reserved: settle is a no-op
+            return CounterTicket()  # nothing reserved: settle is a no-op
         request = call.request
         input_tokens = estimate_input_tokens(request)
         output_tokens = 0
@@ -130,7 +130,7 @@ class Policy:
         budgeted = [entity for entity in entities if entity.budgets]
         estimate = Decimal(0)
         if budgeted:
-            estimate = self._estimate(deployment_model_names, input_tokens, output_tokens)
+            estimate = self._estimate(deployment_ids, input_tokens, output_tokens)
         estimate_nano = to_nano(estimate, round_up=True)
         budget_checks, budget_refs, reservations = self._budget_checks(budgeted, now, estimate_nano)
         windows: list[WindowSpec] = []
@@ -139,7 +139,7 @@ class Policy:
             windows += window_specs(entity, model, input_tokens, output_tokens)
             slots += slot_specs(entity, model)
         member = os.urandom(16).hex()
-        admission = Admission(
+        admission = CounterAdmission(
             now, member,
             budgets=tuple(budget_checks),
             windows=tuple(WindowCheck(s.key, s.limit, s.amount) for s in windows),
@@ -166,7 +166,7 @@ class Policy:
                 raise window_refusal(windows[result.index], result.current, result.retry_after)
             raise slot_refusal(slots[result.index], result.current)
         tracked = [entity for entity in entities if entity.budgets or entity.soft_budget is not None]
-        return Ticket(
+        return CounterTicket(
             store=self._store,
             clock=self._clock,
             member=member,

@@ -1,4 +1,4 @@
-"""Rate limits and the ``Ticket``: what one admitted request reserved, and how it settles.
+"""Rate limits and the ``CounterTicket``: what one admitted request reserved, and how it settles.
 
 Per entity (and per model, from ``Entity.model_limits[model]``) a request is counted in up to
 four sliding one-minute windows, ``rpm`` (1 per request), ``tpm`` (input estimate + output
@@ -164,7 +164,7 @@ def slot_refusal(spec: SlotSpec, current: int) -> RateLimited:
     return RateLimited(message, retry_after=1.0, headers={"retry-after": "1"}, code="max_parallel")
 
 
-class Ticket:
+class CounterTicket:
     """One admitted request's reservations. Use ``settle(usage, cost)`` or ``async with``."""
 
     __slots__ = (
@@ -229,7 +229,7 @@ class Ticket:
     def settled(self) -> bool:
         return self._settled
 
-    async def __aenter__(self) -> Ticket:
+    async def __aenter__(self) -> CounterTicket:
         return self
 
     async def __aexit__(

@@ -2,9 +2,9 @@
 protocol, its value types, and the in-memory implementation (one process, tests, no Redis).
 
 A store knows nothing about principals or prices. ``policy`` turns a request into one
-``Admission`` (every check of every entity, applied all-or-nothing) and later one ``Settlement``;
+``CounterAdmission`` (every check of every entity, applied all-or-nothing) and later one ``Settlement``;
 each is a single call here, and a single Lua script in ``redis_counters.RedisCounterStore``.
-Time comes from the caller (``Admission.now``), so both stores follow the injected clock.
+Time comes from the caller (``CounterAdmission.now``), so both stores follow the injected clock.
 
 Sliding windows. A window counter keeps one bucket per whole second. At time ``t`` it counts the
 buckets ``floor(t) - window … floor(t)``: ``window + 1`` buckets covering between ``window`` and
@@ -87,7 +87,7 @@ class Reservation:
 
 
 @dataclass(frozen=True, slots=True)
-class Admission:
+class CounterAdmission:
     now: float
     member: str  # unique per admission: the slot lease's name
     budgets: tuple[BudgetCheck, ...] = ()
@@ -147,7 +147,7 @@ class Settlement:
 
 
 class CounterStore(Protocol):
-    async def admit(self, admission: Admission) -> AdmissionResult:
+    async def admit(self, admission: CounterAdmission) -> AdmissionResult:
         """Evaluate every check; apply all of them or none. Raises ``CounterStoreUnavailable``."""
         ...
 
@@ -197,7 +197,7 @@ class MemoryCounterStore:
     _counters: dict[str, _Counter] = field(default_factory=dict)
     _ops: int = 0
 
-    async def admit(self, admission: Admission) -> AdmissionResult:
+    async def admit(self, admission: CounterAdmission) -> AdmissionResult:
         now = admission.now
         self._ops += 1
         if self._ops % self.sweep_every == 0:

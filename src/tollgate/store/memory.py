@@ -19,9 +19,9 @@ from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, StoreTx
 from tollgate.store.aggregate import Aggregator
 from tollgate.store.records import (
     AuditEntry,
+    EntityPolicy,
     Membership,
     Organization,
-    Policy,
     SpendGroup,
     SpendRow,
     StoredDeployment,
@@ -273,5 +273,5 @@ async def _add_spend(tx: StoreTx, row: SpendRow) -> None:
         await tx.orgs.replace(replace(org, policy=_plus(org.policy, amount)))
 
 
-def _plus(policy: Policy, amount: Decimal) -> Policy:
+def _plus(policy: EntityPolicy, amount: Decimal) -> EntityPolicy:
     return replace(policy, spend=policy.spend + amount)

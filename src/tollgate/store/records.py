@@ -2,7 +2,7 @@
 usage plans, spend-log rows (and their aggregates) and audit-log entries.
 
 Plain frozen values shared by every store implementation (SQL and in-memory) and by ``admin``.
-Every tenant entity (org, team, user, key) carries the same ``Policy`` block: allowed models,
+Every tenant entity (org, team, user, key) carries the same ``EntityPolicy`` block: allowed models,
 rate limits with per-model overrides, any number of budgets plus LiteLLM's single
 ``max_budget``/``budget_duration``, a soft budget, its running spend, metadata and tags. Money is
 ``Decimal``. This module imports nothing from tollgate.
@@ -30,7 +30,7 @@ class BudgetWindow:
 
 
 @dataclass(frozen=True, slots=True)
-class Policy:
+class EntityPolicy:
     """What an entity allows: models, limits, budgets; plus its spend and descriptive fields."""
 
     models: tuple[str, ...] = ()
@@ -59,14 +59,14 @@ class Policy:
         return (*self.budgets, single)
 
 
-EMPTY_POLICY = Policy()
+EMPTY_POLICY = EntityPolicy()
 
 
 @dataclass(frozen=True, slots=True)
 class Organization:
     id: str
     alias: str | None = None
-    policy: Policy = EMPTY_POLICY
+    policy: EntityPolicy = EMPTY_POLICY
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -76,7 +76,7 @@ class Team:
     id: str
     alias: str | None = None
     org_id: str | None = None
-    policy: Policy = EMPTY_POLICY
+    policy: EntityPolicy = EMPTY_POLICY
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -88,7 +88,7 @@ class User:
     alias: str | None = None
     role: str = "internal_user"
     org_id: str | None = None
-    policy: Policy = EMPTY_POLICY
+    policy: EntityPolicy = EMPTY_POLICY
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -115,7 +115,7 @@ class VirtualKey:
     team_id: str | None = None
     org_id: str | None = None
     expires: datetime | None = None
-    policy: Policy = EMPTY_POLICY
+    policy: EntityPolicy = EMPTY_POLICY
     created_by: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None

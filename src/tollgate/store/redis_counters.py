@@ -23,8 +23,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from tollgate.store.counters import (
-    Admission,
     AdmissionResult,
+    CounterAdmission,
     CounterStore,
     CounterStoreUnavailable,
     Settlement,
@@ -154,7 +154,7 @@ class RedisCounterStore:
         )
         return cls(client, prefix=prefix)
 
-    async def admit(self, admission: Admission) -> AdmissionResult:
+    async def admit(self, admission: CounterAdmission) -> AdmissionResult:
         tag = self._tag
         keys: list[str] = []
         args: list[Any] = [
@@ -291,7 +291,7 @@ class ResilientCounterStore:
         }[self._mode]
         return self._mode != "fail_closed", detail
 
-    async def admit(self, admission: Admission) -> AdmissionResult:
+    async def admit(self, admission: CounterAdmission) -> AdmissionResult:
         if self._use_redis():
             try:
                 result = await self._redis.admit(admission)

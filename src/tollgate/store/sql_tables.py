@@ -36,9 +36,9 @@ from tollgate.store.records import (
     ZERO,
     AuditEntry,
     BudgetWindow,
+    EntityPolicy,
     Membership,
     Organization,
-    Policy,
     SpendRow,
     StoredDeployment,
     Team,
@@ -220,7 +220,7 @@ def utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-def policy_row(p: Policy) -> dict[str, Any]:
+def policy_row(p: EntityPolicy) -> dict[str, Any]:
     return {
         "models": list(p.models), "rpm": p.rpm, "tpm": p.tpm, "input_tpm": p.input_tpm,
         "output_tpm": p.output_tpm, "max_parallel": p.max_parallel,
@@ -232,8 +232,8 @@ def policy_row(p: Policy) -> dict[str, Any]:
     }
 
 
-def policy_of(row: Mapping[Any, Any]) -> Policy:
-    return Policy(
+def policy_of(row: Mapping[Any, Any]) -> EntityPolicy:
+    return EntityPolicy(
         models=tuple(row["models"] or ()), rpm=row["rpm"], tpm=row["tpm"], input_tpm=row["input_tpm"],
         output_tpm=row["output_tpm"], max_parallel=row["max_parallel"],
         model_limits=row["model_limits"] or {},

@@ -18,10 +18,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as mp
 
-from tollgate.call import Call
+from tollgate.call import Admission, Attempted, Call, Ticket
 from tollgate.canonical import Usage
 from tollgate.errors import BudgetExceeded, GatewayError, RateLimited
-from tollgate.gateway import Admission, Attempted, Ticket
 
 OTHER = "other"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -202,9 +201,9 @@ class MeteredAdmission:
         self._inner = inner
         self._metrics = metrics
 
-    async def admit(self, call: Call, deployment_model_names: Sequence[str] = ()) -> Ticket:
+    async def admit(self, call: Call, deployment_ids: Sequence[str] = ()) -> Ticket:
         try:
-            ticket = await self._inner.admit(call, deployment_model_names)
+            ticket = await self._inner.admit(call, deployment_ids)
         except (RateLimited, BudgetExceeded) as exc:
             self._metrics.refused(call, exc)
             raise

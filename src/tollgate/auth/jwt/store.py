@@ -24,7 +24,7 @@ from tollgate.auth.keys import entity_of
 from tollgate.auth.principal import Entity, Principal, Role
 from tollgate.errors import AuthenticationFailed, ConfigError, Conflict, PermissionDenied
 from tollgate.store import Store, StoreTx
-from tollgate.store.records import Membership, Organization, Policy, Team, User
+from tollgate.store.records import EntityPolicy, Membership, Organization, Team, User
 
 R = TypeVar("R", User, Team)
 _PREFIX = "Authentication Error: "
@@ -40,10 +40,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def policy_of(defaults: EntityDefaults) -> Policy:
+def policy_of(defaults: EntityDefaults) -> EntityPolicy:
     """``default_*_params`` as a stored policy (one budget becomes LiteLLM's ``max_budget``)."""
     budget = defaults.budgets[0] if defaults.budgets else None
-    return Policy(
+    return EntityPolicy(
         models=defaults.models,
         rpm=defaults.limits.rpm,
         tpm=defaults.limits.tpm,
@@ -58,7 +58,7 @@ def user_seed(
     internal_user_params: Mapping[str, Any] | None = None,
     max_internal_user_budget: float | None = None,
     internal_user_budget_duration: str | None = None,
-) -> Policy:
+) -> EntityPolicy:
     """The policy an upserted JWT user starts with.
 
     ``litellm_jwtauth.default_user_params`` wins field by field over
@@ -67,7 +67,7 @@ def user_seed(
     """
     where = "litellm_settings.default_internal_user_params"
     params = dict(internal_user_params or {})
-    base = Policy(
+    base = EntityPolicy(
         models=_models(params.get("models"), where),
         rpm=_int(params, "rpm_limit", where),
         tpm=_int(params, "tpm_limit", where),
@@ -98,8 +98,8 @@ class StoreIdentityResolver:
         settings: JwtSettings,
         store: Store,
         *,
-        user_seed: Policy | None = None,
-        team_seed: Policy | None = None,
+        user_seed: EntityPolicy | None = None,
+        team_seed: EntityPolicy | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._settings = settings
