@@ -21,14 +21,14 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from tollgate.accounting.spend_rows import decode, encode, spend_row
 from tollgate.accounting.spill import SpillDir, read_lines
-from tollgate.admin.budgets import parse_duration
 from tollgate.call import Attempted
+from tollgate.config.durations import before, parse_duration
 from tollgate.store import SpendStore
 from tollgate.store.records import SpendRow
 
@@ -170,9 +170,7 @@ class SpendLog:
 
 
 def retention_cutoff(period: str, now: datetime) -> datetime:
-    amount, unit = parse_duration(period, "maximum_spend_logs_retention_period")
-    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "mo": 30 * 86400}[unit]
-    return now - timedelta(seconds=amount * seconds)
+    return before(parse_duration(period, "maximum_spend_logs_retention_period"), now)
 
 
 class RetentionPurge:

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from tollgate.admin.access import Clock, KeyCache, can_read_all, require_admin, require_key_writer
-from tollgate.admin.budgets import expiry
 from tollgate.admin.policies import apply_fields, check_within, iso, policy_view
 from tollgate.admin.requests import (
     DeleteKeysRequest,
@@ -25,6 +24,7 @@ from tollgate.admin.requests import (
 )
 from tollgate.auth.keys import hash_key
 from tollgate.auth.principal import Principal
+from tollgate.config.durations import expiry
 from tollgate.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from tollgate.store import Store, StoreTx
 from tollgate.store.records import EMPTY_POLICY, VirtualKey

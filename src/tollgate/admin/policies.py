@@ -13,8 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from tollgate.admin.budgets import next_reset
 from tollgate.admin.requests import PolicyFields
+from tollgate.config.durations import next_reset
 from tollgate.errors import PermissionDenied
 from tollgate.store.records import LIMIT_NAMES, BudgetWindow, EntityPolicy
 

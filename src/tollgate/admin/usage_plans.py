@@ -14,10 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 from tollgate.admin.access import Clock, KeyCache, require_admin, require_read_all
-from tollgate.admin.budgets import next_reset
 from tollgate.admin.keys import token_of
 from tollgate.admin.requests import PlanLimits, UsagePlanRequest
 from tollgate.auth.principal import Principal
+from tollgate.config.durations import next_reset
 from tollgate.errors import InvalidRequest, NotFound
 from tollgate.store import Store, StoreTx
 from tollgate.store.records import BudgetWindow, EntityPolicy, Organization, Team, UsagePlan, User

@@ -20,15 +20,10 @@ from tollgate.auth.principal import Budget, Entity, Limits
 from tollgate.call import Call
 from tollgate.canonical import ChatRequest
 from tollgate.config import Config, Price
-from tollgate.errors import BudgetExceeded, GatewayError
+from tollgate.config.durations import Duration, Window, parse_duration, window_at
+from tollgate.errors import BudgetExceeded, ConfigError, GatewayError
 from tollgate.policy.access import check_access
-from tollgate.policy.budgets import (
-    Duration,
-    Window,
-    budget_exceeded_message,
-    parse_duration,
-    window_at,
-)
+from tollgate.policy.budgets import budget_exceeded_message
 from tollgate.policy.limits import (
     CounterTicket,
     SlotSpec,
@@ -225,7 +220,7 @@ class PolicyAdmission:
             return None
         parsed = self._durations.get(text)
         if parsed is None:
-            parsed = self._durations[text] = parse_duration(text)
+            parsed = self._durations[text] = parse_duration(text, "budget_duration")
         return parsed
 
     def _spend_targets(self, entities: list[Entity], now: float) -> list[SpendTarget]:
@@ -263,6 +258,6 @@ def proxy_entity(config: Config) -> Entity:
     budgets: tuple[Budget, ...] = ()
     if litellm.max_budget is not None:
         if litellm.budget_duration is not None:
-            parse_duration(litellm.budget_duration)  # refuse to start on a bad duration
+            parse_duration(litellm.budget_duration, "litellm_settings.budget_duration", error=ConfigError)
         budgets = (Budget(Decimal(str(litellm.max_budget)), litellm.budget_duration),)
     return Entity(kind="proxy", id="proxy", limits=Limits(max_parallel=parallel), budgets=budgets)

@@ -1,4 +1,4 @@
-"""Budget durations, anchored windows and the budget decision."""
+"""config.durations (the one duration grammar, budget windows) and the budget decisions of policy.budgets."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from tollgate.errors import ConfigError
-from tollgate.policy.budgets import Duration, budget_exceeded_message, exceeds, parse_duration, window_at
+from tollgate.config.durations import Duration, parse_duration, window_at
+from tollgate.errors import ConfigError, InvalidRequest
+from tollgate.policy.budgets import budget_exceeded_message, exceeds
 
 
 def ts(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:
@@ -26,16 +27,21 @@ def ts(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float
         ("2w", Duration(seconds=14 * 86400)),
         ("1mo", Duration(months=1)),
         ("3MO", Duration(months=3)),
+        ("1 d", Duration(seconds=86400)),
+        (" 30 m ", Duration(seconds=1800)),
+        ("1 mo", Duration(months=1)),
     ],
 )
 def test_parse_duration(text: str, expected: Duration) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "d", "0d", "1y", "-1d", "1.5h", "mo"])
-def test_bad_durations_are_config_errors(text: str) -> None:
+@pytest.mark.parametrize("text", ["", "d", "0d", "1y", "-1d", "1.5h", "mo", "1 d 2h", "1dd"])
+def test_bad_durations_are_refused_naming_the_field(text: str) -> None:
+    with pytest.raises(InvalidRequest, match="budget_duration: cannot read"):
+        parse_duration(text, "budget_duration")
     with pytest.raises(ConfigError):
-        parse_duration(text)
+        parse_duration(text, error=ConfigError)
 
 
 def test_day_windows_start_at_utc_midnight() -> None:
