@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +35,7 @@ from tollgate.auth.invalidation import redis_invalidation
 from tollgate.auth.keys import KeyAuthenticator
 from tollgate.auth.principal import Principal
 from tollgate.config import Config, Price, load_config, parse_config
+from tollgate.config.environment import CONFIG, REDIS_PREFIX, read_environment
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.edge.app import EdgeParts, create_app, json_response
 from tollgate.edge.health import Health
@@ -51,11 +51,10 @@ from tollgate.providers.table import ProviderTable
 from tollgate.routing import MemoryDeploymentState, RedisDeploymentState, Router
 from tollgate.routing.cooldowns import DeploymentState
 from tollgate.store import Store, database_url, open_store, prepare
-from tollgate.store.counter_backends import PREFIX_ENV, build_counter_store, redis_url
+from tollgate.store.counter_backends import build_counter_store, redis_url
 from tollgate.telemetry.metrics import MeteredAdmission
 from tollgate.telemetry.tracing import Tracing, build_tracing
 
-CONFIG_ENV = "TOLLGATE_CONFIG"
 log = logging.getLogger("tollgate")
 DB_MODEL_REFRESH_SECONDS = 5.0  # how soon /model/new on one replica is served by the others
 
@@ -89,40 +88,42 @@ DEFAULT_CONFIG = {
 }
 
 
-def default_config() -> Config:
+def default_config(env: Mapping[str, str]) -> Config:
     """The embedded config of ``make run``: fake upstream models, master key ``sk-1234``."""
-    return parse_config(DEFAULT_CONFIG, env=os.environ)
+    return parse_config(DEFAULT_CONFIG, env=env)
 
 
-async def prepare_database(config: Config) -> None:
+async def prepare_database(config: Config, env: Mapping[str, str]) -> None:
     """Run before serving (once, in the parent of the workers): see ``store.prepare``."""
-    url = database_url(config, os.environ)
+    url = database_url(config, env)
     if url == "memory":
         log.warning("database_url is 'memory': keys, teams and spend live only as long as this process")
         return
     await prepare(url)
 
 
-def redis_prefix() -> str:
+def redis_prefix(env: Mapping[str, str]) -> str:
     """Every Redis key and channel starts with this (``TOLLGATE_REDIS_PREFIX``, default
     ``tollgate``), so deployments or test runs sharing one Redis stay apart."""
-    return os.environ.get(PREFIX_ENV) or "tollgate"
+    return env.get(REDIS_PREFIX) or "tollgate"
 
 
-def _deployment_state(config: Config) -> DeploymentState:
+def _deployment_state(config: Config, env: Mapping[str, str]) -> DeploymentState:
     """Cooldowns, in-flight counts and usage shared across replicas when Redis is configured."""
-    url = redis_url(config, os.environ)
+    url = redis_url(config, env)
     if url is None:
         return MemoryDeploymentState()
     import redis
     import redis.asyncio
 
     client = redis.asyncio.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    prefix = f"{redis_prefix()}:routing"
+    prefix = f"{redis_prefix(env)}:routing"
     return RedisDeploymentState(client, prefix=prefix, errors=(redis.RedisError, OSError))
 
 
-def jwt_authenticator(config: Config, store: Store, http: HttpClient) -> JwtAuthenticator | None:
+def jwt_authenticator(
+    config: Config, store: Store, http: HttpClient, env: Mapping[str, str]
+) -> JwtAuthenticator | None:
     """``enable_jwt_auth``: JWTs verified against the configured issuers, identities from the store.
     Settings are parsed here, at start-up, so a bad ``litellm_jwtauth`` refuses to start."""
     if not config.general.enable_jwt_auth:
@@ -131,7 +132,7 @@ def jwt_authenticator(config: Config, store: Store, http: HttpClient) -> JwtAuth
     from tollgate.auth.jwt.store import StoreIdentityResolver, user_seed
     from tollgate.auth.jwt.verifier import build_jwt_authenticator
 
-    settings = parse_jwt_settings(config.general.litellm_jwtauth, os.environ)
+    settings = parse_jwt_settings(config.general.litellm_jwtauth, env)
     lit = config.litellm
     seed = user_seed(
         settings.default_user,
@@ -144,21 +145,27 @@ def jwt_authenticator(config: Config, store: Store, http: HttpClient) -> JwtAuth
 
 
 def build(
-    config: Config, *, clock: Callable[[], float] = time.time, tracing: Tracing | None = None
+    config: Config,
+    *,
+    clock: Callable[[], float] = time.time,
+    tracing: Tracing | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> ASGIApp:
-    """``tracing``: a test's own; by default OpenTelemetry when the config asks for it."""
+    """``tracing``: a test's own; by default OpenTelemetry when the config asks for it. ``env``: the
+    environment snapshot (read now when not given)."""
+    env = read_environment() if env is None else env
     if tracing is None:
-        tracing = build_tracing(config, os.environ, log.warning)
+        tracing = build_tracing(config, env, log.warning)
     http = HttpClient()
-    providers = ProviderTable(http)
-    db_url = database_url(config, os.environ)
+    providers = ProviderTable(http, env)
+    db_url = database_url(config, env)
     store = open_store(db_url, pool_size=config.general.database_connection_pool_limit)
     authenticator = CredentialAuthenticator(
-        KeyAuthenticator(config.master_key, store), jwt_authenticator(config, store, http)
+        KeyAuthenticator(config.master_key, store), jwt_authenticator(config, store, http, env)
     )
-    observability = Observability.build(config, store, db_url)
+    observability = Observability.build(config, store, db_url, env)
     router = Router.from_config(
-        config, state=_deployment_state(config), clock=clock, on_queue_depth=observability.metrics.queue
+        config, state=_deployment_state(config, env), clock=clock, on_queue_depth=observability.metrics.queue
     )
 
     async def reload_db_models() -> None:
@@ -166,11 +173,11 @@ def build(
 
     # Admin writes drop cached principals here and, through Redis pub/sub, on every replica.
     key_cache = redis_invalidation(
-        authenticator, redis_url(config, os.environ), channel=f"{redis_prefix()}:auth:invalidate"
+        authenticator, redis_url(config, env), channel=f"{redis_prefix(env)}:auth:invalidate"
     )
     admin = AdminServices.build(store, cache=key_cache, on_deployments_changed=reload_db_models)
     pricer = Pricer(load_bundled_table(), warn=log.warning)
-    counters = build_counter_store(config, env=os.environ, warn=log.warning)
+    counters = build_counter_store(config, env=env, warn=log.warning)
 
     def price_for(deployment_id: str) -> Price:
         deployment = router.table.deployment(deployment_id)
@@ -290,11 +297,12 @@ class _Refresher:
                 await self._task
 
 
-def config_from_env() -> Config:
-    path = os.environ.get(CONFIG_ENV)
-    return load_config(Path(path)) if path else default_config()
+def config_from_env(env: Mapping[str, str]) -> Config:
+    path = env.get(CONFIG)
+    return load_config(Path(path), env=env) if path else default_config(env)
 
 
 def app_from_env() -> ASGIApp:
     """Factory for uvicorn workers (``--workers N``): each worker builds its own graph."""
-    return build(config_from_env())
+    env = read_environment()
+    return build(config_from_env(env), env=env)

@@ -53,7 +53,7 @@ def fake() -> Iterator[tuple[FakeAnthropic, str]]:
 @pytest.fixture
 async def provider() -> AsyncIterator[AnthropicProvider]:
     http = HttpClient()
-    yield AnthropicProvider(http)
+    yield AnthropicProvider(http, {})
     await http.aclose()
 
 

@@ -58,7 +58,7 @@ def test_region_of_arn() -> None:
 
 
 async def test_explicit_keys_sign_with_scope() -> None:
-    signer = AwsSigner(KEYS)
+    signer = AwsSigner(KEYS, env=os.environ)
     headers = await signer.sign(
         "POST",
         "https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse",
@@ -93,7 +93,8 @@ async def test_signature_matches_boto3_for_an_encoded_arn(monkeypatch: pytest.Mo
         client.converse(modelId=ARN, messages=[{"role": "user", "content": [{"text": "hi"}]}])
     url = f"https://bedrock-runtime.us-east-1.amazonaws.com/model/{ENCODED_ARN}/converse"
     assert captured["url"] == url
-    ours = await AwsSigner(KEYS).sign("POST", url, {"Content-Type": "application/json"}, captured["body"])
+    signer = AwsSigner(KEYS, env=os.environ)
+    ours = await signer.sign("POST", url, {"Content-Type": "application/json"}, captured["body"])
     assert ours["Authorization"] == captured["headers"]["Authorization"]
     assert ours["X-Amz-Date"] == "20240601T120000Z"
     # The fake's verifier accepts boto3's own request, so it checks what AWS checks.
@@ -117,7 +118,8 @@ class _Captured(Exception):
 
 async def test_session_token_is_signed(clean_env: Path) -> None:
     signer = AwsSigner(
-        AwsSettings(access_key_id="AKIA1", secret_access_key="s", session_token="tok", region="eu-west-1")
+        AwsSettings(access_key_id="AKIA1", secret_access_key="s", session_token="tok", region="eu-west-1"),
+        env=os.environ,
     )
     headers = await signer.sign("POST", "https://h/model/m/converse", {}, b"")
     assert headers["X-Amz-Security-Token"] == "tok"
@@ -130,7 +132,7 @@ async def test_environment_chain(clean_env: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "env-token")
     monkeypatch.setenv("AWS_REGION", "us-west-2")
-    signer = AwsSigner(AwsSettings())
+    signer = AwsSigner(AwsSettings(), env=os.environ)
     assert signer.region == "us-west-2"
     creds = await signer.credentials()
     assert (creds.access_key, creds.secret_key, creds.token) == ("AKIAFROMENV", "env-secret", "env-token")
@@ -141,9 +143,9 @@ async def test_profile_from_shared_files(clean_env: Path) -> None:
         "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = d\n\n"
         "[team]\naws_access_key_id = AKIATEAM\naws_secret_access_key = team-secret\n"
     )
-    creds = await AwsSigner(AwsSettings(profile_name="team")).credentials()
+    creds = await AwsSigner(AwsSettings(profile_name="team"), env=os.environ).credentials()
     assert (creds.access_key, creds.secret_key) == ("AKIATEAM", "team-secret")
-    default = await AwsSigner(AwsSettings()).credentials()
+    default = await AwsSigner(AwsSettings(), env=os.environ).credentials()
     assert default.access_key == "AKIADEFAULT"
 
 
@@ -151,17 +153,17 @@ async def test_profile_in_config_file(clean_env: Path) -> None:
     (clean_env / "config").write_text(
         "[profile dev]\naws_access_key_id = AKIADEV\naws_secret_access_key = dev-secret\n"
     )
-    creds = await AwsSigner(AwsSettings(profile_name="dev")).credentials()
+    creds = await AwsSigner(AwsSettings(profile_name="dev"), env=os.environ).credentials()
     assert creds.access_key == "AKIADEV"
 
 
 async def test_unknown_profile_is_an_auth_error(clean_env: Path) -> None:
     with pytest.raises(UpstreamAuthError, match="profile"):
-        await AwsSigner(AwsSettings(profile_name="nope")).credentials()
+        await AwsSigner(AwsSettings(profile_name="nope"), env=os.environ).credentials()
 
 
 async def test_no_credentials_is_an_auth_error(clean_env: Path) -> None:
-    signer = AwsSigner(AwsSettings())
+    signer = AwsSigner(AwsSettings(), env=os.environ)
     with pytest.raises(UpstreamAuthError, match="no AWS credentials found"):
         await signer.sign("POST", "https://h/x", {}, b"")
 
@@ -177,7 +179,7 @@ async def test_assume_role_through_sts_and_cache(clean_env: Path) -> None:
             sts_endpoint=sts_url,
             region="us-east-1",
         )
-        signer = AwsSigner(settings)
+        signer = AwsSigner(settings, env=os.environ)
         first = await signer.credentials()
         second = await signer.credentials()
     assert first.access_key == "ASIAFAKESTS0001"
@@ -201,7 +203,7 @@ async def test_assumed_role_refreshes_before_expiry(clean_env: Path) -> None:
             role_name="arn:aws:iam::123456789012:role/bedrock",
             sts_endpoint=sts_url,
         )
-        signer = AwsSigner(settings)
+        signer = AwsSigner(settings, env=os.environ)
         first = await signer.credentials()
         second = await signer.credentials()
     assert first.access_key != second.access_key
@@ -220,7 +222,7 @@ async def test_rejected_assume_role_is_an_auth_error(clean_env: Path) -> None:
             sts_endpoint=sts_url,
         )
         with pytest.raises(UpstreamAuthError, match="UnrecognizedClientException"):
-            await AwsSigner(settings).credentials()
+            await AwsSigner(settings, env=os.environ).credentials()
 
 
 async def test_web_identity_token_from_file(clean_env: Path) -> None:
@@ -233,7 +235,7 @@ async def test_web_identity_token_from_file(clean_env: Path) -> None:
             web_identity_token=str(token_file),
             sts_endpoint=sts_url,
         )
-        creds = await AwsSigner(settings).credentials()
+        creds = await AwsSigner(settings, env=os.environ).credentials()
     assert creds.access_key == "ASIAFAKESTS0001"
     assert sts.calls[0]["Action"] == "AssumeRoleWithWebIdentity"
     assert sts.calls[0]["WebIdentityToken"] == "eyJ.fake.jwt"

@@ -66,7 +66,7 @@ def upstream(fake: tuple[FakeBedrock, str]) -> FakeBedrock:
 @pytest.fixture
 async def provider() -> AsyncIterator[BedrockProvider]:
     http = HttpClient()
-    yield BedrockProvider(http)
+    yield BedrockProvider(http, {})
     await http.aclose()
 
 

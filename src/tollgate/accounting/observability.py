@@ -5,26 +5,25 @@ the spend-log retention purge."""
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tollgate.accounting.ledger import MetricLines, Sink
 from tollgate.accounting.spend import RetentionPurge, SpendLog
 from tollgate.config import Config
+from tollgate.config.environment import PROMETHEUS_MULTIPROC_DIR, SPEND_SPILL_DIR
 from tollgate.store import SpendStore
 from tollgate.telemetry.metrics import Metrics
 
-SPILL_DIR_ENV = "TOLLGATE_SPEND_SPILL_DIR"
 Hook = Callable[[], Awaitable[None]]
 
 
-def spill_dir(config: Config, database_url: str) -> Path:
+def spill_dir(config: Config, database_url: str, env: Mapping[str, str]) -> Path:
     """``TOLLGATE_SPEND_SPILL_DIR``, else ``general_settings.spend_log_spill_dir``, else beside the
     SQLite file, else a directory in the system temp dir named after the database URL."""
-    chosen = os.environ.get(SPILL_DIR_ENV) or config.general.spend_log_spill_dir
+    chosen = env.get(SPEND_SPILL_DIR) or config.general.spend_log_spill_dir
     if chosen:
         return Path(str(chosen))
     if database_url.startswith("sqlite") and ":///" in database_url:
@@ -45,9 +44,11 @@ class Observability:
     on_shutdown: list[Hook] = field(default_factory=list)
 
     @classmethod
-    def build(cls, config: Config, store: SpendStore, database_url: str) -> Observability:
+    def build(
+        cls, config: Config, store: SpendStore, database_url: str, env: Mapping[str, str]
+    ) -> Observability:
         """Startup hooks go before others; shutdown hooks must run before the store closes."""
-        out = cls()
+        out = cls(metrics=Metrics(multiprocess_dir=env.get(PROMETHEUS_MULTIPROC_DIR) or None))
         general = config.general
         if config.litellm.json_logs or config.litellm.callbacks:
             out.sinks.append(MetricLines())
@@ -55,7 +56,7 @@ class Observability:
         if not general.disable_spend_logs:
             out.spend_log = SpendLog(
                 store,
-                spill_dir(config, database_url),
+                spill_dir(config, database_url, env),
                 interval=general.proxy_batch_write_at,
                 batch_size=general.spend_log_batch_size,
                 store_prompts=general.store_prompts_in_spend_logs,

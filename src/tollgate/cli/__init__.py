@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from tollgate import __version__
 from tollgate.config import Config, load_config
+from tollgate.config.environment import CONFIG, PROMETHEUS_MULTIPROC_DIR, read_environment
 from tollgate.errors import ConfigError
 from tollgate.telemetry.logs import configure_logging
 
@@ -27,11 +28,12 @@ log = logging.getLogger("tollgate")
 def _load(path: str | None) -> Config:
     from tollgate.bootstrap import default_config
 
-    config = load_config(path) if path else default_config()
+    env = read_environment()
+    config = load_config(path, env) if path else default_config(env)
     if config.general.enable_jwt_auth:
         from tollgate.auth.jwt.settings import parse_jwt_settings
 
-        parse_jwt_settings(config.general.litellm_jwtauth, os.environ)  # refuse bad JWT settings up front
+        parse_jwt_settings(config.general.litellm_jwtauth, env)  # refuse bad JWT settings up front
     return config
 
 
@@ -51,13 +53,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from tollgate.bootstrap import CONFIG_ENV, build
+    from tollgate.bootstrap import build
 
     config = _load(args.config)
     configure_logging(json_logs=config.litellm.json_logs, level=args.log_level)
     _report_warnings(config)
     if args.config:
-        os.environ[CONFIG_ENV] = os.path.abspath(args.config)
+        os.environ[CONFIG] = os.path.abspath(args.config)  # for the worker processes
     common = {
         "host": args.host,
         "port": args.port,
@@ -70,14 +72,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     }
     from tollgate.bootstrap import prepare_database
 
-    asyncio.run(prepare_database(config))
+    asyncio.run(prepare_database(config, read_environment()))
     if args.health_port:
         _serve_health_in_thread(args.host, args.health_port)
     if args.workers > 1:
         # Prometheus counters are per process; multiprocess mode sums the workers' files. It must
         # be set before any worker imports prometheus_client.
-        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tollgate-prom-")
+        if not read_environment().get(PROMETHEUS_MULTIPROC_DIR):
+            os.environ[PROMETHEUS_MULTIPROC_DIR] = tempfile.mkdtemp(prefix="tollgate-prom-")
         uvicorn.run("tollgate.bootstrap:app_from_env", factory=True, workers=args.workers, **common)
         return 0
     app = build(config)
@@ -136,7 +138,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from tollgate.store import database_url
     from tollgate.store.sql import migrate
 
-    url = database_url(_load(args.config), os.environ)
+    url = database_url(_load(args.config), read_environment())
     if url == "memory":
         print("database_url is 'memory': nothing to migrate")
         return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -28,6 +27,7 @@ from tollgate.admin.requests import (
 )
 from tollgate.auth.principal import MASTER
 from tollgate.config import load_config
+from tollgate.config.environment import read_environment
 from tollgate.errors import GatewayError
 from tollgate.store import DEFAULT_DATABASE_URL, Store, database_url, open_store, prepare
 
@@ -130,7 +130,7 @@ def _database_url(args: argparse.Namespace) -> tuple[str, int]:
         return args.database_url, 10
     if args.config:
         config = load_config(args.config)
-        return database_url(config, os.environ), config.general.database_connection_pool_limit
+        return database_url(config, read_environment()), config.general.database_connection_pool_limit
     return DEFAULT_DATABASE_URL, 10
 
 

@@ -9,7 +9,6 @@ its LiteLLM model string included, once and nowhere else).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from tollgate.config.deployments import (
     first_error,
     split_model_string,
 )
+from tollgate.config.environment import read_environment
 from tollgate.config.sections import (
     KNOWN_TOP_LEVEL,
     GeneralSettings,
@@ -91,7 +91,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
     if raw is None:
         raw = {}
-    config = parse_config(raw, env=os.environ if env is None else env)
+    config = parse_config(raw, env=read_environment() if env is None else env)
     return Config(
         config.deployments,
         config.router,

@@ -39,7 +39,7 @@ def api_root(deployment: Deployment) -> str:
 class AnthropicProvider:
     name = "anthropic"
 
-    def __init__(self, http: HttpClient) -> None:
+    def __init__(self, http: HttpClient, env: Mapping[str, str]) -> None:
         self._http = http
 
     def _headers(self, deployment: Deployment, options: SendOptions) -> dict[str, str]:

@@ -12,7 +12,6 @@ says the credentials are about to expire. Signing failures of this kind are conv
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +26,7 @@ from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCr
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from tollgate.config import AwsSettings
+from tollgate.config.environment import AWS_REGION_NAMES
 from tollgate.errors import GatewayError, UpstreamAuthError, UpstreamConnectionError
 
 DEFAULT_REGION = "us-east-1"
@@ -35,13 +35,11 @@ DEFAULT_SESSION_NAME = "tollgate"
 _PROVIDER = "bedrock"
 
 
-def resolve_region(settings: AwsSettings, env: Mapping[str, str] | None = None) -> str:
+def resolve_region(settings: AwsSettings, env: Mapping[str, str]) -> str:
     """``aws_region_name``, else the usual environment variables, else us-east-1."""
     if settings.region:
         return settings.region
-    env = os.environ if env is None else env
-    # AWS_REGION_NAME is LiteLLM's own variable; the other two are the SDKs'.
-    for name in ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION"):
+    for name in AWS_REGION_NAMES:
         value = env.get(name)
         if value:
             return value
@@ -83,7 +81,7 @@ class AwsSigner:
 
     __slots__ = ("_credentials", "_lock", "region", "settings")
 
-    def __init__(self, settings: AwsSettings, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, settings: AwsSettings, *, env: Mapping[str, str]) -> None:
         self.settings = settings
         self.region = resolve_region(settings, env)
         self._credentials: Credentials | None = None

@@ -45,8 +45,9 @@ def model_path(model_id: str, operation: str) -> str:
 class BedrockProvider:
     name = "bedrock"
 
-    def __init__(self, http: HttpClient) -> None:
+    def __init__(self, http: HttpClient, env: Mapping[str, str]) -> None:
         self._http = http
+        self._env = env
         self._signers: dict[AwsSettings, AwsSigner] = {}
 
     def signer(self, deployment: Deployment) -> AwsSigner:
@@ -54,7 +55,7 @@ class BedrockProvider:
         settings = deployment.aws or AwsSettings()
         signer = self._signers.get(settings)
         if signer is None:
-            signer = self._signers[settings] = AwsSigner(settings)
+            signer = self._signers[settings] = AwsSigner(settings, env=self._env)
         return signer
 
     def region(self, deployment: Deployment) -> str:

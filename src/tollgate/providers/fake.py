@@ -166,7 +166,7 @@ class FakeProvider:
 
     name = "fake"
 
-    def __init__(self, http: object = None) -> None:
+    def __init__(self, http: object = None, env: Mapping[str, str] | None = None) -> None:
         """``http`` is accepted, and unused, so every provider is built the same way."""
 
     async def _delay(self, deployment: Deployment) -> None:

@@ -7,7 +7,7 @@ extra headers; SSE stream framing. What the fields mean is ``dialects.openai_cha
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import orjson
 
@@ -25,7 +25,7 @@ DEFAULT_API_BASE = "https://api.openai.com/v1"
 class OpenAICompatible:
     name = "openai"
 
-    def __init__(self, http: HttpClient) -> None:
+    def __init__(self, http: HttpClient, env: Mapping[str, str]) -> None:
         self._http = http
 
     def _headers(self, deployment: Deployment, options: SendOptions) -> dict[str, str]:

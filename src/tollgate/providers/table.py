@@ -22,15 +22,16 @@ PROVIDERS: Mapping[str, str] = {
 
 
 class ProviderTable(Mapping[str, Provider]):
-    def __init__(self, http: HttpClient) -> None:
+    def __init__(self, http: HttpClient, env: Mapping[str, str]) -> None:
         self._http = http
+        self._env = env
         self._built: dict[str, Provider] = {}
 
     def __getitem__(self, name: str) -> Provider:
         provider = self._built.get(name)
         if provider is None:
             module, _, attr = PROVIDERS[name].partition(":")
-            provider = getattr(importlib.import_module(module), attr)(self._http)
+            provider = getattr(importlib.import_module(module), attr)(self._http, self._env)
             self._built[name] = provider
         return provider
 

@@ -8,9 +8,8 @@ from collections.abc import Callable, Mapping
 from urllib.parse import quote
 
 from tollgate.config import Config
+from tollgate.config.environment import REDIS_PREFIX
 from tollgate.store.counters import CounterStore, MemoryCounterStore
-
-PREFIX_ENV = "TOLLGATE_REDIS_PREFIX"
 
 
 def redis_url(config: Config, env: Mapping[str, str] | None = None) -> str | None:
@@ -49,7 +48,7 @@ def build_counter_store(
         return memory
     from tollgate.store.redis_counters import RedisCounterStore, ResilientCounterStore
 
-    prefix = (env or {}).get(PREFIX_ENV) or prefix
+    prefix = (env or {}).get(REDIS_PREFIX) or prefix
     return ResilientCounterStore(
         RedisCounterStore.from_url(url, prefix=prefix), memory, config.general.redis_fail_mode,
         clock=clock, warn=warn,

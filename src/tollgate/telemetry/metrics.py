@@ -23,7 +23,6 @@ from tollgate.canonical import Usage
 from tollgate.errors import BudgetExceeded, GatewayError, RateLimited
 
 OTHER = "other"
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, float("inf"))
 TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, float("inf"))
@@ -48,12 +47,16 @@ class LabelCap:
         return value
 
 
-def multiprocess_dir() -> str | None:
-    return os.environ.get(MULTIPROC_ENV) or None
-
-
 class Metrics:
-    def __init__(self, max_values: int = 100, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        max_values: int = 100,
+        registry: CollectorRegistry | None = None,
+        *,
+        multiprocess_dir: str | None = None,
+    ) -> None:
+        """``multiprocess_dir``: ``PROMETHEUS_MULTIPROC_DIR`` when several workers share metrics."""
+        self._multiprocess_dir = multiprocess_dir
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         self._caps = {name: LabelCap(max_values) for name in (*LABELS, "model", "code")}
@@ -156,7 +159,7 @@ class Metrics:
         self.refusals.labels(kind, limit, self._label("model", call.model)).inc()
 
     def render(self) -> bytes:
-        directory = multiprocess_dir()
+        directory = self._multiprocess_dir
         if directory is None:
             return generate_latest(self.registry)
         merged = CollectorRegistry()
@@ -164,7 +167,7 @@ class Metrics:
         return generate_latest(merged)
 
     def process_exit(self) -> None:
-        if multiprocess_dir() is not None:
+        if self._multiprocess_dir is not None:
             mp.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
