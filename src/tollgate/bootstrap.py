@@ -46,7 +46,7 @@ from tollgate.errors import GatewayError
 from tollgate.gateway import Gateway
 from tollgate.policy.access import denying_entity
 from tollgate.policy.admission import PolicyAdmission
-from tollgate.providers._http import HttpClient
+from tollgate.providers.http import HttpClient
 from tollgate.providers.table import ProviderTable
 from tollgate.routing import MemoryDeploymentState, RedisDeploymentState, Router
 from tollgate.routing.cooldowns import DeploymentState

@@ -31,8 +31,8 @@ from tollgate.errors import (
     UpstreamUnavailable,
 )
 from tollgate.providers import SendOptions
-from tollgate.providers._http import HttpClient
 from tollgate.providers.anthropic import AnthropicProvider, api_root
+from tollgate.providers.http import HttpClient
 
 OPTIONS = SendOptions(timeout=10)
 REQUEST = ChatRequest(

@@ -37,8 +37,8 @@ from tollgate.errors import (
 )
 from tollgate.framing.eventstream import EventStreamDecoder
 from tollgate.providers import SendOptions
-from tollgate.providers._http import HttpClient
 from tollgate.providers.bedrock import BedrockProvider, model_path
+from tollgate.providers.http import HttpClient
 
 OPTIONS = SendOptions(timeout=10)
 KEYS = AwsSettings(region="us-east-1", access_key_id=TEST_ACCESS_KEY, secret_access_key=TEST_SECRET_KEY)

@@ -42,7 +42,7 @@ from tollgate.errors import GatewayError, InvalidRequest, NotFound
 from tollgate.framing.eventstream import EventStreamDecoder, EventStreamError
 from tollgate.framing.sse import SseParser
 from tollgate.providers import NativeInvoker, NativeRelay
-from tollgate.providers._http import UpstreamStream
+from tollgate.providers.http import UpstreamStream
 
 log = logging.getLogger("tollgate.edge")
 

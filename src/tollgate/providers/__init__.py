@@ -21,7 +21,7 @@ from tollgate.canonical import (
 from tollgate.config import Deployment
 
 if TYPE_CHECKING:
-    from tollgate.providers._http import UpstreamStream
+    from tollgate.providers.http import UpstreamStream
 
 
 @dataclass(frozen=True, slots=True)

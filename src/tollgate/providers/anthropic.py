@@ -16,7 +16,7 @@ from tollgate.config import Deployment
 from tollgate.dialects.anthropic import messages as anthropic_messages
 from tollgate.errors import InvalidRequest, UpstreamError
 from tollgate.providers import SendOptions
-from tollgate.providers._http import HttpClient, UpstreamStream
+from tollgate.providers.http import HttpClient, UpstreamStream
 from tollgate.providers.streaming import decode_stream
 
 DEFAULT_API_BASE = "https://api.anthropic.com"

@@ -23,8 +23,8 @@ from tollgate.dialects.bedrock import converse as bedrock_converse
 from tollgate.dialects.bedrock import embeddings as bedrock_embeddings
 from tollgate.framing.eventstream import CONTENT_TYPE as EVENT_STREAM
 from tollgate.providers import SendOptions
-from tollgate.providers._http import HttpClient, UpstreamAnswer, UpstreamStream
 from tollgate.providers.aws import AwsSigner, region_of_arn
+from tollgate.providers.http import HttpClient, UpstreamAnswer, UpstreamStream
 from tollgate.providers.streaming import decode_stream
 
 JSON = "application/json"

@@ -16,7 +16,7 @@ from tollgate.config import Deployment
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.dialects.openai import embeddings as openai_embeddings
 from tollgate.providers import SendOptions
-from tollgate.providers._http import HttpClient
+from tollgate.providers.http import HttpClient
 from tollgate.providers.streaming import decode_stream
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"

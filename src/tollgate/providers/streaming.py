@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from tollgate.canonical import StreamEvent
 from tollgate.dialects import StreamDecoder
-from tollgate.providers._http import UpstreamStream
+from tollgate.providers.http import UpstreamStream
 
 
 async def decode_stream(stream: UpstreamStream, decoder: StreamDecoder) -> AsyncIterator[StreamEvent]:

@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Iterator, Mapping
 
 from tollgate.providers import Provider
-from tollgate.providers._http import HttpClient
+from tollgate.providers.http import HttpClient
 
 PROVIDERS: Mapping[str, str] = {
     "openai": "tollgate.providers.openai_compatible:OpenAICompatible",
