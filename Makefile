@@ -22,10 +22,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy --strict src/tollgate
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/tollgate
