@@ -54,6 +54,7 @@ from tollgate.routing.cooldowns import DeploymentState
 from tollgate.store import Store, database_url, open_store, prepare
 from tollgate.store.counter_backends import PREFIX_ENV, build_counter_store, redis_url
 from tollgate.tracing import Tracing, build_tracing
+from tollgate.ui.site import WebUi
 
 CONFIG_ENV = "TOLLGATE_CONFIG"
 log = logging.getLogger("tollgate")
@@ -143,6 +144,22 @@ def jwt_authenticator(config: Config, store: Store, http: HttpClient) -> JwtAuth
     return build_jwt_authenticator(settings, fetch_via(http), resolver)
 
 
+def web_ui(config: Config, store: Store, http: HttpClient, clock: Callable[[], float]) -> WebUi:
+    """The web UI at /ui: sign-in settings from the environment (UI_*, GENERIC_*, PROXY_*)."""
+    from tollgate.auth.jwt_settings import EntityDefaults, parse_jwt_settings
+    from tollgate.auth.jwt_store import user_seed
+    from tollgate.auth.ui_settings import sso_settings, ui_settings
+
+    general = config.general
+    jwt = parse_jwt_settings(general.litellm_jwtauth, os.environ) if general.enable_jwt_auth else None
+    sso = sso_settings(os.environ, jwt.fields.team_ids if jwt else None, jwt.team_id_upsert if jwt else False)
+    lit = config.litellm
+    seed = user_seed(EntityDefaults(), lit.default_internal_user_params, lit.max_internal_user_budget,
+                     lit.internal_user_budget_duration)
+    settings = ui_settings(os.environ, config.master_key, sso)
+    return WebUi.build(settings, store, http, user_seed=seed, clock=clock)
+
+
 def build(
     config: Config, *, clock: Callable[[], float] = time.time, tracing: Tracing | None = None
 ) -> ASGIApp:
@@ -184,8 +201,15 @@ def build(
         config, counters, price_for=price_for, clock=clock, on_soft_budget=alerts, warn=log.warning
     )
 
+    ui = web_ui(config, store, http, clock)
+
     async def authenticate(request: Request) -> Principal:
-        return await authenticator.authenticate(credential_from_headers(request.headers))
+        credential = credential_from_headers(request.headers)
+        if credential is None:  # a browser signed in to the web UI: its session cookie
+            signed_in = await ui.gate.principal(request)
+            if signed_in is not None:
+                return signed_in
+        return await authenticator.authenticate(credential)
 
     ledger = Ledger(pricer, observability.sinks)
     gateway = Gateway(
@@ -244,7 +268,10 @@ def build(
     def admin_routers() -> list[APIRouter]:
         from tollgate.edge.admin_api import admin_router  # FastAPI loads on the first admin request
 
-        return [admin_router(admin, authenticate, router.table.all_deployments)]
+        return [
+            admin_router(admin, authenticate, router.table.all_deployments),
+            ui.router(admin, authenticate),
+        ]
 
     parts = EdgeParts(
         inference=Inference(gateway, authenticate, clock, tracing),
@@ -255,6 +282,7 @@ def build(
                 router.deployments, providers, authenticate, PassthroughUsage(ledger, clock), clock=clock
             ).routes(),
             metrics_route(observability.metrics),
+            *ui.routes(),
         ],
         routers=admin_routers,
         on_startup=[refresher.start, key_cache.start, *observability.on_startup],
