@@ -157,7 +157,8 @@ def web_ui(config: Config, store: Store, http: HttpClient, clock: Callable[[], f
     seed = user_seed(EntityDefaults(), lit.default_internal_user_params, lit.max_internal_user_budget,
                      lit.internal_user_budget_duration)
     settings = ui_settings(os.environ, config.master_key, sso)
-    return WebUi.build(settings, store, http, user_seed=seed, clock=clock)
+    return WebUi.build(settings, store, http, user_seed=seed, clock=clock,
+                       store_model_in_db=general.store_model_in_db)
 
 
 def build(

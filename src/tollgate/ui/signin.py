@@ -61,8 +61,9 @@ class _Failures:
 class SignIn:
     def __init__(
         self, gate: UiGate, store: Store, http: sso.SsoHttp, *, user_seed: Policy,
-        now: Callable[[], datetime],
+        now: Callable[[], datetime], store_model_in_db: bool = False,
     ) -> None:
+        self._store_model_in_db = store_model_in_db
         self._gate = gate
         self._store = store
         self._http = http
@@ -96,7 +97,8 @@ class SignIn:
             return response
         if gate.settings.open_access:
             return _json({"signed_in": True, "open": True, "subject": "anyone", "role": "proxy_admin",
-                          "user_id": None, "csrf": "", "method": "open", "sso": False})
+                          "user_id": None, "csrf": "", "method": "open", "sso": False,
+                          "store_model_in_db": self._store_model_in_db})
         token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
         response = _json({"signed_in": False, "sso": gate.settings.sso is not None, "login_csrf": token,
                           "password_login": gate.settings.password is not None})
@@ -109,6 +111,7 @@ class SignIn:
             "signed_in": True, "subject": session.subject, "user_id": principal.user_id,
             "role": principal.role or "proxy_admin", "method": session.method, "csrf": session.csrf,
             "idle_seconds": self._gate.codec.idle_seconds, "sso": self._gate.settings.sso is not None,
+            "store_model_in_db": self._store_model_in_db,
         }
 
     async def login(self, request: Request) -> Response:

@@ -37,7 +37,7 @@ class WebUi:
     @classmethod
     def build(
         cls, settings: UiSettings, store: Store, http: SsoHttp, *, user_seed: Policy,
-        clock: Callable[[], float],
+        clock: Callable[[], float], store_model_in_db: bool = False,
     ) -> WebUi:
         # Without a master key or UI_SESSION_SECRET the API is open anyway; a per-process secret
         # then only means a UI_PASSWORD session does not carry over to other workers.
@@ -45,7 +45,7 @@ class WebUi:
         codec = SessionCodec(signing_key(secret, settings.password), idle_seconds=settings.idle_seconds,
                              max_seconds=settings.max_seconds)
         gate = UiGate(settings, codec, SessionPrincipals(store, settings.proxy_admin_id), clock)
-        signin = SignIn(gate, store, http, user_seed=user_seed,
+        signin = SignIn(gate, store, http, user_seed=user_seed, store_model_in_db=store_model_in_db,
                         now=lambda: datetime.fromtimestamp(clock(), UTC))
         return cls(gate, signin, Pages())
 
