@@ -4,7 +4,8 @@ in the current window, what remains, and when the window resets.
 The entity is read through the admin services (so their authorisation applies: a user sees their
 own, viewers and admins everyone). Window spend is summed from the spend log for the window the
 enforcement uses (``policy.budgets.window_at``); a lifetime budget uses the entity's running
-total. Money is ``Decimal`` until it is rendered.
+total. The usage plan attached to the entity, if any, comes along (plans appear with their
+entities). Money is ``Decimal`` until it is rendered.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from tollgate.admin import AdminServices
 from tollgate.auth.principal import Principal
-from tollgate.errors import ConfigError, InvalidRequest
+from tollgate.errors import ConfigError, InvalidRequest, NotFound, PermissionDenied
 from tollgate.policy.budgets import parse_duration, window_at
 
 
@@ -72,10 +73,16 @@ async def budget_status(
             "remaining": float(max(limit - spent, Decimal(0))), "window_start": bounds[0],
             "reset_at": bounds[1],
         })
+    plan = None
+    if kind != "organization":
+        try:
+            plan = await services.plans.info(actor, entity_id, None)
+        except (NotFound, PermissionDenied):
+            plan = None  # no plan, or one the caller may not read
     alias = view.get("key_alias") or view.get("team_alias") or view.get("organization_alias") or view.get(
         "user_email")
     return {"entity_type": kind, "entity_id": entity_id, "alias": alias, "lifetime_spend": float(lifetime),
-            "soft_budget": view.get("soft_budget"), "budgets": budgets}
+            "soft_budget": view.get("soft_budget"), "budgets": budgets, "usage_plan": plan}
 
 
 __all__ = ["budget_status"]

@@ -12,11 +12,12 @@ export async function budgetStatus(params) {
     return h("p", { class: "status error", role: "alert" }, errorText(err));
   }
   const name = answer.alias || answer.entity_id;
+  const plan = answer.usage_plan ? planView(answer.usage_plan) : null;
   if (!answer.budgets.length) {
     return h("div", { class: "budget" }, h("p", {}, `${answer.entity_type} ${name}: no budget set. `,
-      `Spent ${fmt.usd(answer.lifetime_spend)} in total.`));
+      `Spent ${fmt.usd(answer.lifetime_spend)} in total.`), plan);
   }
-  return h("div", { class: "budget" }, h("p", {}, `${answer.entity_type} ${name}: spent ${fmt.usd(answer.lifetime_spend)} in total.`),
+  return h("div", { class: "budget" }, plan, h("p", {}, `${answer.entity_type} ${name}: spent ${fmt.usd(answer.lifetime_spend)} in total.`),
     h("ul", {}, answer.budgets.map(b => {
       const used = b.max_budget ? Math.min(1, b.spent / b.max_budget) : 0;
       return h("li", {},
@@ -28,15 +29,7 @@ export async function budgetStatus(params) {
     })));
 }
 
-// The usage plan attached to an entity, if any (plans set models, limits and budgets in one document).
-export async function usagePlan(entityId) {
-  let plan;
-  try {
-    plan = await get("/usage-plan/info", { entity_id: entityId });
-  } catch (err) {
-    return err.status === 404 || err.status === 403 ? null : h("p", { class: "status error", role: "alert" }, errorText(err));
-  }
-  const doc = plan.plan || plan;
+function planView(doc) {
   const limits = doc.default_limits || {};
   return h("div", { class: "plan" }, h("h3", {}, "Usage plan"),
     h("p", {}, `${doc.entity_type || ""} plan · models: ${(doc.model_permissions || ["all"]).join(", ")} · `,

@@ -2,7 +2,7 @@
 // members (add, remove) and budget status of each team.
 import { get, post } from "../api.js";
 import { button, field, h, replace, section, status, values } from "../dom.js";
-import { budgetStatus, usagePlan } from "../budget.js";
+import { budgetStatus } from "../budget.js";
 import * as fmt from "../format.js";
 import { createForm, errorText, policyBody, policyFields } from "../forms.js";
 import { pager, table } from "../table.js";
@@ -47,7 +47,6 @@ export async function render(root, ctx) {
       const parts = [
         h("h2", {}, `Team ${team.team_alias || team.team_id}`),
         await budgetStatus({ team_id: teamId }),
-        await usagePlan(teamId),
         h("h3", {}, "Members"),
         table(memberColumns, memberRows, { caption: "Members", empty: ctx.canWrite ? "No members yet: add one below." : "No members." }),
       ];

@@ -1,7 +1,7 @@
 // Users: list (search, paging) with role, spend and budget; create; per-user budget status.
 import { get, post } from "../api.js";
 import { button, field, h, replace, section, status, values } from "../dom.js";
-import { budgetStatus, usagePlan } from "../budget.js";
+import { budgetStatus } from "../budget.js";
 import * as fmt from "../format.js";
 import { createForm, policyBody, policyFields } from "../forms.js";
 import { pager, table } from "../table.js";
@@ -17,7 +17,7 @@ export async function render(root, ctx) {
   let list;
   const show = async userId => {
     replace(detail, h("section", { class: "card" }, h("h2", {}, `User ${userId}`),
-      await budgetStatus({ user_id: userId }), await usagePlan(userId)));
+      await budgetStatus({ user_id: userId })));
   };
   const columns = [
     { title: "User", cell: r => r.user_id },
