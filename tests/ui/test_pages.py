@@ -105,6 +105,7 @@ def test_key_made_in_the_ui_works_and_is_shown_once(watched: Watched, base: str)
     page.reload()
     page.get_by_role("cell", name="ui-made-key", exact=True).wait_for()
     assert secret not in page.content()
+    screenshot(watched, "ui-keys.png")
     assert watched.errors == [] and watched.foreign == []
 
 
@@ -148,6 +149,7 @@ def test_usage_shows_a_keys_spend_with_a_chart(watched: Watched, admin_api: http
     with page.expect_download() as download:
         page.get_by_role("button", name="Export CSV").click()
     assert "usage-key" in Path(download.value.path()).read_text()
+    screenshot(watched, "ui-usage.png")
     row.get_by_role("button", name="Budget of usage-key").click()
     page.get_by_text("no budget set").wait_for()
     assert watched.errors == [] and watched.foreign == []
