@@ -19,7 +19,8 @@ FLAGS = [
 
 
 def chromium_path() -> str | None:
-    found = os.environ.get("TOLLGATE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    env = os.environ.get("TOLLGATE_CHROMIUM")
+    found = env or shutil.which("chromium") or shutil.which("chromium-browser")
     return found if found and os.path.exists(found) else None
 
 

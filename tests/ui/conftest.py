@@ -36,7 +36,8 @@ def base(issuer: LocalIssuer) -> Iterator[str]:
     env = {
         "GENERIC_CLIENT_ID": issuer.client_id, "GENERIC_CLIENT_SECRET": issuer.client_secret,
         "GENERIC_AUTHORIZATION_ENDPOINT": f"{issuer.url}/authorize",
-        "GENERIC_TOKEN_ENDPOINT": f"{issuer.url}/token", "GENERIC_USERINFO_ENDPOINT": f"{issuer.url}/userinfo",
+        "GENERIC_TOKEN_ENDPOINT": f"{issuer.url}/token",
+        "GENERIC_USERINFO_ENDPOINT": f"{issuer.url}/userinfo",
         "ALLOWED_EMAIL_DOMAINS": "example.com", "PROXY_ADMIN_ID": "root-admin",
     }
     with sqlite_database() as url:

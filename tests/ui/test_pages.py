@@ -56,7 +56,9 @@ def screenshot(w: Watched, name: str) -> None:
         w.page.screenshot(path=str(Path(folder) / name), full_page=False)
 
 
-def test_every_page_renders_with_data_and_no_errors(watched: Watched, admin_api: httpx.Client, base: str) -> None:
+def test_every_page_renders_with_data_and_no_errors(
+    watched: Watched, admin_api: httpx.Client, base: str
+) -> None:
     key = admin_api.post("/key/generate", json={"key_alias": "tour-key", "max_budget": 3}).json()["key"]
     chat(base, key, "a request for the tour")
     admin_api.post("/team/new", json={"team_alias": "tour-team", "max_budget": 9}).raise_for_status()
@@ -121,7 +123,8 @@ def test_team_created_with_a_budget_has_it(watched: Watched, admin_api: httpx.Cl
     page.get_by_role("button", name="Create").click()
     page.get_by_text("Team budgeted-team created with $12.50 per 1mo").wait_for()
     found = admin_api.get("/ui/api/teams", params={"search": "budgeted-team"}).json()["teams"]
-    assert [(t["max_budget"], t["budget_duration"], t["models"]) for t in found] == [(12.5, "1mo", ["gpt-ui"])]
+    kept = [(t["max_budget"], t["budget_duration"], t["models"]) for t in found]
+    assert kept == [(12.5, "1mo", ["gpt-ui"])]
     info = admin_api.get("/team/info", params={"team_id": found[0]["team_id"]}).json()["team_info"]
     assert info["budget_reset_at"]
     page.get_by_role("button", name="Details of team budgeted-team").click()
@@ -158,7 +161,8 @@ def test_usage_shows_a_keys_spend_with_a_chart(watched: Watched, admin_api: http
 def test_logs_list_a_request_and_find_it_by_id(watched: Watched, admin_api: httpx.Client, base: str) -> None:
     key = admin_api.post("/key/generate", json={"key_alias": "logs-key"}).json()["key"]
     request_id = chat(base, key, "please log me")
-    until(lambda: admin_api.get("/spend/logs/ui", params={"request_id": request_id}).json()["data"], "the log row")
+    until(lambda: admin_api.get("/spend/logs/ui", params={"request_id": request_id}).json()["data"],
+          "the log row")
     sign_in(watched)
     page = watched.page
     page.get_by_role("link", name="Logs", exact=True).click()

@@ -112,7 +112,8 @@ def test_csrf_refusals(watched: Watched, base: str) -> None:
         csrf = client.get("/ui/auth/session").json()["csrf"]
         refused = client.post("/key/generate", json={"key_alias": "csrf-missing"})
         assert refused.status_code == 403 and "CSRF" in refused.json()["error"]["message"]
-        wrong = client.post("/key/generate", json={"key_alias": "csrf-wrong"}, headers={"x-csrf-token": "nope"})
+        wrong = client.post("/key/generate", json={"key_alias": "csrf-wrong"},
+                            headers={"x-csrf-token": "nope"})
         assert wrong.status_code == 403
         foreign = client.post("/key/generate", json={"key_alias": "csrf-origin"},
                               headers={"x-csrf-token": csrf, "origin": "https://evil.test"})
@@ -122,7 +123,8 @@ def test_csrf_refusals(watched: Watched, base: str) -> None:
         # reads need no token; a Bearer caller never needs one
         assert client.get("/ui/api/keys").status_code == 200
     with httpx.Client(base_url=base, timeout=10) as client:
-        assert client.post("/key/generate", json={}, headers={"authorization": f"Bearer {MASTER}"}).status_code == 200
+        bearer = {"authorization": f"Bearer {MASTER}"}
+        assert client.post("/key/generate", json={}, headers=bearer).status_code == 200
         login = client.post("/ui/auth/login", json={"username": "admin", "password": MASTER})
         assert login.status_code == 403  # no login CSRF token
     # the page itself, forging a write without the token

@@ -32,7 +32,7 @@ from tollgate.auth.principal import Principal
 from tollgate.auth.sessions import CSRF_HEADER, LOGIN_CSRF_COOKIE, Session, csrf_ok
 from tollgate.auth.ui_identity import upsert_sso_user
 from tollgate.errors import GatewayError
-from tollgate.store import Store
+from tollgate.store import GROUP_COLUMNS, Store
 from tollgate.store.records import Policy
 from tollgate.ui.gate import UiGate
 
@@ -41,6 +41,11 @@ SSO_COOKIE = "tollgate_sso"
 SSO_MAX_AGE = 600
 MAX_FAILURES = 10
 FAILURE_WINDOW = 300.0
+
+
+def usage_groups() -> list[str]:
+    """The Usage page's "group by" choices this store can aggregate (tag arrives with rollups)."""
+    return [g for g in ("key", "team", "user", "model", "tag") if g in GROUP_COLUMNS]
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -98,7 +103,7 @@ class SignIn:
         if gate.settings.open_access:
             return _json({"signed_in": True, "open": True, "subject": "anyone", "role": "proxy_admin",
                           "user_id": None, "csrf": "", "method": "open", "sso": False,
-                          "store_model_in_db": self._store_model_in_db})
+                          "store_model_in_db": self._store_model_in_db, "usage_groups": usage_groups()})
         token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
         response = _json({"signed_in": False, "sso": gate.settings.sso is not None, "login_csrf": token,
                           "password_login": gate.settings.password is not None})
@@ -111,7 +116,7 @@ class SignIn:
             "signed_in": True, "subject": session.subject, "user_id": principal.user_id,
             "role": principal.role or "proxy_admin", "method": session.method, "csrf": session.csrf,
             "idle_seconds": self._gate.codec.idle_seconds, "sso": self._gate.settings.sso is not None,
-            "store_model_in_db": self._store_model_in_db,
+            "store_model_in_db": self._store_model_in_db, "usage_groups": usage_groups(),
         }
 
     async def login(self, request: Request) -> Response:

@@ -8,14 +8,16 @@ import * as fmt from "../format.js";
 import { errorText } from "../forms.js";
 import { table } from "../table.js";
 
-const GROUPS = [["key", "key"], ["team", "team"], ["user", "user"], ["model", "model"], ["tag", "tag"]];
+const GROUPS = ["key", "team", "user", "model", "tag"];
 const BUDGET_PARAM = { key: "key", team: "team_id", user: "user_id" };
 
 export async function render(root, ctx) {
   const today = new Date();
   const monthAgo = new Date(today.getTime() - 29 * 86400000);
   const form = h("form", { class: "grid-form filters" },
-    field("Group by", "group_by", { kind: "select", options: ctx.readsAll ? GROUPS : GROUPS.filter(g => g[0] !== "user") }),
+    field("Group by", "group_by", { kind: "select", options: GROUPS
+      .filter(g => (ctx.session.usage_groups || GROUPS).includes(g) && (ctx.readsAll || g !== "user"))
+      .map(g => [g, g]) }),
     field("From", "start_date", { kind: "date", value: fmt.isoDate(monthAgo), required: true }),
     field("To", "end_date", { kind: "date", value: fmt.isoDate(today), required: true }),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Show usage")));
