@@ -54,6 +54,7 @@ from tollgate.store import Store, database_url, open_store, prepare
 from tollgate.store.counter_backends import build_counter_store, redis_url
 from tollgate.telemetry.metrics import MeteredAdmission
 from tollgate.telemetry.tracing import Tracing, build_tracing
+from tollgate.ui.site import WebUi
 
 log = logging.getLogger("tollgate")
 DB_MODEL_REFRESH_SECONDS = 5.0  # how soon /model/new on one replica is served by the others
@@ -144,6 +145,25 @@ def jwt_authenticator(
     return build_jwt_authenticator(settings, fetch_via(http), resolver)
 
 
+def web_ui(
+    config: Config, store: Store, http: HttpClient, clock: Callable[[], float], env: Mapping[str, str]
+) -> WebUi:
+    """The web UI at /ui: sign-in settings from the environment (UI_*, GENERIC_*, PROXY_*)."""
+    from tollgate.auth.jwt.settings import EntityDefaults, parse_jwt_settings
+    from tollgate.auth.jwt.store import user_seed
+    from tollgate.auth.ui_settings import sso_settings, ui_settings
+
+    general = config.general
+    jwt = parse_jwt_settings(general.litellm_jwtauth, env) if general.enable_jwt_auth else None
+    sso = sso_settings(env, jwt.fields.team_ids if jwt else None, jwt.team_id_upsert if jwt else False)
+    lit = config.litellm
+    seed = user_seed(EntityDefaults(), lit.default_internal_user_params, lit.max_internal_user_budget,
+                     lit.internal_user_budget_duration)
+    settings = ui_settings(env, config.master_key, sso)
+    return WebUi.build(settings, store, http, user_seed=seed, clock=clock,
+                       store_model_in_db=general.store_model_in_db)
+
+
 def build(
     config: Config,
     *,
@@ -191,8 +211,15 @@ def build(
         config, counters, price_for=price_for, clock=clock, on_soft_budget=alerts, warn=log.warning
     )
 
+    ui = web_ui(config, store, http, clock, env)
+
     async def authenticate(request: Request) -> Principal:
-        return await authenticator.authenticate(credential_from_headers(request.headers))
+        credential = credential_from_headers(request.headers)
+        if credential is None:  # a browser signed in to the web UI: its session cookie
+            signed_in = await ui.gate.principal(request)
+            if signed_in is not None:
+                return signed_in
+        return await authenticator.authenticate(credential)
 
     ledger = Ledger(pricer, observability.sinks)
     gateway = Gateway(
@@ -251,7 +278,10 @@ def build(
     def admin_routers() -> list[APIRouter]:
         from tollgate.edge.admin_api import admin_router  # FastAPI loads on the first admin request
 
-        return [admin_router(admin, authenticate, router.table.all_deployments)]
+        return [
+            admin_router(admin, authenticate, router.table.all_deployments),
+            ui.router(admin, authenticate),
+        ]
 
     parts = EdgeParts(
         inference=Inference(gateway, authenticate, clock, tracing),
@@ -262,6 +292,7 @@ def build(
                 router.deployments, providers, authenticate, PassthroughUsage(ledger, clock), clock=clock
             ).routes(),
             metrics_route(observability.metrics),
+            *ui.routes(),
         ],
         routers=admin_routers,
         on_startup=[refresher.start, key_cache.start, *observability.on_startup],

@@ -2,6 +2,11 @@
 
 Keys are generated here with ``cryptography``; tokens are minted with PyJWT. ``rotate`` swaps the
 signing key the way a real issuer does, and ``jwks_hits`` counts how often the JWKS was fetched.
+
+It also runs the authorization code flow with PKCE for SSO sign-in: ``/authorize`` approves at
+once as ``login_as`` (the claims the next person signs in with) and redirects back with a code;
+``/token`` checks the client, the redirect URI and the PKCE verifier before giving an access
+token; ``/userinfo`` answers that token's claims. ``token_requests`` records what ``/token`` got.
 """
 
 from __future__ import annotations
@@ -10,10 +15,12 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 import jwt
@@ -22,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.server import run_app_in_thread
@@ -47,6 +54,14 @@ class LocalIssuer:
         self.cache_control: str | None = "max-age=300"
         self.jwks_hits = 0
         self.add_key("key-1")
+        self.client_id = "tollgate-ui"
+        self.client_secret = "ui-secret"
+        self.login_as: dict[str, Any] = {
+            "sub": "u-1", "preferred_username": "alice", "email": "alice@example.com",
+        }
+        self._codes: dict[str, dict[str, Any]] = {}
+        self._tokens: dict[str, dict[str, Any]] = {}
+        self.token_requests: list[dict[str, str]] = []
 
     def add_key(self, kid: str, key: PrivateKey | None = None) -> PrivateKey:
         self.keys[kid] = key or new_rsa()
@@ -99,7 +114,44 @@ class LocalIssuer:
         return Starlette(routes=[
             Route("/.well-known/openid-configuration", discovery),
             Route("/jwks", jwks),
+            Route("/authorize", self._authorize),
+            Route("/token", self._token, methods=["POST"]),
+            Route("/userinfo", self._userinfo),
         ])
+
+    async def _authorize(self, request: Request) -> Response:
+        q = request.query_params
+        if q.get("client_id") != self.client_id or q.get("response_type") != "code":
+            return JSONResponse({"error": "unauthorized_client"}, status_code=400)
+        if q.get("code_challenge_method") != "S256" or not q.get("code_challenge"):
+            return JSONResponse({"error": "invalid_request", "error_description": "PKCE required"}, 400)
+        code = secrets.token_urlsafe(16)
+        self._codes[code] = {"challenge": q["code_challenge"], "redirect_uri": q.get("redirect_uri"),
+                             "claims": dict(self.login_as)}
+        back = urlencode({"code": code, "state": q.get("state")})
+        return RedirectResponse(f"{q.get('redirect_uri')}?{back}", status_code=302)
+
+    async def _token(self, request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        self.token_requests.append(form)
+        grant = self._codes.pop(form.get("code", ""), None)
+        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        if grant is None or form.get("redirect_uri") != grant["redirect_uri"]:
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        verifier = form.get("code_verifier", "")
+        if b64url(hashlib.sha256(verifier.encode()).digest()) != grant["challenge"]:
+            return JSONResponse({"error": "invalid_grant", "error_description": "PKCE mismatch"}, 400)
+        token = secrets.token_urlsafe(24)
+        self._tokens[token] = grant["claims"]
+        return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": 300})
+
+    async def _userinfo(self, request: Request) -> Response:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        claims = self._tokens.get(token)
+        if claims is None:
+            return JSONResponse({"error": "invalid_token"}, status_code=401)
+        return JSONResponse(claims)
 
 
 @contextmanager

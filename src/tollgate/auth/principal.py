@@ -63,7 +63,7 @@ class Entity:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    kind: Literal["master", "key", "jwt", "open"]
+    kind: Literal["master", "key", "jwt", "open", "session"]  # session: a web UI sign-in
     entities: tuple[Entity, ...] = ()  # most specific first: key, user, team, org, proxy
     key_hash: str | None = None
     key_alias: str | None = None

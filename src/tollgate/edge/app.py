@@ -89,7 +89,7 @@ def _full_app(parts: EdgeParts, openai: Handler) -> FastAPI:
     app = FastAPI(
         title="tollgate",
         description="LLM gateway: OpenAI, Anthropic and Bedrock APIs; LiteLLM-compatible admin API.",
-        docs_url="/docs",
+        docs_url=None,  # the web UI serves Swagger UI at / and /docs without a CDN (tollgate.ui.pages)
         redoc_url=None,
     )
     # Azure-style and engine paths carry the model in the path; they are rare, so the full app

@@ -31,13 +31,17 @@ from tollgate.store.records import (
 )
 
 R = TypeVar("R")
+Search = tuple[tuple[str, ...], str]
 
 __all__ = [
     "AUDIT_FILTERS", "DEFAULT_DATABASE_URL", "GROUP_COLUMNS", "SPEND_FILTERS", "AuditStore", "RecordTable",
-    "SpendStore", "Store", "StoreTx", "database_url", "open_store", "prepare",
+    "Search", "SpendStore", "Store", "StoreTx", "database_url", "open_store", "prepare",
 ]
 
-SPEND_FILTERS = ("api_key", "user_id", "team_id", "org_id", "model_group", "request_id", "key_alias")
+SPEND_FILTERS = (
+    "api_key", "user_id", "team_id", "org_id", "model_group", "request_id", "key_alias", "status",
+)
+# "status" is "success" (status code < 400) or "failure"; the others compare a column for equality.
 AUDIT_FILTERS = ("action", "target_id", "actor_user_id", "actor_key")
 # group_by name → spend-log column
 GROUP_COLUMNS = {
@@ -77,6 +81,9 @@ class RecordTable(Protocol[R]):
     Filter names per kind — keys: user_id, team_id, org_id, key_alias; users: email, org_id, role;
     teams: org_id, alias; orgs: alias; memberships: team_id, user_id; deployments: model_name;
     usage_plans: entity_type, entity_id.
+
+    ``search`` is ``(field names, text)``: keep records where any of those fields (filter names, or
+    ``id``) contains the text, ignoring case (the UI's search boxes).
     """
 
     async def get(self, record_id: str) -> R | None: ...
@@ -91,11 +98,14 @@ class RecordTable(Protocol[R]):
         """Remove records; returns the ids that existed."""
 
     async def find(
-        self, filters: Mapping[str, str] | None = None, *, offset: int = 0, limit: int | None = None
+        self, filters: Mapping[str, str] | None = None, *, offset: int = 0, limit: int | None = None,
+        search: Search | None = None,
     ) -> list[R]:
         """Records matching every filter, oldest first."""
 
-    async def count(self, filters: Mapping[str, str] | None = None) -> int: ...
+    async def count(
+        self, filters: Mapping[str, str] | None = None, *, search: Search | None = None
+    ) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Generic, TypeVar
 
 from tollgate.errors import Conflict, NotFound
-from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, StoreTx
+from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, Search, StoreTx
 from tollgate.store.aggregate import Aggregator
 from tollgate.store.records import (
     AuditEntry,
@@ -71,14 +71,25 @@ class MemoryTable(Generic[R]):
         return [rid for rid in dict.fromkeys(record_ids) if self.rows.pop(rid, None) is not None]
 
     async def find(
-        self, filters: Mapping[str, str] | None = None, *, offset: int = 0, limit: int | None = None
+        self, filters: Mapping[str, str] | None = None, *, offset: int = 0, limit: int | None = None,
+        search: Search | None = None,
     ) -> list[R]:
-        matches = [row for row in self.rows.values() if self._matches(row, filters or {})]
+        matches = [row for row in self.rows.values()
+                   if self._matches(row, filters or {}) and self._found(row, search)]
         end = None if limit is None else offset + limit
         return matches[offset:end]
 
-    async def count(self, filters: Mapping[str, str] | None = None) -> int:
-        return len(await self.find(filters))
+    async def count(self, filters: Mapping[str, str] | None = None, *, search: Search | None = None) -> int:
+        return len(await self.find(filters, search=search))
+
+    def _found(self, row: R, search: Search | None) -> bool:
+        if search is None or not search[1]:
+            return True
+        names, text = search
+        getters = [self._id_of if n == "id" else self._fields.get(n) for n in names]
+        if None in getters:
+            raise ValueError(f"{self.kind}: unknown search field in {names!r}")
+        return any(text.lower() in str(g(row) or "").lower() for g in getters if g is not None)
 
     def _matches(self, row: R, filters: Mapping[str, str]) -> bool:
         for name, value in filters.items():
@@ -190,7 +201,7 @@ class MemoryStore:
             for row in self._spend
             if (start is None or row.started_at >= start)
             and (end is None or row.started_at < end)
-            and all(getattr(row, name) == value for name, value in (filters or {}).items())
+            and all(_spend_match(row, name, value) for name, value in (filters or {}).items())
         ]
         out.sort(key=lambda r: r.request_id)
         out.sort(key=lambda r: r.started_at, reverse=True)
@@ -275,3 +286,9 @@ async def _add_spend(tx: StoreTx, row: SpendRow) -> None:
 
 def _plus(policy: EntityPolicy, amount: Decimal) -> EntityPolicy:
     return replace(policy, spend=policy.spend + amount)
+
+
+def _spend_match(row: SpendRow, name: str, value: str) -> bool:
+    if name == "status":
+        return (row.status_code >= 400) == (value == "failure")
+    return bool(getattr(row, name) == value)

@@ -210,7 +210,7 @@ class AuditEntry:
     created_at: datetime
     action: str  # the route, e.g. "/key/generate"
     target_id: str | None = None
-    actor_kind: str | None = None  # master | key | jwt | open
+    actor_kind: str | None = None  # master | key | jwt | open | session
     actor_key: str | None = None  # the key alias, else the first characters of its hash
     actor_user_id: str | None = None
     actor_subject: str | None = None  # JWT sub

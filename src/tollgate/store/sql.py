@@ -17,12 +17,25 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
-from sqlalchemy import Connection, Dialect, Table, case, delete, event, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Table,
+    case,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tollgate.errors import ConfigError, Conflict, NotFound
-from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, StoreTx
+from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, Search, StoreTx
 from tollgate.store.aggregate import Aggregator, day_of
 from tollgate.store.migrations import HEAD
 from tollgate.store.records import (
@@ -133,9 +146,10 @@ class SqlTable(Generic[R]):
         return gone
 
     async def find(
-        self, filters: Mapping[str, str] | None = None, *, offset: int = 0, limit: int | None = None
+        self, filters: Mapping[str, str] | None = None, *, offset: int = 0, limit: int | None = None,
+        search: Search | None = None,
     ) -> list[R]:
-        query = self._filtered(select(self._m.table), filters)
+        query = self._filtered(select(self._m.table), filters, search)
         order = [self._m.table.c[c] for c in ("created_at",) if c in self._m.table.c]
         query = query.order_by(*order, *(self._m.table.c[c] for c in self._m.id_columns)).offset(offset)
         if limit is not None:
@@ -143,15 +157,23 @@ class SqlTable(Generic[R]):
         result = await self._conn.execute(query)
         return [self._m.from_row(row) for row in result.mappings()]
 
-    async def count(self, filters: Mapping[str, str] | None = None) -> int:
-        query = self._filtered(select(func.count()).select_from(self._m.table), filters)
+    async def count(self, filters: Mapping[str, str] | None = None, *, search: Search | None = None) -> int:
+        query = self._filtered(select(func.count()).select_from(self._m.table), filters, search)
         return int((await self._conn.execute(query)).scalar_one())
 
-    def _filtered(self, query: Any, filters: Mapping[str, str] | None) -> Any:
+    def _filtered(self, query: Any, filters: Mapping[str, str] | None, search: Search | None = None) -> Any:
         for name, value in (filters or {}).items():
             if name not in self._m.filters:
                 raise ValueError(f"{self._m.kind}: unknown filter {name!r}")
             query = query.where(self._m.table.c[name] == value)
+        if search is not None and search[1]:
+            names, text_ = search
+            for name in names:
+                if name not in self._m.filters and name not in self._m.id_columns:
+                    raise ValueError(f"{self._m.kind}: unknown search field {name!r}")
+            escaped = text_.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            columns = [func.lower(self._m.table.c[n]) for n in names]
+            query = query.where(or_(*(c.like(f"%{escaped}%", escape="\\") for c in columns)))
         return query
 
 
@@ -307,6 +329,10 @@ def _spend_where(
     for name, value in (filters or {}).items():
         if name not in SPEND_FILTERS:
             raise ValueError(f"spend logs: unknown filter {name!r}")
+        if name == "status":
+            failed = SPEND.c.status_code >= 400
+            query = query.where(failed if value == "failure" else ~failed)
+            continue
         query = query.where(SPEND.c[name] == value)
     if start is not None:
         query = query.where(SPEND.c.started_at >= start)
