@@ -18,13 +18,13 @@ MASTER = "sk-ui-master"
 PRICE = {"input_cost_per_token": "0.000001", "output_cost_per_token": "0.000002"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def issuer() -> Iterator[LocalIssuer]:
     with serve_issuer() as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def base(issuer: LocalIssuer) -> Iterator[str]:
     config = {
         "model_list": [
@@ -46,7 +46,7 @@ def base(issuer: LocalIssuer) -> Iterator[str]:
             yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     yield from launch()
 
