@@ -184,6 +184,25 @@ def test_chat_answers_and_prints_the_metric_line(gateway: Running, ready: dict[s
     assert line["litellm_metric"] is True
 
 
+def test_docs_walk_through_key_chat_spend(gateway: Running, ready: dict[str, object]) -> None:
+    """docs/deploy.md's compose steps: a key for an application, a chat with it, its spend row."""
+    admin = {"Authorization": f"Bearer {MASTER_KEY}"}
+    created = httpx.post(f"{gateway.base_url}/key/generate", headers=admin,
+                         json={"models": ["fake-gpt", "claude-fast"], "key_alias": "demo"})
+    assert created.status_code == 200, created.text
+    app_key = created.json()["key"]
+    client = openai.OpenAI(base_url=f"{gateway.base_url}/v1", api_key=app_key, max_retries=0)
+    reply = client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "hello"}])
+    assert reply.choices[0].message.content
+    deadline = time.monotonic() + 15  # the spend log is written in batches (every second)
+    rows: list[dict[str, object]] = []
+    while not rows and time.monotonic() < deadline:
+        rows = httpx.get(f"{gateway.base_url}/spend/logs", params={"api_key": app_key}, headers=admin).json()
+        time.sleep(0.1)
+    assert len(rows) == 1
+    assert rows[0]["model_group"] == "fake-gpt"
+
+
 def test_sigterm_stops_cleanly(gateway: Running, ready: dict[str, object]) -> None:
     os.kill(gateway.process.pid, signal.SIGTERM)  # what `docker stop` sends to PID 1
     assert gateway.process.wait(timeout=60) == 0
