@@ -79,54 +79,59 @@ def _wait(url: str, process: subprocess.Popen[bytes], log: Path, deadline: float
 @pytest.fixture(scope="module")
 def gateway(image: Image) -> Iterator[Running]:
     database = f"tollgate_smoke_{secrets.token_hex(6)}"
-    _psql(f'CREATE DATABASE "{database}"')
     prefix = f"tollgate-smoke-{secrets.token_hex(6)}"
+    _psql(f'CREATE DATABASE "{database}"')
+    try:
+        with fake_upstream() as upstream:
+            yield from _start(image, upstream, database, prefix)
+    finally:
+        _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        import redis
+
+        client = redis.Redis("127.0.0.1", 6379, socket_timeout=2)
+        keys = [*client.scan_iter(match=f"*{prefix}*", count=1000)]
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def _start(image: Image, upstream: str, database: str, prefix: str) -> Iterator[Running]:
     port, health_port = free_port(), free_port()
-    with fake_upstream() as upstream:
-        # deploy/config.yaml, as compose mounts it, with the fake upstream where compose has it.
-        config = (DEPLOY / "config.yaml").read_text().replace("http://fake-upstream:8900", upstream)
-        (image.paths["/app"] / "config.yaml").write_text(config)
-        env = image.env({
-            "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{database}",
-            "REDIS_HOST": "127.0.0.1",
-            "REDIS_PORT": "6379",
-            "TOLLGATE_REDIS_PREFIX": prefix,
-            "LITELLM_MASTER_KEY": MASTER_KEY,
-            "AWS_REGION_NAME": "us-east-1",
-            "SEPARATE_HEALTH_APP": "1",
-            "SEPARATE_HEALTH_PORT": str(health_port),
-            "PORT": str(port),
-        })
-        # Until `serve` migrates PostgreSQL itself, the schema is brought up first, as the
-        # compose `migrate` service, the Kubernetes init container and the ECS migrate container do.
-        migrate = subprocess.run(
-            image.command(["migrate", "--config", "/app/config.yaml"]),
-            cwd=image.workdir, env=env, capture_output=True, text=True, timeout=120,
+    # deploy/config.yaml, as compose mounts it, with the fake upstream where compose has it.
+    config = (DEPLOY / "config.yaml").read_text().replace("http://fake-upstream:8900", upstream)
+    (image.paths["/app"] / "config.yaml").write_text(config)
+    env = image.env({
+        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{database}",
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": "6379",
+        "TOLLGATE_REDIS_PREFIX": prefix,
+        "LITELLM_MASTER_KEY": MASTER_KEY,
+        "AWS_REGION_NAME": "us-east-1",
+        "SEPARATE_HEALTH_APP": "1",
+        "SEPARATE_HEALTH_PORT": str(health_port),
+        "PORT": str(port),
+    })
+    # Until `serve` migrates PostgreSQL itself, the schema is brought up first, as the compose
+    # `migrate` service, the Kubernetes init container and the ECS migrate container do.
+    migrate = subprocess.run(
+        image.command(["migrate", "--config", "/app/config.yaml"]),
+        cwd=image.workdir, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    stdout = image.root / "gateway.log"
+    with stdout.open("wb") as out:
+        process = subprocess.Popen(
+            image.command(list(LITELLM_CMD)), cwd=image.workdir, env=env,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        assert migrate.returncode == 0, migrate.stderr
-        stdout = image.root / "gateway.log"
-        with stdout.open("wb") as out:
-            process = subprocess.Popen(
-                image.command(list(LITELLM_CMD)), cwd=image.workdir, env=env,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        running = Running(
+    try:
+        yield Running(
             process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{health_port}", env, stdout, database
         )
-        try:
-            yield running
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            import redis
-
-            client = redis.Redis("127.0.0.1", 6379, socket_timeout=2)
-            keys = [*client.scan_iter(match=f"*{prefix}*", count=1000)]
-            if keys:
-                client.delete(*keys)
-            client.close()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 @pytest.fixture(scope="module")
