@@ -85,7 +85,9 @@ DEFAULT_CONFIG = {
             "model_info": {"mode": "embedding", "input_cost_per_token": "0.00000002"},
         },
     ],
-    "general_settings": {"master_key": "sk-1234", "database_url": "sqlite:///tollgate.db"},
+    # No database_url: DATABASE_URL if set (the container image sets one in its data volume),
+    # else store.DEFAULT_DATABASE_URL in the working directory.
+    "general_settings": {"master_key": "sk-1234"},
 }
 
 

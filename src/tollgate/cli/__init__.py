@@ -3,6 +3,11 @@ admin commands (keys, users, teams, onboard). A thin shell over ``bootstrap`` an
 
 Configuration problems end the process with one line on stderr and exit code 2, never a
 traceback.
+
+LiteLLM's container arguments work unchanged: ``tollgate --config /app/config.yaml --num_workers 2
+--run_gunicorn`` is ``serve`` (the subcommand may be left out), and ``serve`` takes its defaults
+from LiteLLM's variables (``HOST``, ``PORT``, ``NUM_WORKERS``, ``SEPARATE_HEALTH_APP``,
+``SEPARATE_HEALTH_PORT``) plus ``TOLLGATE_GRACEFUL_TIMEOUT``, all read in ``serve_defaults``.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ import logging
 import os
 import sys
 import tempfile
-import threading
-from collections.abc import Sequence
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from tollgate import __version__
 from tollgate.config import Config, load_config
@@ -56,8 +62,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tollgate.bootstrap import build
 
     config = _load(args.config)
-    configure_logging(json_logs=config.litellm.json_logs, level=args.log_level)
+    level = "DEBUG" if args.detailed_debug else args.log_level
+    configure_logging(json_logs=config.litellm.json_logs, level=level)
     _report_warnings(config)
+    if args.run_gunicorn:
+        log.info("--run_gunicorn is not needed: uvicorn's process manager runs the %d workers", args.workers)
     if args.config:
         os.environ[CONFIG] = os.path.abspath(args.config)  # for the worker processes
     common = {
@@ -65,16 +74,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "port": args.port,
         "loop": "uvloop",
         "http": "httptools",
-        "log_level": args.log_level.lower(),
+        "log_level": level.lower(),
         "access_log": False,
         "timeout_keep_alive": 75,
+        "timeout_graceful_shutdown": args.graceful_timeout,
         "log_config": None,
     }
+    if args.health_port:  # first, so liveliness answers while the database is prepared
+        from tollgate.edge.health_port import health_port_app, loopback_url, serve_in_thread
+
+        serve_in_thread(health_port_app(loopback_url(args.host, args.port)), args.host, args.health_port)
     from tollgate.bootstrap import prepare_database
 
     asyncio.run(prepare_database(config, read_environment()))
-    if args.health_port:
-        _serve_health_in_thread(args.host, args.health_port)
     if args.workers > 1:
         # Prometheus counters are per process; multiprocess mode sums the workers' files. It must
         # be set before any worker imports prometheus_client.
@@ -86,28 +98,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log.info("tollgate %s serving on http://%s:%d", __version__, args.host, args.port)
     uvicorn.run(app, **common)
     return 0
-
-
-def _serve_health_in_thread(host: str, port: int) -> None:
-    """The health port runs its own event loop, so probes never queue behind inference work."""
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-
-    async def alive(request: Request) -> JSONResponse:
-        return JSONResponse("I'm alive!")
-
-    async def ready(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "healthy", "tollgate_version": __version__})
-
-    app = Starlette()
-    app.add_route("/health/liveliness", alive, methods=["GET"])
-    app.add_route("/health/liveness", alive, methods=["GET"])
-    app.add_route("/health/readiness", ready, methods=["GET"])
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
-    # uvicorn installs signal handlers only on the main thread, so this server leaves them alone.
-    threading.Thread(target=lambda: asyncio.run(server.serve()), name="health", daemon=True).start()
 
 
 def cmd_fake_upstream(args: argparse.Namespace) -> int:
@@ -152,18 +142,98 @@ def cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
+@dataclass(frozen=True)
+class ServeDefaults:
+    host: str = "0.0.0.0"
+    port: int = 4000
+    workers: int = 1
+    health_port: int | None = None
+    graceful_timeout: int = 20
+
+
+def serve_defaults(env: Mapping[str, str]) -> ServeDefaults:
+    """``serve``'s defaults from the environment (flags still win): LiteLLM's ``HOST``, ``PORT``,
+    ``NUM_WORKERS``; ``SEPARATE_HEALTH_APP=1`` turns the health port on, at
+    ``SEPARATE_HEALTH_PORT`` (LiteLLM's default 4001); ``TOLLGATE_GRACEFUL_TIMEOUT`` is how many
+    seconds a SIGTERM waits for in-flight requests before cancelling them."""
+
+    def number(name: str, default: int, minimum: int) -> int:
+        raw = env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"environment variable {name}={raw!r} is not a whole number") from None
+        if value < minimum:
+            raise ConfigError(f"environment variable {name}={value} must be at least {minimum}")
+        return value
+
+    base = ServeDefaults()
+    health_app = env.get("SEPARATE_HEALTH_APP", "").strip().lower() in ("1", "true", "yes", "on")
+    return ServeDefaults(
+        host=env.get("HOST", "").strip() or base.host,
+        port=number("PORT", base.port, 1),
+        workers=number("NUM_WORKERS", base.workers, 1),
+        health_port=number("SEPARATE_HEALTH_PORT", 4001, 1) if health_app else None,
+        graceful_timeout=number("TOLLGATE_GRACEFUL_TIMEOUT", base.graceful_timeout, 0),
+    )
+
+
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """For a container HEALTHCHECK: the image has no curl, and this knows the configured ports."""
+    url = args.url
+    if url is None:
+        defaults = serve_defaults(read_environment())
+        url = f"http://127.0.0.1:{defaults.health_port or defaults.port}/health/liveliness"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as answer:
+            status = int(answer.status)
+    except (OSError, ValueError) as exc:
+        print(f"tollgate: {url}: {exc}", file=sys.stderr)
+        return 1
+    return 0 if status == 200 else 1
+
+
+def parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    defaults = serve_defaults(read_environment() if env is None else env)
     root = argparse.ArgumentParser(prog="tollgate", description="A fast, self-hosted LLM gateway.")
     sub = root.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the gateway")
+    serve = sub.add_parser("serve", help="run the gateway (the default command: `tollgate --config F`)")
     serve.add_argument("--config", help="LiteLLM-format YAML config (default: the embedded demo config)")
-    serve.add_argument("--host", default="0.0.0.0")
-    serve.add_argument("--port", type=int, default=4000)
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    serve.add_argument("--health-port", type=int, help="also serve liveliness/readiness on this port")
+    serve.add_argument("--host", default=defaults.host, help="bind address (env HOST, default 0.0.0.0)")
+    serve.add_argument("--port", type=int, default=defaults.port, help="env PORT, default 4000")
+    serve.add_argument(
+        "--workers",
+        "--num_workers",
+        type=int,
+        default=defaults.workers,
+        help="worker processes (env NUM_WORKERS, default 1)",
+    )
+    serve.add_argument(
+        "--health-port",
+        type=int,
+        default=defaults.health_port,
+        help="also serve probes on this port (env SEPARATE_HEALTH_APP=1, SEPARATE_HEALTH_PORT=4001)",
+    )
+    serve.add_argument(
+        "--graceful-timeout",
+        type=int,
+        default=defaults.graceful_timeout,
+        help="seconds SIGTERM waits for in-flight requests (env TOLLGATE_GRACEFUL_TIMEOUT, default 20)",
+    )
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument("--detailed_debug", action="store_true", help="LiteLLM's flag: DEBUG logging")
+    serve.add_argument(
+        "--run_gunicorn", action="store_true", help="accepted for LiteLLM's images; not needed"
+    )
     serve.set_defaults(func=cmd_serve)
+
+    health = sub.add_parser("healthcheck", help="exit 0 if the local gateway answers its liveliness probe")
+    health.add_argument("--url", help="default: the health port, or PORT, on 127.0.0.1")
+    health.add_argument("--timeout", type=float, default=5.0)
+    health.set_defaults(func=cmd_healthcheck)
 
     check = sub.add_parser("check-config", help="validate a config file without serving")
     check.add_argument("config")
@@ -204,10 +274,17 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _with_default_command(argv: Sequence[str]) -> list[str]:
+    """``tollgate --config F ...`` (how LiteLLM's image is started) means ``tollgate serve ...``."""
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        return ["serve", *argv]
+    return list(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    configure_logging(json_logs=False, level=getattr(args, "log_level", "INFO"))
     try:
+        args = parser().parse_args(_with_default_command(sys.argv[1:] if argv is None else argv))
+        configure_logging(json_logs=False, level=getattr(args, "log_level", "INFO"))
         code: int = args.func(args)
         return code
     except ConfigError as exc:

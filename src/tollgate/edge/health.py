@@ -2,8 +2,8 @@
 
 ``/health`` really calls every deployment (a one-token request, as LiteLLM does) and reports
 healthy and unhealthy endpoints without secrets. Readiness reflects the stores' health checks.
-The same routes can be served on a separate port (``--health-port``) so a load balancer probe
-never queues behind inference traffic.
+Probes can also be served on a separate port (``--health-port``, ``SEPARATE_HEALTH_APP``):
+see ``edge/health_port.py``.
 """
 
 from __future__ import annotations
@@ -66,14 +66,6 @@ class Health:
             app.add_route(path, self.readiness, methods=["GET"], include_in_schema=False)
         for path in ("/health", "/v1/health"):
             app.add_route(path, self.endpoints, methods=["GET"], include_in_schema=False)
-
-    def app(self) -> Starlette:
-        """A separate app for ``--health-port``: liveliness and readiness only."""
-        app = Starlette()
-        app.add_route("/health/liveliness", self.liveliness, methods=["GET"])
-        app.add_route("/health/liveness", self.liveliness, methods=["GET"])
-        app.add_route("/health/readiness", self.readiness, methods=["GET"])
-        return app
 
     async def liveliness(self, request: Request) -> Response:
         return _json("I'm alive!")

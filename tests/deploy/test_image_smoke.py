@@ -1,0 +1,215 @@
+"""The image's start, without a container engine: a fresh wheel and the locked dependencies in a
+clean virtual environment (tests/deploy/image.py), started with the Dockerfile's ENTRYPOINT, ENV
+and WORKDIR and LiteLLM's CMD (``--config /app/config.yaml --num_workers 2 --run_gunicorn``),
+against the real PostgreSQL and Redis on this machine. It must reach ready on the health port,
+answer a chat, print the JSON metric line the CloudWatch filters read, pass the image's
+HEALTHCHECK command, and stop cleanly on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.deploy.artifacts import DEPLOY, LITELLM_CMD, final_stage, load_json
+from tests.deploy.image import Image, build
+from tests.e2e.servers import fake_upstream, free_port
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+MASTER_KEY = "sk-smoke-" + secrets.token_hex(8)
+
+
+def _psql(sql: str, database: str = "postgres") -> str:
+    import asyncio
+
+    import asyncpg
+
+    async def go() -> str:
+        conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{database}", timeout=5)
+        try:
+            return str(await conn.fetchval(sql))
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
+    return build(tmp_path_factory.mktemp("image"))
+
+
+@dataclass
+class Running:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    health_url: str
+    env: dict[str, str]
+    stdout: Path
+    database: str
+
+
+def _wait(url: str, process: subprocess.Popen[bytes], log: Path, deadline: float) -> httpx.Response:
+    last: object = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"gateway exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            last = httpx.get(url, timeout=2)
+            if last.status_code == 200:
+                return last
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.1)
+    raise AssertionError(f"not ready: {last!r}\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def gateway(image: Image) -> Iterator[Running]:
+    database = f"tollgate_smoke_{secrets.token_hex(6)}"
+    prefix = f"tollgate-smoke-{secrets.token_hex(6)}"
+    _psql(f'CREATE DATABASE "{database}"')
+    try:
+        with fake_upstream() as upstream:
+            yield from _start(image, upstream, database, prefix)
+    finally:
+        _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        import redis
+
+        client = redis.Redis("127.0.0.1", 6379, socket_timeout=2)
+        keys = [*client.scan_iter(match=f"*{prefix}*", count=1000)]
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def _start(image: Image, upstream: str, database: str, prefix: str) -> Iterator[Running]:
+    port, health_port = free_port(), free_port()
+    # deploy/config.yaml, as compose mounts it, with the fake upstream where compose has it.
+    config = (DEPLOY / "config.yaml").read_text().replace("http://fake-upstream:8900", upstream)
+    (image.paths["/app"] / "config.yaml").write_text(config)
+    env = image.env({
+        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{database}",
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": "6379",
+        "TOLLGATE_REDIS_PREFIX": prefix,
+        "LITELLM_MASTER_KEY": MASTER_KEY,
+        "AWS_REGION_NAME": "us-east-1",
+        "SEPARATE_HEALTH_APP": "1",
+        "SEPARATE_HEALTH_PORT": str(health_port),
+        "PORT": str(port),
+    })
+    # Until `serve` migrates PostgreSQL itself, the schema is brought up first, as the compose
+    # `migrate` service, the Kubernetes init container and the ECS migrate container do.
+    migrate = subprocess.run(
+        image.command(["migrate", "--config", "/app/config.yaml"]),
+        cwd=image.workdir, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    stdout = image.root / "gateway.log"
+    with stdout.open("wb") as out:
+        process = subprocess.Popen(
+            image.command(list(LITELLM_CMD)), cwd=image.workdir, env=env,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        yield Running(
+            process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{health_port}", env, stdout, database
+        )
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def ready(gateway: Running) -> dict[str, object]:
+    """The start-up the ECS health check's 10 s start period relies on, as readiness reports it."""
+    answer = _wait(f"{gateway.health_url}/health/readiness", gateway.process, gateway.stdout,
+                   time.monotonic() + 60)
+    report: dict[str, object] = answer.json()
+    return report
+
+
+def test_ready_on_the_health_port_with_postgresql_and_redis(ready: dict[str, object]) -> None:
+    assert ready["status"] == "healthy"
+    assert ready["db"] == "connected"
+    assert ready["counters"] == "connected"
+
+
+def test_health_port_answers_litellm_paths(gateway: Running, ready: dict[str, object]) -> None:
+    assert httpx.get(f"{gateway.health_url}/health/liveliness").json() == "I'm alive!"
+    assert httpx.get(f"{gateway.health_url}/health").status_code == 200  # the guide's ALB check
+
+
+def test_image_healthcheck_command_passes(image: Image, gateway: Running, ready: dict[str, object]) -> None:
+    command = re.search(r"CMD (\[.*\])", final_stage().healthcheck or "")
+    assert command is not None
+    check = subprocess.run(
+        image.command(json.loads(command.group(1))[1:]), cwd=image.workdir, env=gateway.env,
+        capture_output=True, text=True, timeout=30,
+    )
+    assert check.returncode == 0, check.stderr
+
+
+def test_chat_answers_and_prints_the_metric_line(gateway: Running, ready: dict[str, object]) -> None:
+    client = openai.OpenAI(base_url=f"{gateway.base_url}/v1", api_key=MASTER_KEY, max_retries=0)
+    reply = client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.content
+    # Every field the shipped CloudWatch metric filters read is in the line the gateway prints.
+    fields: set[str] = set()
+    for metric_filter in load_json(DEPLOY / "ecs" / "metric-filters.json"):
+        fields |= set(re.findall(r"\$\.(\w+)", metric_filter["filterPattern"]))
+        for transformation in metric_filter["metricTransformations"]:
+            fields |= set(re.findall(r"\$\.(\w+)", transformation["metricValue"]))
+            fields |= {v.removeprefix("$.") for v in transformation.get("dimensions", {}).values()}
+    assert {"litellm_metric", "prompt_tokens", "status_code", "model"} <= fields
+    deadline = time.monotonic() + 10
+    line: dict[str, object] | None = None
+    while line is None and time.monotonic() < deadline:
+        for raw in gateway.stdout.read_text().splitlines():
+            if raw.startswith("{") and '"litellm_metric"' in raw:
+                line = json.loads(raw)
+        time.sleep(0.05)
+    assert line is not None, "no JSON metric line on stdout"
+    assert fields <= set(line), fields - set(line)
+    assert line["model"] == "fake-gpt"
+    assert line["litellm_metric"] is True
+
+
+def test_docs_walk_through_key_chat_spend(gateway: Running, ready: dict[str, object]) -> None:
+    """docs/deploy.md's compose steps: a key for an application, a chat with it, its spend row."""
+    admin = {"Authorization": f"Bearer {MASTER_KEY}"}
+    created = httpx.post(f"{gateway.base_url}/key/generate", headers=admin,
+                         json={"models": ["fake-gpt", "claude-fast"], "key_alias": "demo"})
+    assert created.status_code == 200, created.text
+    app_key = created.json()["key"]
+    client = openai.OpenAI(base_url=f"{gateway.base_url}/v1", api_key=app_key, max_retries=0)
+    reply = client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "hello"}])
+    assert reply.choices[0].message.content
+    deadline = time.monotonic() + 15  # the spend log is written in batches (every second)
+    rows: list[dict[str, object]] = []
+    while not rows and time.monotonic() < deadline:
+        rows = httpx.get(f"{gateway.base_url}/spend/logs", params={"api_key": app_key}, headers=admin).json()
+        time.sleep(0.1)
+    assert len(rows) == 1
+    assert rows[0]["model_group"] == "fake-gpt"
+
+
+def test_sigterm_stops_cleanly(gateway: Running, ready: dict[str, object]) -> None:
+    os.kill(gateway.process.pid, signal.SIGTERM)  # what `docker stop` sends to PID 1
+    assert gateway.process.wait(timeout=60) == 0
+    rows = _psql("SELECT count(*) FROM tollgate_spend_logs", gateway.database)
+    assert int(rows) >= 1
