@@ -3,7 +3,8 @@
 ``--profile-scenario plain`` (default): one worker, the master key, the base config.
 ``--profile-scenario production``: the production shape (``production_shape.py``: 2 workers,
 PostgreSQL spend log, Redis counters, the limited org → team → user → key chain), driven with the
-production key; ``--profile-mode sse-usage`` for streams with include_usage.
+production key (``--profile-key master``: the master key on the same server, for comparison);
+``--profile-mode sse-usage`` for streams with include_usage.
 
 Output in ``bench/results/`` (``NAME`` = ``<target>-<scenario>-<mode>``):
   * ``flame-NAME.svg``  — py-spy's flame graph (open in a browser);
@@ -107,9 +108,15 @@ def profile(args: argparse.Namespace, s: Settings, cmd: list[str], default_cmd: 
         gw.wait_ready(s.ready_timeout)
         if scenario == "production":
             time.sleep(2)  # every worker up, not only the first to answer
-            key = production_key(gw_port)
+            made = production_key(gw_port)
+            key = made if args.profile_key == "production" else MASTER_KEY
         run_wrk(s.wrk, gw_port, args.profile_mode, args.profile_conc, s.warmup, key)
-        name = f"{args.profile_target}-{scenario}-{args.profile_mode}"
+        who = (
+            f"-{args.profile_key}-key"
+            if scenario == "production" and args.profile_key != "production"
+            else ""
+        )
+        name = f"{args.profile_target}-{scenario}{who}-{args.profile_mode}"
         secs = max(2, round(args.profile_seconds))
         load = subprocess.Popen(
             [

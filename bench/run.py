@@ -100,6 +100,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--profile-seconds", type=float, default=10.0)
     ap.add_argument("--profile-conc", type=int, default=16)
     ap.add_argument(
+        "--profile-key",
+        choices=("production", "master"),
+        default="production",
+        help="--profile-scenario production: the key wrk sends",
+    )
+    ap.add_argument(
         "--profile-native", action="store_true", help="py-spy --native: C extension frames too (slower)"
     )
     return ap.parse_args(argv)
