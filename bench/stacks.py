@@ -47,6 +47,36 @@ class Frame:
 SCAFFOLD_MODULES = ("uvicorn._subprocess", "uvicorn.supervisors", "uvicorn.server", "uvicorn._compat")
 
 
+# Request phases, by a marker frame on the stack; the first phase whose marker is present wins
+# (so a settlement in its own shielded task is "settlement" even without Gateway._finish above it).
+PHASES = (
+    ("spend-log writer (SpendLog._flush_loop → SqlStore.record_spend)", "SpendLog._flush_loop"),
+    ("spend spill file (SpendLog._spill_loop)", "SpendLog._spill_loop"),
+    ("auth (Inference._auth)", "Inference._auth"),
+    ("admission (Gateway._admit: Policy.admit, Redis EVALSHA)", "Gateway._admit"),
+    ("settlement (Ticket.settle, Redis EVALSHA; its own task)", "CounterStore.settle"),
+    ("upstream call (Router.run → provider → aiohttp)", "Router.run"),
+    ("accounting (Gateway._finish: settle, ledger, metrics, spend row)", "Gateway._finish"),
+    ("relay / render (Gateway._relay, inference._encode)", "Gateway._relay"),
+    ("request parse (openai_request.parse_request)", "parse_request"),
+    ("response write (Response.__call__ → uvicorn send)", "Response.__call__"),
+    ("rest of Inference._chat", "Inference._chat"),
+    ("rest of HotPaths (dispatch)", "HotPaths.__call__"),
+    ("redis-py send task (wait_for; no tollgate frame)", "AbstractConnection._send_packed_command"),
+    ("uvicorn HTTP protocol (no tollgate frame)", "httptools_impl"),
+    ("aiohttp protocol callbacks (no tollgate frame)", "aiohttp."),
+    ("SQLAlchemy / asyncpg (no tollgate frame)", "sqlalchemy."),
+)
+
+
+def phase_of(frames: list[Frame]) -> str:
+    names = [str(f) for f in frames]
+    for label, marker in PHASES:
+        if any(marker in n for n in names):
+            return label
+    return "other (event loop, GC, …)"
+
+
 def scaffold(frame: Frame) -> bool:
     return frame.package in SCAFFOLD or frame.module.startswith(SCAFFOLD_MODULES)
 
@@ -107,7 +137,9 @@ def summarise(text: str, title: str = "py-spy profile", top: int = 40) -> str:
     incl_pkg: Counter[str] = Counter()
     under: Counter[str] = Counter()  # innermost tollgate frame, or the library when there is none
     under_mod: Counter[str] = Counter()
+    phases: Counter[str] = Counter()
     for frames, n in samples:
+        phases[phase_of(frames)] += n
         leaf = frames[-1]
         self_pkg[leaf.package] += n
         self_mod[leaf.module] += n
@@ -129,6 +161,11 @@ def summarise(text: str, title: str = "py-spy profile", top: int = 40) -> str:
             under[f"(no tollgate frame) {outer}"] += n
             under_mod[f"(no tollgate frame) {outer.module}"] += n
     out = [f"## {title}", "", f"{total} samples of busy threads (all processes recorded)."]
+    out += _table(
+        "Cost by request phase (the first marker frame of `PHASES` on the stack)",
+        "| phase | % |",
+        ((p, _pct(n, total)) for p, n in phases.most_common()),
+    )
     out += _table(
         "Self time by package (the code on top of the stack)",
         "| package | self % | inclusive % |",
