@@ -443,7 +443,10 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 subprocess.run(args.post_load, shell=True, env=env, check=True)
                 timings["--post-load"] = time.perf_counter() - t0
+        if args.skip_load:
+            args.table_size = pg.psql(f"SELECT pg_size_pretty(pg_total_relation_size('{TABLE}'))", database)
         lines += [
+            f"- load average at start: {os.getloadavg()} (2 cores; other work on the box slows every query)",
             f"- database: `{database}` ({'kept' if keep else 'dropped afterwards'}); spend table with "
             f"indexes: {getattr(args, 'table_size', '?')}",
             f"- shape: {args.rows:,} spend rows over {args.days} days; {args.keys:,} keys, "
