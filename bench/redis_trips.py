@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ class Window:
 class TripReport:
     windows: list[Window] = field(default_factory=list)
     failures: int = 0
+    answered: int = 0  # every request of this server that was answered 200 (all exact counts)
+    rows: int | None = None  # spend rows after SIGTERM
 
 
 def _client(port: int, key: str, body: bytes, count: int, statuses: list[int]) -> None:
@@ -110,7 +113,7 @@ def count_round_trips(
         key = production_key(port, "trips")
         # Warm-up: both workers cache the principal and load the Lua scripts.
         for who, body in ((key, CHAT_BODY), (key, SSE_BODY), (MASTER_KEY, CHAT_BODY)):
-            drive(port, who, body, 64)
+            report.answered += drive(port, who, body, 64)
         settle(server.pid)
 
         def window(name: str, who: str, body: dict[str, object], total: int) -> None:
@@ -119,6 +122,7 @@ def count_round_trips(
             settle(server.pid)  # settlements and usage writes finish after the last byte
             report.windows.append(Window(name, ok, probe.snapshot() - before))
             report.failures += total - ok
+            report.answered += ok
             log(f"redis round trips: {name}: {ok} requests answered")
 
         window("production key, JSON", key, CHAT_BODY, requests)
@@ -133,6 +137,9 @@ def count_round_trips(
         report.windows.append(
             Window(f"idle, per second ({IDLE_SECONDS:.0f} s)", int(IDLE_SECONDS), probe.snapshot() - before)
         )
+        os.killpg(server.pid, signal.SIGTERM)  # the spend log flushes on a clean stop
+        server.proc.wait(timeout=60)
+        report.rows = pg.spend_rows(database)
     finally:
         if server is not None:
             server.stop()
@@ -174,6 +181,15 @@ def trip_lines(report: TripReport) -> list[str]:
     )
     if names:
         out += ["", f"Commands per request by name — {names}."]
+    if report.rows is not None:
+        verdict = (
+            "equal" if report.rows == report.answered else f"**MISMATCH by {report.rows - report.answered}**"
+        )
+        out += [
+            "",
+            f"Exact spend-row check on this server (every request counted by its client): {report.rows} rows "
+            f"for {report.answered} requests answered 200 — {verdict}.",
+        ]
     if report.failures:
         out += ["", f"**{report.failures} requests were not answered 200 during the count.**"]
     return out
