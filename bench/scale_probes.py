@@ -12,39 +12,26 @@ team_ids; ``/tag/daily/activity`` tags. A route tollgate does not serve shows it
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import json
-import re
 import statistics
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-import pg
 from common import CHAT_BODY, CHAT_PATH, MASTER_KEY, log
-from procstat import settle, tree_rss_mb
+from pg_statements import CONTROL, PG_LOG, entries, log_slice, statement_log
+from procstat import settle
+from scale_data import Shape, key_plaintext, token
 from servers import Server, base_env, free_port, tollgate_env, upstream_argv
 
-if TYPE_CHECKING:
-    from spend_scale import Shape
-
-PG_LOG = Path("/var/log/postgresql/postgresql-15-main.log")
 TARGET_MS = 200.0
-_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+ \w+ \[\d+\] \S*@(\S+) (\w+):\s+(.*)$")
-_CONTROL = re.compile(r"^(BEGIN|COMMIT|ROLLBACK)\b", re.I)
-_DURATION = re.compile(r"^duration: ([\d.]+) ms\s+(?:(parse|bind|execute) [^:]*|statement): (.*)$", re.S)
 
 
 def queries(shape: Shape, today: date) -> list[tuple[str, str, dict[str, object]]]:
-    from spend_scale import key_plaintext, token
-
     d = {n: (today - timedelta(days=n)).isoformat() for n in (1, 7, 30, 90)}
     t = today.isoformat()
     key0, tok0 = key_plaintext(0), token(0)
@@ -169,14 +156,6 @@ class Env:
         return server
 
 
-def _log_slice(offset: int) -> tuple[str, int]:
-    """The server log written since ``offset`` (and the new offset)."""
-    end = PG_LOG.stat().st_size
-    with PG_LOG.open("rb") as f:
-        f.seek(offset)
-        return f.read(end - offset).decode(errors="replace"), end
-
-
 @dataclass
 class Timed:
     route: str
@@ -222,11 +201,11 @@ def sql_of_queries(server: Server, database: str, shape: Shape, timed: list[Time
             offset = PG_LOG.stat().st_size
             get(conn, f"{route}?{urlencode(params)}" if params else route)
             time.sleep(0.1)  # the log lines land after the answer
-            text, _ = _log_slice(offset)
-            entries = [e for e in _log_entries(text, database) if "tollgate_deployments" not in e[2]]
-            t.sql_ms = sum(e[0] for e in entries)
+            text, _ = log_slice(offset)
+            found = [e for e in entries(text, database) if "tollgate_deployments" not in e[2]]
+            t.sql_ms = sum(e[0] for e in found)
             t.statements = sum(
-                1 for e in entries if e[1] in ("execute", "statement") and not _CONTROL.match(e[2])
+                1 for e in found if e[1] in ("execute", "statement") and not CONTROL.match(e[2])
             )
     finally:
         conn.close()
@@ -256,159 +235,6 @@ def query_table(timed: list[Timed], repeat: int) -> list[str]:
     return out
 
 
-def _log_entries(text: str, database: str) -> list[tuple[float, str, str]]:
-    """(duration ms, phase, SQL) of ``database``'s statements in a slice of the server log."""
-    entries: list[list[str]] = []
-    for line in text.splitlines():
-        m = _LOG_LINE.match(line)
-        if m:
-            entries.append([m.group(1), m.group(2), m.group(3)])
-        elif line.startswith("\t") and entries:
-            entries[-1][2] += "\n" + line.strip()
-    out = []
-    for db, level, message in entries:
-        if db != database or level != "LOG":
-            continue
-        d = _DURATION.match(message)
-        if d:
-            out.append((float(d.group(1)), d.group(2) or "statement", " ".join(d.group(3).split())))
-    return out
-
-
-@contextlib.contextmanager
-def statement_log(database: str) -> Iterator[None]:
-    """Every session opened on ``database`` meanwhile logs each statement with its duration."""
-    if PG_LOG.exists():
-        pg.psql(f"ALTER DATABASE {database} SET log_min_duration_statement = 0")
-    try:
-        yield
-    finally:
-        pg.psql(f"ALTER DATABASE {database} RESET log_min_duration_statement")
-
-
-def cold_keys(env: Env, cmd: list[str], database: str, shape: Shape, samples: int) -> list[str]:
-    if not PG_LOG.exists():
-        return ["", f"(cold keys: {PG_LOG} not readable; SQL not captured)"]
-    with statement_log(database):
-        return _cold_keys(env, cmd, database, shape, samples)
-
-
-def _cold_keys(env: Env, cmd: list[str], database: str, shape: Shape, samples: int) -> list[str]:
-    from spend_scale import key_plaintext
-
-    server = env.tollgate(cmd, "scale-cold")
-    keys = shape.keys
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    colds: list[float] = []
-    warms: list[float] = []
-    per_key: list[list[tuple[float, str, str]]] = []
-    try:
-        post_chat(conn, MASTER_KEY)
-        post_chat(conn, key_plaintext(keys - 1))  # code paths and the connection pool warm
-        step = max(1, (keys - 1) // max(samples, 1))
-        for i in range(0, keys - 1, step)[:samples]:
-            time.sleep(0.05)
-            offset = PG_LOG.stat().st_size
-            status, cold = post_chat(conn, key_plaintext(i))
-            time.sleep(0.2)  # the log line is written after the statement; let it land
-            end = PG_LOG.stat().st_size
-            _, warm = post_chat(conn, key_plaintext(i))
-            if status != 200:
-                raise RuntimeError(f"cold key {i} answered {status}:\n{server.log_tail()}")
-            colds.append(cold)
-            warms.append(warm)
-            with PG_LOG.open("rb") as f:
-                f.seek(offset)
-                chunk = f.read(end - offset).decode(errors="replace")
-            per_key.append([e for e in _log_entries(chunk, database) if "tollgate_deployments" not in e[2]])
-    finally:
-        conn.close()
-        server.stop()
-    executes = [[e for e in k if e[1] in ("execute", "statement")] for k in per_key]
-    counts = [sum(1 for e in k if not _CONTROL.match(e[2])) for k in executes]
-    controls = [sum(1 for e in k if _CONTROL.match(e[2])) for k in executes]
-    db_ms = [sum(e[0] for e in k) for k in per_key]
-    sqls: dict[str, int] = {}
-    for k in executes:
-        for _, _, sql in k:
-            sqls[sql] = sqls.get(sql, 0) + 1
-    out = [
-        "",
-        f"## First request of a cold key ({len(colds)} keys of {keys:,}; 1 worker, spend log off)",
-        "",
-        f"- chat completion, first request of the key: median {statistics.median(colds):.2f} ms "
-        f"(max {max(colds):.2f}); the same key's second request: median {statistics.median(warms):.2f} ms",
-        f"- SQL statements per cold key (`log_min_duration_statement = 0`): {min(counts)}–{max(counts)}, "
-        f"plus {statistics.median(controls)} transaction-control statements (BEGIN/COMMIT/ROLLBACK); each is "
-        f"a round trip. PostgreSQL time per cold key (parse + bind + execute): median "
-        f"{statistics.median(db_ms):.3f} ms",
-        "",
-        "| statement | times (over all cold keys) |",
-        "|---|---:|",
-    ]
-    out += [f"| `{sql[:300]}` | {n} |" for sql, n in sorted(sqls.items(), key=lambda x: -x[1])]
-    return out
-
-
-def _authenticate(port: int, keys: list[str], clients: int = 8) -> int:
-    failures: list[int] = []
-
-    def run(share: list[str]) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        try:
-            for key in share:
-                status, _, _ = get(conn, "/v1/models", key)
-                if status != 200:
-                    failures.append(status)
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=run, args=(keys[i::clients],)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return len(failures)
-
-
-def cache_rss(env: Env, cmd: list[str], shape: Shape, warm_keys: int) -> list[str]:
-    from spend_scale import key_plaintext
-
-    server = env.tollgate(cmd, "scale-rss")
-    top = min(warm_keys, shape.keys)
-    steps = [n for n in (0, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000) if n < top] + [top]
-    out = [
-        "",
-        f"## RSS per cached principal (1 worker; GET /v1/models with each of {steps[-1]:,} distinct keys)",
-        "",
-        "| keys authenticated | RSS MB | KB per key since the previous step | seconds |",
-        "|---:|---:|---:|---:|",
-    ]
-    try:
-        _authenticate(server.port, [MASTER_KEY], clients=1)
-        prev_n, prev_rss = 0, 0.0
-        for n in steps:
-            t0 = time.perf_counter()
-            failed = _authenticate(server.port, [key_plaintext(i) for i in range(prev_n, n)])
-            secs = time.perf_counter() - t0
-            settle(server.pid)
-            rss, _ = tree_rss_mb(server.pid)
-            per = f"{(rss - prev_rss) * 1024 / (n - prev_n):.2f}" if n > prev_n else "—"
-            out.append(
-                f"| {n:,} | {rss:.1f} | {per} | {secs:.1f} |" + (f" ({failed} failed)" if failed else "")
-            )
-            log(f"rss after {n} keys: {rss:.1f} MB")
-            prev_n, prev_rss = n, rss
-    finally:
-        server.stop()
-    out.append("")
-    out.append(
-        "The principal cache is an LRU of `cache_size` entries (`auth/keys.py`, 10,000 by default) with "
-        "a TTL: past that size RSS should stop growing."
-    )
-    return out
-
-
 def run_probes(args: argparse.Namespace, shape: Shape, database: str, url: str, cmd: list[str]) -> list[str]:
     out: list[str] = []
     with TemporaryDirectory(prefix="tollgate-scale-") as tmpdir:
@@ -433,6 +259,8 @@ def run_probes(args: argparse.Namespace, shape: Shape, database: str, url: str, 
                             server.stop()
                 out += query_table(timed, args.repeat)
             if not args.skip_principals:
+                from scale_principals import cache_rss, cold_keys
+
                 out += cold_keys(env, cmd, database, shape, args.cold_samples)
                 warm = args.warm_keys if args.warm_keys is not None else min(shape.keys, 20_000)
                 out += cache_rss(env, cmd, shape, warm)
