@@ -34,10 +34,12 @@ typecheck: $(STAMP)
 
 ## benchmark tollgate against the upstream alone and the LiteLLM proxy (bench/README.md)
 ## e.g.  make bench BENCH_ARGS=--quick   |   make bench BENCH_ARGS=--skip-litellm
+##       make bench BENCH_ARGS="--scenarios production --skip-litellm"   (2 workers, PostgreSQL, Redis, key chain)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-## py-spy flame graph of a tollgate worker under load -> bench/results/flame-tollgate-json.svg
+## py-spy profile of tollgate under load -> bench/results/{flame,stacks,profile}-tollgate-*.{svg,txt,md}
+## e.g.  make bench-profile BENCH_ARGS="--profile-scenario production --profile-seconds 20"
 bench-profile: $(STAMP)
 	$(BIN)/python bench/run.py --profile $(BENCH_ARGS)
 

@@ -17,7 +17,11 @@ MASTER_KEY = "sk-bench"
 LIVENESS = "/health/liveliness"
 CHAT_PATH = "/v1/chat/completions"
 CHAT_BODY = {"model": "bench-model", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 32}
-WRK_SCRIPTS = {"json": BENCH / "wrk" / "chat_json.lua", "sse": BENCH / "wrk" / "chat_sse.lua"}
+WRK_SCRIPTS = {
+    "json": BENCH / "wrk" / "chat_json.lua",
+    "sse": BENCH / "wrk" / "chat_sse.lua",
+    "sse-usage": BENCH / "wrk" / "chat_sse_usage.lua",  # stream_options.include_usage, as SDKs send
+}
 
 CONFIG_TEMPLATE = """\
 model_list:

@@ -33,3 +33,23 @@ def spend_figures(name: str) -> tuple[int, str]:
     out = psql(f"SELECT count(*), coalesce(sum(spend), 0) FROM {SPEND_TABLE}", name)
     rows, total = out.split("|")
     return int(rows), total
+
+
+def backend_pids(name: str) -> list[int]:
+    """The server processes serving connections to database ``name`` (for their CPU time)."""
+    out = psql(f"SELECT pid FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+    return [int(p) for p in out.split()]
+
+
+def spend_rows(name: str) -> int:
+    return int(psql(f"SELECT count(*) FROM {SPEND_TABLE}", name))
+
+
+def spend_by_key(name: str) -> dict[str, int]:
+    """Spend rows per ``api_key`` column (the key's hash; '' for rows without one)."""
+    out = psql(f"SELECT coalesce(api_key, ''), count(*) FROM {SPEND_TABLE} GROUP BY 1", name)
+    rows: dict[str, int] = {}
+    for line in out.splitlines():
+        key, _, count = line.rpartition("|")
+        rows[key] = int(count)
+    return rows

@@ -18,6 +18,8 @@ def cell_of(results: list[ServerResult], name: str, mode: str, conc: int) -> Cel
 def render(results: list[ServerResult], s: Settings, meta: dict[str, str], extra: Sequence[str] = ()) -> str:
     lines = ["# tollgate vs LiteLLM proxy — `make bench`", ""]
     lines += [f"- {k}: {v}" for k, v in meta.items()]
+    if not results:  # e.g. only the production scenario ran: it renders its own tables
+        return "\n".join([*lines, *extra, ""])
     lines += [
         "",
         "| server | mode | conc | rps | p50 ms | p99 ms | CPU ms/req | errors |",

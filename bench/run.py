@@ -38,6 +38,8 @@ from flame import profile
 from loadgen import ensure_wrk
 from measure import ServerResult, Settings, bench_server, run_one
 from procstat import cpu_model, loadavg
+from production import run_production
+from production_report import render_production
 from report import render, scenario_lines
 from scenarios import EXTRAS, run_scenarios
 from servers import (
@@ -51,6 +53,8 @@ from servers import (
     tollgate_env,
     upstream_argv,
 )
+
+PRODUCTION = ("production", "production-nolog")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -74,13 +78,36 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--scenarios",
         default="base",
         help="comma list: base (upstream alone, tollgate and LiteLLM side by side) and/or the tollgate-only "
-        f"variants {', '.join(EXTRAS)} ('extras' = all of them); see bench/scenarios.py",
+        f"variants {', '.join(EXTRAS)} ('extras' = all of them; see bench/scenarios.py); production "
+        "(issue 17: 2 workers, PostgreSQL, Redis, a limited key chain; bench/production.py) and "
+        "production-nolog (the same with the spend log off, for its cost)",
+    )
+    ap.add_argument(
+        "--production-rounds",
+        type=int,
+        default=None,
+        help="interleaved rounds of the production cells (default 2, --quick 1)",
+    )
+    ap.add_argument(
+        "--profile-scenario",
+        choices=("plain", "production"),
+        default="plain",
+        help="--profile: one worker with the master key (plain) or the production shape (2 workers)",
     )
     ap.add_argument("--profile", action="store_true", help="record a py-spy flame graph instead of the table")
     ap.add_argument("--profile-target", choices=("tollgate", "litellm"), default="tollgate")
-    ap.add_argument("--profile-mode", choices=("json", "sse"), default="json")
+    ap.add_argument("--profile-mode", choices=("json", "sse", "sse-usage"), default="json")
     ap.add_argument("--profile-seconds", type=float, default=10.0)
     ap.add_argument("--profile-conc", type=int, default=16)
+    ap.add_argument(
+        "--profile-key",
+        choices=("production", "master"),
+        default="production",
+        help="--profile-scenario production: the key wrk sends",
+    )
+    ap.add_argument(
+        "--profile-native", action="store_true", help="py-spy --native: C extension frames too (slower)"
+    )
     return ap.parse_args(argv)
 
 
@@ -117,12 +144,14 @@ def run_table(
 ) -> int:
     started = time.perf_counter()
     names = [n.strip() for n in args.scenarios.split(",") if n.strip()]
-    extras = [n for n in names if n != "base"]
+    production = [n for n in names if n in PRODUCTION]
+    extras = [n for n in names if n != "base" and n not in PRODUCTION]
     if "extras" in extras:
         extras = [*EXTRAS, *(n for n in extras if n not in EXTRAS and n != "extras")]
     if "base" not in names:
         args.skip_litellm = True
     extra_lines: list[str] = []
+    json_extra: dict[str, object] = {}
     loadavg_start = loadavg()
     litellm_venv: Path | None = None
     litellm_note = "skipped (--skip-litellm)"
@@ -171,6 +200,11 @@ def run_table(
             results += run.results
             refs = {name: (v.reference, v.target) for name, v in run.variants.items()}
             extra_lines = scenario_lines(run.results, refs, run.notes)
+        if production:
+            rounds = args.production_rounds or (1 if args.quick else 2)
+            prod = run_production(s, production, cmd, tollgate_env(default_cmd), up_port, tmp, rounds)
+            extra_lines += render_production(prod)
+            json_extra["production"] = asdict(prod)
     finally:
         upstream.stop()
     meta = {
@@ -189,7 +223,9 @@ def run_table(
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
     args.out.with_suffix(".json").write_text(
-        json.dumps({"meta": meta, "results": [asdict(r) for r in results]}, indent=2)
+        json.dumps(
+            {"meta": meta, "results": [asdict(r) for r in results], **json_extra}, indent=2, default=str
+        )
     )
     log(f"wrote {args.out} and {args.out.with_suffix('.json')}")
     return 0

@@ -232,9 +232,12 @@ def clear_redis(prefix: str) -> None:
     if cli is None:
         return
     base = [cli, "-h", REDIS_HOST, "-p", str(REDIS_PORT)]
-    found = subprocess.run(
-        [*base, "--scan", "--pattern", f"{prefix}*"], capture_output=True, text=True, check=False
-    )
-    keys = found.stdout.split()
+    keys: list[str] = []
+    # Routing state is "<prefix>:routing:…"; counters are "{<prefix>}:…" (a cluster hash tag).
+    for pattern in (f"{prefix}*", "{" + prefix + "}*"):
+        found = subprocess.run(
+            [*base, "--scan", "--pattern", pattern], capture_output=True, text=True, check=False
+        )
+        keys += found.stdout.split()
     for i in range(0, len(keys), 500):
         subprocess.run([*base, "DEL", *keys[i : i + 500]], capture_output=True, check=False)
