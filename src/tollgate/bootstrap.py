@@ -249,7 +249,7 @@ def build(
             await asyncio.to_thread(tracing.shutdown)  # flushes the spans still batched
 
     def admin_routers() -> list[APIRouter]:
-        from tollgate.edge.admin_api import admin_router  # FastAPI loads on the first admin request
+        from tollgate.edge.admin import admin_router  # FastAPI loads on the first admin request
 
         return [admin_router(admin, authenticate, router.table.all_deployments)]
 
