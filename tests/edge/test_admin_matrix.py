@@ -52,7 +52,8 @@ def setup() -> Iterator[Setup]:
     async def seed() -> dict[str, str]:
         keys = {"proxy_admin": "sk-master"}
         for role in PRINCIPAL_ROLES[1:]:
-            created = await services.users.new_user(MASTER, NewUserRequest(user_id=f"u-{role}", user_role=role))
+            request = NewUserRequest(user_id=f"u-{role}", user_role=role)
+            created = await services.users.new_user(MASTER, request)
             keys[role] = created["key"]
         await services.teams.new_team(MASTER, NewTeamRequest(team_id="t1"))
         created = await services.users.new_user(MASTER, NewUserRequest(user_id="u-team-admin"))
@@ -88,7 +89,7 @@ def test_an_unclassified_route_cannot_be_built() -> None:
     async def handler() -> dict[str, str]:
         return {}
 
-    with pytest.raises(LookupError, match="no entry in admin.matrix.ROUTES"):
+    with pytest.raises(LookupError, match=r"no entry in admin\.matrix\.ROUTES"):
         route_class("/key/new-thing", handler, methods=["POST"])
 
 
@@ -100,7 +101,8 @@ def test_every_field_of_every_write_body_has_a_writer(setup: Setup) -> None:
         if body is None:
             continue
         model = body.field_info.annotation
-        models = [m for m in getattr(model, "__args__", (model,)) if isinstance(m, type) and issubclass(m, BaseModel)]
+        members = getattr(model, "__args__", (model,))
+        models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
         for method in route.methods or ():
             rule = ROUTES[f"{method} {route.path}"]
             table = FIELDS.get(rule.fields or "", {})
@@ -145,11 +147,11 @@ def test_team_admin_routes_refuse_internal_users_who_are_not_team_admins(
     plain = client.request(method, path, json=body, headers={"Authorization": f"Bearer {keys[USER]}"})
     assert plain.status_code == 403 and "admin of team 't1'" in plain.text
     if path.endswith("member_add"):
-        admin = client.request(method, path, json=body, headers={"Authorization": f"Bearer {keys[TEAM_ADMIN]}"})
+        as_team_admin = {"Authorization": f"Bearer {keys[TEAM_ADMIN]}"}
+        admin = client.request(method, path, json=body, headers=as_team_admin)
         assert admin.status_code == 200, admin.text
         escalate = {"team_id": "t1", "member": {"user_id": "boss", "role": "admin"}}
-        refused = client.request(method, path, json=escalate,
-                                 headers={"Authorization": f"Bearer {keys[TEAM_ADMIN]}"})
+        refused = client.request(method, path, json=escalate, headers=as_team_admin)
         assert refused.status_code == 403 and "role 'user' only" in refused.text
 
 
