@@ -225,7 +225,8 @@ def test_bad_numbers_are_400s_naming_the_field(gate: Gate, path: str, field: str
 def test_bad_strings_and_queries_are_400s(gate: Gate) -> None:
     bad_bodies = (
         ("/key/generate", {"key_alias": "a\x00b"}), ("/user/new", {"user_id": "u\x00"}),
-        ("/team/new", {"metadata": {"k": ["\x00"]}}), ("/organization/new", {"organization_alias": "x" * 300}),
+        ("/team/new", {"metadata": {"k": ["\x00"]}}),
+        ("/organization/new", {"organization_alias": "x" * 300}),
         ("/model/new", {"model_name": "evil\r\nX-Injected: 1", "litellm_params": {"model": "fake/x"}}),
         ("/model/new", {"model_name": "ok", "litellm_params": {"model": "openai/x\n"}}),
     )
