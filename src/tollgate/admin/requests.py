@@ -5,8 +5,9 @@ Fields LiteLLM accepts that tollgate does not act on are ignored, so LiteLLM cli
 Updates apply only the fields the caller sent (``model_fields_set``). Numbers and strings are
 bounded so that whatever passes here is stored by every database: token and request limits are
 whole numbers in [0, 10^15], dollar amounts in [0, 10^12] with at most 12 decimals, identifiers
-fit their columns, and no string anywhere in a body carries a NUL character (PostgreSQL refuses
-them). A value outside these bounds is a 400 naming the field.
+fit their columns, and anywhere in a body no string carries a NUL character (PostgreSQL refuses
+them), no integer leaves ±2^63 and nothing nests deeper than 32 levels (the JSON columns could not
+store them). A value outside these bounds is a 400 naming the field.
 """
 
 from __future__ import annotations
@@ -35,17 +36,29 @@ Alias = Annotated[str, Field(max_length=256)]
 Email = Annotated[str, Field(max_length=320)]
 
 
-def _nul_at(value: Any, path: str) -> str | None:
+INT64 = 2**63  # the JSON columns (orjson) store integers within ±2^63
+MAX_DEPTH = 32  # nesting of free-form JSON (metadata, model_info, …)
+
+
+def _unstorable(value: Any, path: str, depth: int = 0) -> str | None:
+    """Why ``value`` (a parsed body) could not be stored, naming where; ``None`` when it can."""
+    if depth > MAX_DEPTH:
+        return f"{path}: nested more than {MAX_DEPTH} levels deep"
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return f"{path}: text must not contain NUL (\\u0000) characters" if "\x00" in value else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return f"{path}: integers must lie within ±2^63" if not -INT64 <= value < INT64 else None
     if isinstance(value, dict):
         for key, item in value.items():
-            found = _nul_at(str(key), f"{path}.{key}") or _nul_at(item, f"{path}.{key}")
+            found = _unstorable(str(key), f"{path}.{key}", depth + 1) or _unstorable(
+                item, f"{path}.{key}", depth + 1)
             if found:
                 return found
     if isinstance(value, list):
         for index, item in enumerate(value):
-            found = _nul_at(item, f"{path}[{index}]")
+            found = _unstorable(item, f"{path}[{index}]", depth + 1)
             if found:
                 return found
     return None
@@ -56,10 +69,10 @@ class _Body(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        where = _nul_at(data, "body")
-        if where:
-            raise ValueError(f"{where.removeprefix('body.')}: text must not contain NUL (\\u0000) characters")
+    def _storable(cls, data: Any) -> Any:
+        problem = _unstorable(data, "body")
+        if problem:
+            raise ValueError(problem.removeprefix("body."))
         return data
 
 
