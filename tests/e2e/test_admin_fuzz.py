@@ -49,7 +49,7 @@ def test_no_admin_operation_answers_a_server_error(served: str) -> None:
             calls += 1
             response = case.call(base_url=served, headers=headers)
             if response.status_code >= 500:
-                failures.append(f"{operation.label} -> {response.status_code}: "
+                failures.append(f"{case.operation.label} -> {response.status_code}: "
                                 f"body={case.body!r:.300} query={case.query!r:.200}")
 
         probe()
