@@ -194,7 +194,8 @@ class KeyService:
             if "user_id" in sent:
                 changes["user_id"] = body.user_id
             if sent & {"team_id", "organization_id"}:
-                user = await tx.users.get(body.user_id) if body.user_id else None
+                user_id = changes.get("user_id", current.user_id)
+                user = await tx.users.get(user_id) if user_id else None
                 team = await _team_for_key(tx, body.team_id if "team_id" in sent else current.team_id, None)
                 changes["team_id"] = team.id if team else None
                 org = body.organization_id if "organization_id" in sent else None

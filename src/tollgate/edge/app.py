@@ -130,7 +130,7 @@ def _full_app(parts: EdgeParts, openai: Handler) -> FastAPI:
 
 def invalid_input(errors: Sequence[Any]) -> InvalidRequest:
     """A 400 naming the first bad field (or saying the body is not JSON at all), never a 422."""
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    first: Any = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     if first.get("type") == "json_invalid":
         where = first.get("loc", ())[-1] if first.get("loc") else "?"
         reason = (first.get("ctx") or {}).get("error", "malformed")
