@@ -67,13 +67,13 @@ def _unstorable(value: Any, path: str, depth: int = 0) -> str | None:
 class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _storable(cls, data: Any) -> Any:
-        problem = _unstorable(data, "body")
+    @model_validator(mode="after")
+    def _storable(self) -> _Body:
+        # After the fields' own checks (which name the field), over what would be stored.
+        problem = _unstorable(self.model_dump(mode="python"), "body")
         if problem:
             raise ValueError(problem.removeprefix("body."))
-        return data
+        return self
 
 
 class BudgetIn(_Body):

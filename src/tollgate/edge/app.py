@@ -137,6 +137,9 @@ def invalid_input(errors: Sequence[Any]) -> InvalidRequest:
         return InvalidRequest(f"request body is not valid JSON: {reason} (at character {where})")
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
     field_name = ".".join(loc) or None
+    if field_name is None and ": " in str(first.get("msg")):  # a whole-body check names its field
+        field_name = str(first["msg"]).removeprefix("Value error, ").split(": ", 1)[0].split(".")[0]
+        return InvalidRequest(str(first["msg"]).removeprefix("Value error, "), param=field_name)
     message = f"{field_name}: {first.get('msg')}" if field_name else str(first.get("msg"))
     return InvalidRequest(message, param=field_name)
 
