@@ -29,9 +29,9 @@ from tollgate.accounting.ledger import Ledger
 from tollgate.accounting.observability import Observability
 from tollgate.accounting.passthrough_usage import PassthroughUsage
 from tollgate.accounting.pricing import Pricer, load_bundled_table
-from tollgate.admin import AdminServices
+from tollgate.admin import AdminServices, AdminSettings, KeyBounds, UserDefaults
 from tollgate.auth.bearer import CredentialAuthenticator, credential_from_headers, fetch_via
-from tollgate.auth.invalidation import redis_invalidation
+from tollgate.auth.invalidation import Invalidation, LocalCache, redis_invalidation
 from tollgate.auth.keys import KeyAuthenticator
 from tollgate.auth.principal import Principal
 from tollgate.config import Config, Price, load_config, parse_config
@@ -103,6 +103,25 @@ async def prepare_database(config: Config, env: Mapping[str, str]) -> None:
         log.warning("database_url is 'memory': keys, teams and spend live only as long as this process")
         return
     await prepare(url)
+
+
+def admin_settings(config: Config, env: Mapping[str, str]) -> AdminSettings:
+    """The settings that shape admin writes, parsed at start-up (a bad one refuses to start)."""
+    lit = config.litellm
+    store_models = config.general.store_model_in_db or env.get("STORE_MODEL_IN_DB", "").lower() == "true"
+    return AdminSettings(
+        key_bounds=KeyBounds.parse(lit.upperbound_key_generate_params),
+        user_defaults=UserDefaults.parse(
+            lit.default_internal_user_params, lit.max_internal_user_budget, lit.internal_user_budget_duration
+        ),
+        store_models=store_models,
+    )
+
+
+def key_cache(config: Config, env: Mapping[str, str], local: LocalCache) -> Invalidation:
+    """Drops cached principals in ``local`` and, through Redis pub/sub, on every replica (the CLI
+    passes a no-op ``local``: it only tells the running servers)."""
+    return redis_invalidation(local, redis_url(config, env), channel=f"{redis_prefix(env)}:auth:invalidate")
 
 
 def redis_prefix(env: Mapping[str, str]) -> str:
@@ -194,10 +213,11 @@ def build(
         router.table.replace_db_deployments(await admin.deployments.stored())
 
     # Admin writes drop cached principals here and, through Redis pub/sub, on every replica.
-    key_cache = redis_invalidation(
-        authenticator, redis_url(config, env), channel=f"{redis_prefix(env)}:auth:invalidate"
+    invalidation = key_cache(config, env, authenticator)
+    admin = AdminServices.build(
+        store, cache=invalidation, on_deployments_changed=reload_db_models,
+        settings=admin_settings(config, env),
     )
-    admin = AdminServices.build(store, cache=key_cache, on_deployments_changed=reload_db_models)
     pricer = Pricer(load_bundled_table(), warn=log.warning)
     counters = build_counter_store(config, env=env, warn=log.warning)
 
@@ -267,7 +287,7 @@ def build(
 
     async def close() -> None:
         await refresher.stop()
-        await key_cache.stop()
+        await invalidation.stop()
         await providers.aclose()
         await http.aclose()
         await store.close()
@@ -278,7 +298,7 @@ def build(
             await asyncio.to_thread(tracing.shutdown)  # flushes the spans still batched
 
     def admin_routers() -> list[APIRouter]:
-        from tollgate.edge.admin_api import admin_router  # FastAPI loads on the first admin request
+        from tollgate.edge.admin import admin_router  # FastAPI loads on the first admin request
 
         return [
             admin_router(admin, authenticate, router.table.all_deployments),
@@ -293,11 +313,14 @@ def build(
             *Passthrough(
                 router.deployments, providers, authenticate, PassthroughUsage(ledger, clock), clock=clock
             ).routes(),
-            metrics_route(observability.metrics),
+            metrics_route(
+                observability.metrics,
+                authenticate if config.litellm.require_auth_for_metrics_endpoint else None,
+            ),
             *ui.routes(),
         ],
         routers=admin_routers,
-        on_startup=[refresher.start, key_cache.start, *observability.on_startup],
+        on_startup=[refresher.start, invalidation.start, *observability.on_startup],
         on_shutdown=[*observability.on_shutdown, close],
     )
     return create_app(parts)

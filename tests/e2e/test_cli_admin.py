@@ -90,3 +90,38 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
         assert missing.returncode == 1 and "not found" in missing.stderr
     finally:
         path.unlink()
+
+
+def test_cli_revoke_reaches_a_running_server_at_once_and_is_audited(tmp_path: Path) -> None:
+    """Issue 12: a CLI write is published on Redis like an API write (the server drops its cached
+    principal within a second, not after the 60 s cache TTL) and lands in the audit log."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.e2e.admin_env import SRC, redis_server
+
+    with redis_server() as redis_url:
+        config = _config(tmp_path)
+        path = write_config(config)
+        env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": SRC}
+        headers = {"Authorization": f"Bearer {MASTER}"}
+        try:
+            assert run_tollgate(["migrate", "--config", str(path)]).returncode == 0
+            with gateways(config, 1, env={"REDIS_URL": redis_url}) as (url,):
+                key = httpx.post(f"{url}/key/generate", json={}, headers=headers).json()["key"]
+                assert _chat(url, key, "model-cheap") == 200  # its principal is now cached
+                revoke = subprocess.run(
+                    [sys.executable, "-m", "tollgate", "keys", "revoke", key, "--config", str(path)],
+                    capture_output=True, text=True, env=env, timeout=60,
+                )
+                assert revoke.returncode == 0, revoke.stderr
+                deadline = time.monotonic() + 1.0
+                while _chat(url, key, "model-cheap") != 401:
+                    assert time.monotonic() < deadline, "the server still accepts a key the CLI revoked"
+                audit = httpx.get(f"{url}/audit/logs", params={"action": "/key/delete"}, headers=headers)
+                (entry,) = audit.json()["audit_logs"]
+                assert entry["actor"]["subject"].startswith("cli:") and key not in audit.text
+        finally:
+            path.unlink()

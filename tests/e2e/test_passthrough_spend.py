@@ -58,7 +58,7 @@ def test_bedrock_invoke_passthrough_writes_a_spend_row(metered_gateway: str) -> 
     assert Decimal(str(row["spend"])) == 2 * IN_PRICE
     assert row["metadata"]["client_format"] == "bedrock"
 
-    metrics = httpx.get(f"{metered_gateway}/metrics").text
+    metrics = httpx.get(f"{metered_gateway}/metrics", headers=HEADERS).text
     assert 'model_group="titan-embed"' in metrics
 
 

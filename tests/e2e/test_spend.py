@@ -156,7 +156,8 @@ def test_exact_spend_formats_filters_metrics_and_audit(tmp_path: Path) -> None:
         by_id = httpx.get(f"{url}/spend/logs", params={"request_id": one_id}, headers=HEADERS).json()
         assert [log["request_id"] for log in by_id] == [one_id]
 
-        metrics = httpx.get(f"{url}/metrics").text
+        assert httpx.get(f"{url}/metrics").status_code == 401  # labels name keys and teams
+        metrics = httpx.get(f"{url}/metrics", headers=HEADERS).text
         assert 'tollgate_requests_total{deployment=' in metrics
         assert "tollgate_upstream_errors_total" in metrics
 
@@ -165,7 +166,7 @@ def test_exact_spend_formats_filters_metrics_and_audit(tmp_path: Path) -> None:
         audit = httpx.get(f"{url}/audit/logs", headers=HEADERS).json()["audit_logs"]
         assert [a["action"] for a in audit] == ["/key/delete", "/key/update", "/key/generate"]
         assert all(user_key not in str(a) for a in audit)
-        assert audit[1]["before_value"]["policy"]["max_budget"] is None
+        assert audit[1]["before_value"]["max_budget"] is None
         assert audit[1]["updated_values"]["max_budget"] == 5
         denied = httpx.get(f"{url}/audit/logs", headers=auth)
         assert denied.status_code in (401, 403)

@@ -18,7 +18,7 @@ from tollgate.auth.bearer import credential_from_headers
 from tollgate.auth.keys import KeyAuthenticator
 from tollgate.auth.principal import Principal
 from tollgate.config import deployment_from_dict
-from tollgate.edge.admin_api import admin_router, render_admin_error
+from tollgate.edge.admin import admin_router, render_admin_error
 from tollgate.errors import GatewayError
 from tollgate.store.memory import MemoryStore
 

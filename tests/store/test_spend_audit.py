@@ -3,6 +3,7 @@ migrations producing exactly the current schema — over memory, SQLite and Post
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -91,8 +92,14 @@ async def test_audit_log_round_trip(store: Store) -> None:
         before=None, after={"key_alias": "x", "token": "h1"},
     )
     second = AuditEntry("a2", NOW + timedelta(seconds=1), "/key/delete", target_id="h1", before={"k": 1})
-    await store.record_audit(first)
-    await store.record_audit(second)
+    async with store.transaction() as tx:
+        await tx.audit.insert(first)
+    async with store.transaction() as tx:
+        await tx.audit.insert(second)
+    with contextlib.suppress(RuntimeError):  # a write that fails takes its audit entry with it
+        async with store.transaction() as tx:
+            await tx.audit.insert(AuditEntry("a3", NOW, "/key/delete"))
+            raise RuntimeError("the write failed")
     assert await store.audit_logs() == [second, first]
     assert await store.audit_logs({"action": "/key/generate"}) == [first]
     assert await store.audit_logs(limit=1, offset=1) == [first]

@@ -1,9 +1,10 @@
 """Admin services: keys, users, teams, organisations, usage plans and DB deployments.
 
-The HTTP admin API (``edge/admin_api.py``) and the CLI (``cli/admin.py``) are thin shells over these
-same services. Each method takes the acting ``Principal`` and enforces the authorisation matrix in
-``access.py``; each write is one store transaction. May import ``store``, ``config``, ``auth``
-(hashing and the principal type) and ``errors``.
+The HTTP admin API (``edge/admin/``) and the CLI (``cli/admin.py``) are thin shells over these
+same services. Each method takes the acting ``Principal`` and enforces the authorisation matrix
+(``matrix.py``, ``access.py``, ``key_rules.py``); each write is one store transaction that also
+holds its audit entry (``journal.py``). May import ``store``, ``config``, ``auth``, ``policy``
+(model access) and ``errors``.
 """
 
 from __future__ import annotations
@@ -11,22 +12,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tollgate.admin.access import Clock, KeyCache, NoCache, utcnow
+from tollgate.admin.audit import AuditService
 from tollgate.admin.deployments import DeploymentService, OnChange
+from tollgate.admin.journal import Journal
+from tollgate.admin.key_rules import NO_BOUNDS, KeyBounds
 from tollgate.admin.keys import KeyService
 from tollgate.admin.orgs import OrgService
+from tollgate.admin.teams import TeamService
 from tollgate.admin.usage_plans import UsagePlanService
+from tollgate.admin.users import NO_DEFAULTS, UserDefaults, UserService
 from tollgate.store import Store
 
-__all__ = ["AdminServices", "KeyCache"]
+__all__ = ["AdminServices", "AdminSettings", "KeyBounds", "KeyCache", "UserDefaults"]
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSettings:
+    """The config that shapes admin writes (LiteLLM's settings of the same names)."""
+
+    key_bounds: KeyBounds = NO_BOUNDS  # litellm_settings.upperbound_key_generate_params
+    user_defaults: UserDefaults = NO_DEFAULTS  # max_internal_user_budget & co.
+    store_models: bool = True  # general_settings.store_model_in_db
 
 
 @dataclass(frozen=True, slots=True)
 class AdminServices:
     store: Store
     keys: KeyService
+    users: UserService
+    teams: TeamService
     orgs: OrgService
     plans: UsagePlanService
     deployments: DeploymentService
+    audit: AuditService
 
     @classmethod
     def build(
@@ -35,13 +53,20 @@ class AdminServices:
         cache: KeyCache | None = None,
         clock: Clock = utcnow,
         on_deployments_changed: OnChange | None = None,
+        settings: AdminSettings = AdminSettings(),
     ) -> AdminServices:
-        """``cache`` is the authenticator (``auth.keys.KeyAuthenticator``) whose entries writes drop."""
+        """``cache`` is the authenticator (``auth.keys.KeyAuthenticator``) whose entries writes drop,
+        or an ``auth.invalidation.Invalidation`` that also tells the other replicas."""
         cache = cache or NoCache()
+        journal = Journal(store, clock)
         return cls(
             store=store,
-            keys=KeyService(store, cache, clock),
-            orgs=OrgService(store, cache, clock),
-            plans=UsagePlanService(store, cache, clock),
-            deployments=DeploymentService(store, clock, on_deployments_changed),
+            keys=KeyService(journal, store, cache, clock, settings.key_bounds),
+            users=UserService(journal, store, cache, clock, settings.user_defaults),
+            teams=TeamService(journal, store, cache, clock, settings.user_defaults),
+            orgs=OrgService(journal, store, cache, clock),
+            plans=UsagePlanService(journal, store, cache, clock),
+            deployments=DeploymentService(journal, store, clock, on_deployments_changed,
+                                          store_models=settings.store_models),
+            audit=AuditService(store, clock),
         )

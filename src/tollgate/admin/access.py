@@ -1,9 +1,12 @@
-"""Who may do what in the admin API (the authorisation matrix), and the seams services share.
+"""Role checks the admin services share, and the seams they need (clock, key cache).
+
+The matrix itself (route × role, field × writer) is data in ``matrix.py``; in short:
 
     role                    read                     write
-    master key, proxy_admin everything               everything
+    master key, proxy_admin everything               everything (but spend: nobody)
     proxy_admin_viewer      everything               nothing
-    internal_user           own user, keys, teams    own keys, within own models and limits
+    internal_user           own user, keys, teams    own keys, within own models and limits, only tighter
+    team admin              + their team             + members (role user) of their team
     internal_user_viewer    own user, keys, teams    nothing
 
 Every refusal is a ``PermissionDenied`` that says why.
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from tollgate.admin.matrix import RouteRule, gate_roles
 from tollgate.auth.principal import Principal
 from tollgate.errors import PermissionDenied
 
@@ -49,6 +53,13 @@ def role_of(actor: Principal) -> str:
 
 def can_read_all(actor: Principal) -> bool:
     return role_of(actor) in ("proxy_admin", "proxy_admin_viewer")
+
+
+def check_route(actor: Principal, route: str, rule: RouteRule) -> None:
+    """The route gate: a role the matrix does not list for ``route`` is refused before the body is read."""
+    role = role_of(actor)
+    if role not in gate_roles(rule):
+        raise PermissionDenied(f"{route} is not allowed for the {role} role ({rule.scope})")
 
 
 def require_admin(actor: Principal, action: str) -> None:

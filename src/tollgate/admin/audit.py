@@ -1,8 +1,10 @@
 """The audit log of admin writes: who did it, which route, which target, before/after.
 
-Secrets are masked before anything is stored: plaintext keys, upstream API keys, passwords and
-tokens keep only a short prefix. Every write through the admin API is recorded (see
-``edge.admin_api``); ``AuditService.list`` serves ``GET /audit/logs`` to admins.
+Entries are written by ``journal.Journal`` in the write's own transaction, for API and CLI writes
+alike. What they store is already a response view (deployments redacted by their allow-list,
+``config.redaction``); ``mask`` is the last line: any string under a secret-looking name keeps only
+a short prefix, and a plaintext key becomes its hash. ``AuditService.list`` serves
+``GET /audit/logs`` to admins and viewers.
 """
 
 from __future__ import annotations
@@ -21,11 +23,6 @@ from tollgate.store.records import AuditEntry
 
 SECRET_WORDS = ("key", "secret", "password", "token", "credential", "authorization")
 NOT_SECRET = frozenset({"key_alias", "key_name", "keys", "key_type", "api_key_hash"})
-# Body fields that name the written target, most specific first.
-TARGET_FIELDS = (
-    "key", "keys", "token", "user_id", "user_ids", "team_id", "team_ids", "organization_id",
-    "organization_ids", "id", "entity_id", "model_name", "key_alias", "user_email",
-)
 
 
 def mask(value: Any, name: str = "") -> Any:
@@ -46,24 +43,12 @@ def mask(value: Any, name: str = "") -> Any:
     return value
 
 
-def _safe_id(value: Any) -> str:
+def safe_id(value: Any) -> str:
     """Plaintext keys never reach the audit log: they are stored as their hash."""
     from tollgate.auth.keys import hash_key
 
     text = str(value)
-    return hash_key(text) if text.startswith("sk-") else text
-
-
-def target_of(body: Any) -> str | None:
-    if not isinstance(body, Mapping):
-        return None
-    for name in TARGET_FIELDS:
-        value = body.get(name)
-        if isinstance(value, str) and value:
-            return _safe_id(value)
-        if isinstance(value, list) and value:
-            return ",".join(_safe_id(v) for v in value)[:256]
-    return None
+    return hash_key(text) if text.startswith("sk-") else text[:256]
 
 
 def actor_key(actor: Principal) -> str | None:
@@ -72,27 +57,6 @@ def actor_key(actor: Principal) -> str | None:
     if actor.key_alias:
         return actor.key_alias
     return actor.key_hash[:12] if actor.key_hash else None
-
-
-async def before_of(store: Store, target: str | None, action: str) -> Any:
-    """The stored record a write is about to change, when the route names one."""
-    if target is None or "," in target:
-        return None
-    kind = action.strip("/").split("/", 1)[0]
-    async with store.transaction() as tx:
-        if kind == "key":
-            record: Any = await tx.keys.get(target)
-        elif kind == "user":
-            record = await tx.users.get(target)
-        elif kind == "team":
-            record = await tx.teams.get(target)
-        elif kind == "organization":
-            record = await tx.orgs.get(target)
-        elif kind == "model":
-            record = await tx.deployments.get(target)
-        else:
-            record = None
-    return None if record is None else mask(record)
 
 
 def entry(
@@ -109,7 +73,7 @@ def entry(
         actor_subject=actor.subject,
         actor_role="proxy_admin" if actor.is_admin else actor.role,
         status_code=status,
-        before=before,
+        before=mask(before),
         after=mask(after),
     )
 
@@ -136,12 +100,6 @@ class AuditService:
     def __init__(self, store: Store, clock: Clock = utcnow) -> None:
         self._store = store
         self.clock = clock
-
-    async def before(self, target: str | None, action: str) -> Any:
-        return await before_of(self._store, target, action)
-
-    async def record(self, entry_: AuditEntry) -> None:
-        await self._store.record_audit(entry_)
 
     async def list(
         self,

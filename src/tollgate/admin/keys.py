@@ -14,6 +14,15 @@ from datetime import datetime
 from typing import Any
 
 from tollgate.admin.access import Clock, KeyCache, can_read_all, require_admin, require_key_writer
+from tollgate.admin.journal import Journal
+from tollgate.admin.key_rules import (
+    NO_BOUNDS,
+    KeyBounds,
+    check_owner_update,
+    check_tightens,
+    refuse_admin_fields,
+    refuse_spend,
+)
 from tollgate.admin.policies import apply_fields, check_within, iso, policy_view
 from tollgate.admin.requests import (
     DeleteKeysRequest,
@@ -27,7 +36,7 @@ from tollgate.auth.principal import Principal
 from tollgate.config.durations import expiry
 from tollgate.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from tollgate.store import Store, StoreTx
-from tollgate.store.records import EMPTY_POLICY, VirtualKey
+from tollgate.store.records import EMPTY_POLICY, ZERO, EntityPolicy, Team, User, VirtualKey
 
 
 def new_plaintext() -> str:
@@ -70,38 +79,66 @@ async def create_key(
 ) -> tuple[str, VirtualKey]:
     """Validate and insert one key inside the caller's transaction; returns (plaintext, record)."""
     owner = require_key_writer(actor, "creating a key")
+    refuse_spend(body, ZERO)
     user_id = body.user_id
     if owner is not None:
+        refuse_admin_fields(body)
         if user_id not in (None, owner):
-            raise PermissionDenied(f"you may create keys only for yourself ({owner}), not for '{user_id}'")
+            raise PermissionDenied(f"user_id: you may create keys only for yourself ({owner}), not for "
+                                   f"'{user_id}'", param="user_id")
         user_id = owner
     if plaintext is None:
         plaintext = new_plaintext()
     elif not plaintext.startswith("sk-"):
         raise InvalidRequest("key: a custom key must start with 'sk-'", param="key")
     policy = apply_fields(EMPTY_POLICY, body, now)
-    org_id = body.organization_id
-    if user_id is not None and (user := await tx.users.get(user_id)) is not None:
-        org_id = org_id or user.org_id
-        if owner is not None:
+    user = await tx.users.get(user_id) if user_id is not None else None
+    team = await _team_for_key(tx, body.team_id, owner)
+    org_id = await _org_for_key(tx, body.organization_id, owner, user, team)
+    if owner is not None:
+        if user is not None:
             check_within(policy, user.policy, "your user")
-    if body.team_id is not None:
-        team = await tx.teams.get(body.team_id)
-        if team is None:
-            raise NotFound(f"team '{body.team_id}' not found", param="team_id")
-        if owner is not None:
-            if await tx.memberships.get(f"{team.id}\x1f{owner}") is None:
-                raise PermissionDenied(f"you are not a member of team '{team.id}'")
+        if team is not None:
             check_within(policy, team.policy, f"team '{team.id}'")
-        org_id = org_id or team.org_id
     await _check_alias(tx, body.key_alias, None)
     record = VirtualKey(
         token=hash_key(plaintext), key_name=key_name(plaintext), key_alias=body.key_alias,
         user_id=user_id, team_id=body.team_id, org_id=org_id, expires=_expires(body, now),
-        policy=policy, created_by=actor.user_id or actor.kind, created_at=now, updated_at=now,
+        policy=policy, created_by=actor.user_id or actor.subject or actor.kind, created_at=now,
+        updated_at=now,
     )
     await tx.keys.insert(record)
     return plaintext, record
+
+
+async def _team_for_key(tx: StoreTx, team_id: str | None, owner: str | None) -> Team | None:
+    if team_id is None:
+        return None
+    team = await tx.teams.get(team_id)
+    if team is None:
+        raise NotFound(f"team '{team_id}' not found", param="team_id")
+    if owner is not None and await tx.memberships.get(f"{team.id}\x1f{owner}") is None:
+        raise PermissionDenied(f"team_id: you are not a member of team '{team.id}'", param="team_id")
+    return team
+
+
+async def _org_for_key(
+    tx: StoreTx, org_id: str | None, owner: str | None, user: User | None, team: Team | None
+) -> str | None:
+    """The key's organisation: the one named (which must exist and agree with the team's), else the
+    team's, else the user's. Internal users may name only their own or their team's."""
+    derived = (team.org_id if team else None) or (user.org_id if user else None)
+    if org_id is None:
+        return derived
+    if await tx.orgs.get(org_id) is None:
+        raise NotFound(f"organization '{org_id}' not found", param="organization_id")
+    if team is not None and team.org_id is not None and team.org_id != org_id:
+        raise InvalidRequest(f"organization_id: team '{team.id}' belongs to organization '{team.org_id}'",
+                             param="organization_id")
+    if owner is not None and org_id not in {team.org_id if team else None, user.org_id if user else None}:
+        raise PermissionDenied(f"organization_id: you do not belong to organization '{org_id}'",
+                               param="organization_id")
+    return org_id
 
 
 def _expires(body: KeyFields | RegenerateKeyRequest, now: datetime) -> datetime | None:
@@ -119,42 +156,66 @@ async def _check_alias(tx: StoreTx, alias: str | None, token: str | None) -> Non
 
 
 class KeyService:
-    def __init__(self, store: Store, cache: KeyCache, clock: Clock) -> None:
+    def __init__(self, journal: Journal, store: Store, cache: KeyCache, clock: Clock,
+                 bounds: KeyBounds = NO_BOUNDS) -> None:
+        self._journal = journal
         self._store = store
         self._cache = cache
         self._clock = clock
+        self._bounds = bounds
 
     async def generate(self, actor: Principal, body: GenerateKeyRequest) -> dict[str, Any]:
-        async with self._store.transaction() as tx:
-            plaintext, record = await create_key(tx, actor, body, self._clock(), body.key)
-        return created_view(plaintext, record, body.duration)
+        now = self._clock()
+        body = self._bounds.apply(body, now)
+        async with self._journal.write(actor, "/key/generate") as w:
+            plaintext, record = await create_key(w.tx, actor, body, now, body.key)
+            view = created_view(plaintext, record, body.duration)
+            w.after(view, record.token)
+        return view
 
     async def update(self, actor: Principal, body: UpdateKeyRequest) -> dict[str, Any]:
         now = self._clock()
-        async with self._store.transaction() as tx:
+        async with self._journal.write(actor, "/key/update") as w:
+            tx = w.tx
             current = await self._writable(tx, actor, body.key, "updating a key")
-            sent = body.model_fields_set
+            w.before(current.token, key_view(current))
+            refuse_spend(body, current.policy.spend)
             owner = require_key_writer(actor, "updating a key")
-            if owner is not None and "user_id" in sent and body.user_id != owner:
-                raise PermissionDenied("you may not move a key to another user")
             policy = apply_fields(current.policy, body, now)
-            if owner is not None and (user := await tx.users.get(owner)) is not None:
-                check_within(policy, user.policy, "your user")
+            sent = body.model_fields_set
+            if owner is not None:
+                check_owner_update(body, current, owner, now)
+                await self._check_owner_policy(tx, policy, current, owner)
             if "key_alias" in sent:
                 await _check_alias(tx, body.key_alias, current.token)
             changes: dict[str, Any] = {"policy": policy, "updated_at": now}
-            for field, attr in (("key_alias", "key_alias"), ("user_id", "user_id"),
-                                ("team_id", "team_id"), ("organization_id", "org_id")):
-                if field in sent:
-                    changes[attr] = getattr(body, field)
-            if "duration" in sent or "expires" in sent:
+            if "key_alias" in sent:
+                changes["key_alias"] = body.key_alias
+            if "user_id" in sent:
+                changes["user_id"] = body.user_id
+            if sent & {"team_id", "organization_id"}:
+                user_id = changes.get("user_id", current.user_id)
+                user = await tx.users.get(user_id) if user_id else None
+                team = await _team_for_key(tx, body.team_id if "team_id" in sent else current.team_id, None)
+                changes["team_id"] = team.id if team else None
+                org = body.organization_id if "organization_id" in sent else None
+                changes["org_id"] = await _org_for_key(tx, org, None, user, team)
+            if sent & {"duration", "expires"}:
                 changes["expires"] = _expires(body, now)
-            if changes.get("team_id") and await tx.teams.get(changes["team_id"]) is None:
-                raise NotFound(f"team '{changes['team_id']}' not found", param="team_id")
             record = replace(current, **changes)
             await tx.keys.replace(record)
+            view = {"key": body.key, **key_view(record)}
+            w.after(view)
         self._cache.invalidate(record.token)
-        return {"key": body.key, **key_view(record)}
+        return view
+
+    async def _check_owner_policy(self, tx: StoreTx, policy: EntityPolicy, current: VirtualKey,
+                                  owner: str) -> None:
+        check_tightens(policy, current.policy)
+        if (user := await tx.users.get(owner)) is not None:
+            check_within(policy, user.policy, "your user")
+        if current.team_id and (team := await tx.teams.get(current.team_id)) is not None:
+            check_within(policy, team.policy, f"team '{team.id}'")
 
     async def info(self, actor: Principal, key: str | None) -> dict[str, Any]:
         token = token_of(key) if key else actor.key_hash
@@ -200,43 +261,56 @@ class KeyService:
     async def delete(self, actor: Principal, body: DeleteKeysRequest) -> dict[str, Any]:
         if not body.keys and not body.key_aliases:
             raise InvalidRequest("keys: pass 'keys' or 'key_aliases'", param="keys")
-        async with self._store.transaction() as tx:
-            tokens: list[str] = []
+        async with self._journal.write(actor, "/key/delete") as w:
+            tx = w.tx
+            found: list[VirtualKey] = []
             for key in body.keys or ():
-                tokens.append((await self._writable(tx, actor, key, "deleting a key")).token)
+                found.append(await self._writable(tx, actor, key, "deleting a key"))
             for alias in body.key_aliases or ():
-                found = await tx.keys.find({"key_alias": alias})
-                if not found:
+                named = await tx.keys.find({"key_alias": alias})
+                if not named:
                     raise NotFound(f"key with alias '{alias}' not found", param="key_aliases")
-                tokens.append((await self._writable(tx, actor, found[0].token, "deleting a key")).token)
+                found.append(await self._writable(tx, actor, named[0].token, "deleting a key"))
+            tokens = [k.token for k in found]
+            w.before(",".join(tokens)[:256], [key_view(k) for k in found])
             await tx.keys.delete(tokens)
+            view = {"deleted_keys": [*(body.keys or ()), *(body.key_aliases or ())]}
+            w.after(view)
         for token in tokens:
             self._cache.invalidate(token)
-        return {"deleted_keys": [*(body.keys or ()), *(body.key_aliases or ())]}
+        return view
 
     async def set_blocked(self, actor: Principal, key: str, blocked: bool) -> dict[str, Any]:
         require_admin(actor, "blocking a key" if blocked else "unblocking a key")
-        async with self._store.transaction() as tx:
-            current = await tx.keys.get(token_of(key))
+        async with self._journal.write(actor, "/key/block" if blocked else "/key/unblock") as w:
+            current = await w.tx.keys.get(token_of(key))
             if current is None:
                 raise NotFound("key not found", param="key")
+            w.before(current.token, key_view(current))
             policy = replace(current.policy, blocked=blocked)
             record = replace(current, policy=policy, updated_at=self._clock())
-            await tx.keys.replace(record)
+            await w.tx.keys.replace(record)
+            view = key_view(record)
+            w.after(view)
         self._cache.invalidate(record.token)
-        return key_view(record)
+        return view
 
     async def regenerate(self, actor: Principal, key: str, body: RegenerateKeyRequest) -> dict[str, Any]:
         now = self._clock()
         plaintext = body.new_key or new_plaintext()
         if not plaintext.startswith("sk-"):
             raise InvalidRequest("new_key: a custom key must start with 'sk-'", param="new_key")
-        async with self._store.transaction() as tx:
+        body = self._bounds.apply(body, now) if body.model_fields_set - {"key", "new_key"} else body
+        async with self._journal.write(actor, "/key/regenerate") as w:
+            tx = w.tx
             current = await self._writable(tx, actor, key, "regenerating a key")
+            w.before(current.token, key_view(current))
+            refuse_spend(body, current.policy.spend)
             policy = apply_fields(current.policy, body, now)
             owner = require_key_writer(actor, "regenerating a key")
-            if owner is not None and (user := await tx.users.get(owner)) is not None:
-                check_within(policy, user.policy, "your user")
+            if owner is not None:
+                check_owner_update(body, current, owner, now)
+                await self._check_owner_policy(tx, policy, current, owner)
             alias = body.key_alias if "key_alias" in body.model_fields_set else current.key_alias
             await tx.keys.delete([current.token])
             await _check_alias(tx, alias, None)
@@ -246,8 +320,10 @@ class KeyService:
                 expires=expiry(body.duration, now) if body.duration else current.expires,
             )
             await tx.keys.insert(record)
+            view = created_view(plaintext, record, body.duration)
+            w.after(view)
         self._cache.invalidate(current.token)
-        return created_view(plaintext, record, body.duration)
+        return view
 
     async def _writable(self, tx: StoreTx, actor: Principal, key: str, action: str) -> VirtualKey:
         owner = require_key_writer(actor, action)

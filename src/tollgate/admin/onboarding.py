@@ -123,7 +123,7 @@ async def onboard(
         async with services.store.transaction() as tx:
             exists = await tx.teams.get(tier.team_id) is not None
         if not exists:
-            await services.orgs.new_team(actor, _team_request(tier))
+            await services.teams.new_team(actor, _team_request(tier))
             result.teams_created.append(tier.team_id)
     for done, user in enumerate(users, start=1):
         async with services.store.transaction() as tx:
@@ -132,7 +132,7 @@ async def onboard(
             result.skipped.append(user.email)
         else:
             team_id = by_id[user.tier].team_id
-            created = await services.orgs.new_user(actor, _user_request(user, team_id))
+            created = await services.users.new_user(actor, _user_request(user, team_id))
             result.created.append({"user_id": created["user_id"], "user_email": user.email,
                                    "team_id": team_id, "key": created["key"]})
         if progress is not None:

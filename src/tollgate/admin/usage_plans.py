@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from tollgate.admin.access import Clock, KeyCache, require_admin, require_read_all
+from tollgate.admin.journal import Journal
 from tollgate.admin.keys import token_of
 from tollgate.admin.requests import PlanLimits, UsagePlanRequest
 from tollgate.auth.principal import Principal
@@ -60,7 +61,8 @@ def plan_policy(base: EntityPolicy, plan: UsagePlanRequest, clock: Clock) -> Ent
 
 
 class UsagePlanService:
-    def __init__(self, store: Store, cache: KeyCache, clock: Clock) -> None:
+    def __init__(self, journal: Journal, store: Store, cache: KeyCache, clock: Clock) -> None:
+        self._journal = journal
         self._store = store
         self._cache = cache
         self._clock = clock
@@ -69,15 +71,18 @@ class UsagePlanService:
         require_admin(actor, "writing a usage plan")
         now = self._clock()
         document: Mapping[str, Any] = _jsonable(plan.model_dump(exclude_unset=True))
-        async with self._store.transaction() as tx:
+        async with self._journal.write(actor, "/usage-plan/new" if create else "/usage-plan/update") as w:
+            tx = w.tx
             existing = await tx.usage_plans.get(f"{plan.entity_type}\x1f{plan.entity_id}")
             if not create and existing is None:
                 raise NotFound(f"usage plan for {plan.entity_type} '{plan.entity_id}' not found")
+            w.before(plan.entity_id, None if existing is None else dict(existing.document))
             await self._apply(tx, plan)
             if existing is None:
                 await tx.usage_plans.insert(UsagePlan(plan.entity_type, plan.entity_id, document, now, now))
             else:
                 await tx.usage_plans.replace(replace(existing, document=document, updated_at=now))
+            w.after(dict(document))
         self._cache.invalidate_all()
         return dict(document)
 
@@ -95,11 +100,14 @@ class UsagePlanService:
         require_admin(actor, "deleting a usage plan")
         plan = await self._find(entity_id, entity_type)
         cleared = UsagePlanRequest(entity_id=plan.entity_id, entity_type=plan.entity_type)  # type: ignore[arg-type]
-        async with self._store.transaction() as tx:
-            await self._apply(tx, cleared, tenant=False)
-            await tx.usage_plans.delete([plan.id])
+        view = {"deleted": {"entity_type": plan.entity_type, "entity_id": plan.entity_id}}
+        async with self._journal.write(actor, "/usage-plan/delete") as w:
+            w.before(plan.entity_id, dict(plan.document))
+            await self._apply(w.tx, cleared, tenant=False)
+            await w.tx.usage_plans.delete([plan.id])
+            w.after(view)
         self._cache.invalidate_all()
-        return {"deleted": {"entity_type": plan.entity_type, "entity_id": plan.entity_id}}
+        return view
 
     async def _find(self, entity_id: str, entity_type: str | None) -> UsagePlan:
         async with self._store.transaction() as tx:

@@ -1,9 +1,12 @@
 """CLI admin commands: ``keys``, ``users``, ``teams`` and ``onboard``, over the same admin services
-the HTTP API uses (no server needed), acting as the master key.
+the HTTP API uses (no server needed), acting as a proxy admin (``cli:<login>`` in the audit log).
 
-``register(subparsers)`` adds them to ``tollgate``'s argument parser; each sets ``func`` to a
-callable taking the parsed namespace and returning the exit code. Results print as JSON lines on
-stdout (a new key's plaintext appears there once); progress goes to stderr.
+Writes behave as API writes do: each is one transaction with its audit entry, and changes that
+affect keys are published on Redis (when the config or ``REDIS_URL`` names one), so running
+replicas drop their cached principals at once. ``register(subparsers)`` adds the commands to
+``tollgate``'s argument parser; each sets ``func`` to a callable taking the parsed namespace and
+returning the exit code. Results print as JSON lines on stdout (a new key's plaintext appears there
+once); progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import orjson
 
 from tollgate.admin import AdminServices
+from tollgate.admin.access import NoCache
 from tollgate.admin.onboarding import load_tiers, load_users, onboard
 from tollgate.admin.requests import (
     DeleteKeysRequest,
@@ -25,13 +29,14 @@ from tollgate.admin.requests import (
     NewTeamRequest,
     NewUserRequest,
 )
-from tollgate.auth.principal import MASTER
-from tollgate.config import load_config
-from tollgate.config.environment import read_environment
+from tollgate.auth.principal import Principal
+from tollgate.bootstrap import admin_settings, default_config, key_cache
+from tollgate.config import Config, load_config
+from tollgate.config.environment import DATABASE_URL, read_environment
 from tollgate.errors import GatewayError
 from tollgate.store import DEFAULT_DATABASE_URL, Store, database_url, open_store, prepare
 
-Action = Callable[[AdminServices, argparse.Namespace], Awaitable[Any]]
+Action = Callable[[AdminServices, Principal, argparse.Namespace], Awaitable[Any]]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -124,18 +129,16 @@ def _optional(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
-def _database_url(args: argparse.Namespace) -> tuple[str, int]:
-    """The database ``serve`` would use with the same ``--config``."""
+def _database_url(args: argparse.Namespace, config: Config | None, env: dict[str, str]) -> str:
+    """The database ``serve`` would use with the same ``--config`` and environment."""
     if args.database_url:
-        return args.database_url, 10
-    if args.config:
-        config = load_config(args.config)
-        return database_url(config, read_environment()), config.general.database_connection_pool_limit
-    return DEFAULT_DATABASE_URL, 10
+        return str(args.database_url)
+    if config is not None:
+        return database_url(config, env)
+    return env.get(DATABASE_URL) or DEFAULT_DATABASE_URL
 
 
-async def _open(args: argparse.Namespace) -> Store:
-    url, pool = _database_url(args)
+async def _open(url: str, pool: int) -> Store:
     if url != "memory":
         await prepare(url)  # as serve does
     return open_store(url, pool)
@@ -144,12 +147,22 @@ async def _open(args: argparse.Namespace) -> Store:
 def _runner(action: Action) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         async def main() -> None:
-            store = await _open(args)
+            env = dict(read_environment())
+            loaded = load_config(args.config, env=env) if args.config else None
+            config = loaded or default_config(env)
+            pool = config.general.database_connection_pool_limit
+            store = await _open(_database_url(args, loaded, env), pool)
+            invalidation = key_cache(config, env, NoCache())
+            login = env.get("USER") or "unknown"
+            actor = Principal(kind="master", role="proxy_admin", subject=f"cli:{login}")
             try:
-                result = await action(AdminServices.build(store), args)
+                settings = admin_settings(config, env)
+                services = AdminServices.build(store, cache=invalidation, settings=settings)
+                result = await action(services, actor, args)
                 for item in result if isinstance(result, list) else [result]:
                     sys.stdout.write(orjson.dumps(item).decode() + "\n")
             finally:
+                await invalidation.stop()  # waits for the invalidations to be published
                 await store.close()
 
         try:
@@ -162,16 +175,16 @@ def _runner(action: Action) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-async def _keys_create(s: AdminServices, args: argparse.Namespace) -> Any:
+async def _keys_create(s: AdminServices, actor: Principal, args: argparse.Namespace) -> Any:
     fields = {**_policy_fields(args), **_optional(args, "user_id", "team_id", "key_alias", "duration")}
-    return await s.keys.generate(MASTER, GenerateKeyRequest(**fields))
+    return await s.keys.generate(actor, GenerateKeyRequest(**fields))
 
 
-async def _keys_list(s: AdminServices, args: argparse.Namespace) -> Any:
+async def _keys_list(s: AdminServices, actor: Principal, args: argparse.Namespace) -> Any:
     out: list[Any] = []
     page = 1
     while True:
-        result = await s.keys.list_keys(MASTER, page=page, size=100, user_id=args.user_id,
+        result = await s.keys.list_keys(actor, page=page, size=100, user_id=args.user_id,
                                         team_id=args.team_id, return_full_object=True)
         out.extend(result["keys"])
         if page >= result["total_pages"]:
@@ -179,56 +192,56 @@ async def _keys_list(s: AdminServices, args: argparse.Namespace) -> Any:
         page += 1
 
 
-async def _keys_revoke(s: AdminServices, args: argparse.Namespace) -> Any:
-    return await s.keys.delete(MASTER, DeleteKeysRequest(keys=args.keys))
+async def _keys_revoke(s: AdminServices, actor: Principal, args: argparse.Namespace) -> Any:
+    return await s.keys.delete(actor, DeleteKeysRequest(keys=args.keys))
 
 
-async def _keys_info(s: AdminServices, args: argparse.Namespace) -> Any:
-    return await s.keys.info(MASTER, args.key)
+async def _keys_info(s: AdminServices, actor: Principal, args: argparse.Namespace) -> Any:
+    return await s.keys.info(actor, args.key)
 
 
-async def _users_create(s: AdminServices, args: argparse.Namespace) -> Any:
+async def _users_create(s: AdminServices, actor: Principal, args: argparse.Namespace) -> Any:
     fields = {**_policy_fields(args), **_optional(args, "user_email", "user_id", "user_alias", "team_id")}
-    return await s.orgs.new_user(MASTER, NewUserRequest(user_role=args.user_role, **fields))
+    return await s.users.new_user(actor, NewUserRequest(user_role=args.user_role, **fields))
 
 
-async def _users_list(s: AdminServices, args: argparse.Namespace) -> Any:
-    return (await s.orgs.list_users(MASTER, page_size=100))["users"]
+async def _users_list(s: AdminServices, actor: Principal, args: argparse.Namespace) -> Any:
+    return (await s.users.list_users(actor, page_size=100))["users"]
 
 
-async def _users_info(s: AdminServices, args: argparse.Namespace) -> Any:
-    return await s.orgs.user_info(MASTER, args.user_id)
+async def _users_info(s: AdminServices, actor: Principal, args: argparse.Namespace) -> Any:
+    return await s.users.user_info(actor, [args.user_id])
 
 
-async def _users_delete(s: AdminServices, args: argparse.Namespace) -> Any:
-    return await s.orgs.delete_users(MASTER, args.user_ids)
+async def _users_delete(s: AdminServices, actor: Principal, args: argparse.Namespace) -> Any:
+    return await s.users.delete_users(actor, args.user_ids)
 
 
-async def _teams_create(s: AdminServices, args: argparse.Namespace) -> Any:
+async def _teams_create(s: AdminServices, actor: Principal, args: argparse.Namespace) -> Any:
     fields = {**_policy_fields(args), **_optional(args, "team_id", "team_alias")}
-    return await s.orgs.new_team(MASTER, NewTeamRequest(**fields))
+    return await s.teams.new_team(actor, NewTeamRequest(**fields))
 
 
-async def _teams_list(s: AdminServices, args: argparse.Namespace) -> Any:
-    return await s.orgs.list_teams(MASTER)
+async def _teams_list(s: AdminServices, actor: Principal, args: argparse.Namespace) -> Any:
+    return await s.teams.list_teams(actor)
 
 
-async def _teams_info(s: AdminServices, args: argparse.Namespace) -> Any:
-    return await s.orgs.team_info(MASTER, args.team_id)
+async def _teams_info(s: AdminServices, actor: Principal, args: argparse.Namespace) -> Any:
+    return await s.teams.team_info(actor, args.team_id)
 
 
-async def _teams_delete(s: AdminServices, args: argparse.Namespace) -> Any:
-    return await s.orgs.delete_teams(MASTER, args.team_ids)
+async def _teams_delete(s: AdminServices, actor: Principal, args: argparse.Namespace) -> Any:
+    return await s.teams.delete_teams(actor, args.team_ids)
 
 
-async def _onboard(s: AdminServices, args: argparse.Namespace) -> Any:
+async def _onboard(s: AdminServices, actor: Principal, args: argparse.Namespace) -> Any:
     def progress(done: int, total: int, email: str) -> None:
         sys.stderr.write(f"\r[{done}/{total}] {email}\x1b[K")
         if done == total:
             sys.stderr.write("\n")
         sys.stderr.flush()
 
-    result = await onboard(s, MASTER, load_tiers(args.tiers), load_users(args.users), progress)
+    result = await onboard(s, actor, load_tiers(args.tiers), load_users(args.users), progress)
     for email in result.skipped:
         sys.stderr.write(f"skipped {email}: already exists\n")
     sys.stderr.write(

@@ -121,6 +121,8 @@ class LitellmSettings(_Section):
     default_team_settings: list[dict[str, Any]] = Field(default_factory=list)
     max_end_user_budget: float | None = None
     upperbound_key_generate_params: dict[str, Any] = Field(default_factory=dict)
+    # /metrics names keys, teams and users: it asks for an admin or viewer key unless set to false.
+    require_auth_for_metrics_endpoint: bool = True
     default_key_generate_params: dict[str, Any] = Field(default_factory=dict)
     model_group_alias: dict[str, str | dict[str, Any]] = Field(default_factory=dict)
     context_window_fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)

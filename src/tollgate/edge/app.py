@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
@@ -110,15 +110,7 @@ def _full_app(parts: EdgeParts, openai: Handler) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        errors = exc.errors()
-        first = errors[0] if errors else {"loc": (), "msg": "invalid request body"}
-        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-        field_name = ".".join(loc) or None
-        message = f"{field_name}: {first.get('msg')}" if field_name else str(first.get("msg"))
-        status, body, headers = openai_chat.render_error(
-            InvalidRequest(message, param=field_name, status=422)
-        )
-        return Response(body, status_code=status, headers=dict(headers), media_type="application/json")
+        return error_response(openai_chat.render_error, invalid_input(exc.errors()))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -134,6 +126,22 @@ def _full_app(parts: EdgeParts, openai: Handler) -> FastAPI:
         return internal_error(openai_chat.render_error, exc, None)
 
     return app
+
+
+def invalid_input(errors: Sequence[Any]) -> InvalidRequest:
+    """A 400 naming the first bad field (or saying the body is not JSON at all), never a 422."""
+    first: Any = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    if first.get("type") == "json_invalid":
+        where = first.get("loc", ())[-1] if first.get("loc") else "?"
+        reason = (first.get("ctx") or {}).get("error", "malformed")
+        return InvalidRequest(f"request body is not valid JSON: {reason} (at character {where})")
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    field_name = ".".join(loc) or None
+    if field_name is None and ": " in str(first.get("msg")):  # a whole-body check names its field
+        field_name = str(first["msg"]).removeprefix("Value error, ").split(": ", 1)[0].split(".")[0]
+        return InvalidRequest(str(first["msg"]).removeprefix("Value error, "), param=field_name)
+    message = f"{field_name}: {first.get('msg')}" if field_name else str(first.get("msg"))
+    return InvalidRequest(message, param=field_name)
 
 
 def json_response(payload: object, status: int = 200) -> Response:

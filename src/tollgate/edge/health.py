@@ -21,6 +21,7 @@ from tollgate import __version__
 from tollgate.auth.principal import Principal
 from tollgate.canonical import ChatRequest, EmbeddingRequest, Message, TextPart
 from tollgate.config import Deployment
+from tollgate.config.redaction import redact_text, redact_url
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.edge.inference import error_response
 from tollgate.errors import GatewayError, PermissionDenied
@@ -39,7 +40,7 @@ def _describe(dep: Deployment) -> dict[str, Any]:
         "model": dep.litellm_model,
         "model_name": dep.model_name,
         "model_id": dep.id,
-        "api_base": dep.api_base,
+        "api_base": redact_url(dep.api_base) if dep.api_base else None,
     }
 
 
@@ -126,7 +127,7 @@ class Health:
                 )
                 await provider.chat(dep, ping, options)
         except GatewayError as exc:
-            return f"{type(exc).__name__}: {exc.message}"[:500]
+            return redact_text(f"{type(exc).__name__}: {exc.message}")[:500]
         except Exception as exc:
             return f"{type(exc).__name__}"
         return None

@@ -119,6 +119,8 @@ class StoreTx:
     keys: RecordTable[VirtualKey]
     deployments: RecordTable[StoredDeployment]
     usage_plans: RecordTable[UsagePlan]
+    # Admin writes add their audit entry here, so the entry commits (or not) with the write.
+    audit: RecordTable[AuditEntry]
 
 
 class SpendStore(Protocol):
@@ -156,7 +158,7 @@ class SpendStore(Protocol):
 
 
 class AuditStore(Protocol):
-    async def record_audit(self, entry: AuditEntry) -> None: ...
+    """Audit entries are written inside admin transactions (``StoreTx.audit``); this reads them."""
 
     async def audit_logs(
         self,

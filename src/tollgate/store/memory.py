@@ -110,6 +110,10 @@ class MemoryTable(Generic[R]):
                     raise Conflict(f"{self.kind} with {name} '{value}' already exists")
 
 
+def _getter(name: str) -> Callable[[AuditEntry], object]:
+    return lambda entry: getattr(entry, name)
+
+
 class _Tables:
     def __init__(self) -> None:
         self._orgs = MemoryTable[Organization]("organization", lambda r: r.id, {"alias": lambda r: r.alias})
@@ -145,6 +149,9 @@ class _Tables:
             lambda r: r.id,
             {"entity_type": lambda r: r.entity_type, "entity_id": lambda r: r.entity_id},
         )
+        self.audit = MemoryTable[AuditEntry](
+            "audit entry", lambda r: r.id, {name: _getter(name) for name in AUDIT_FILTERS}
+        )
         self.tx = StoreTx(
             orgs=self._orgs,
             teams=self._teams,
@@ -153,12 +160,13 @@ class _Tables:
             keys=self._keys,
             deployments=self._deployments,
             usage_plans=self._plans,
+            audit=self.audit,
         )
 
     def all(self) -> tuple[MemoryTable[object], ...]:
         return (
             self._orgs, self._teams, self._users, self._memberships,  # type: ignore[return-value]
-            self._keys, self._deployments, self._plans,
+            self._keys, self._deployments, self._plans, self.audit,
         )
 
 
@@ -168,7 +176,6 @@ class MemoryStore:
         self._lock = asyncio.Lock()
         self._spend: list[SpendRow] = []
         self._logged: set[str] = set()
-        self._audit: list[AuditEntry] = []
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[StoreTx]:
@@ -240,9 +247,6 @@ class MemoryStore:
         self._logged = {row.request_id for row in kept}
         return purged
 
-    async def record_audit(self, entry: AuditEntry) -> None:
-        self._audit.append(entry)
-
     async def audit_logs(
         self,
         filters: Mapping[str, str] | None = None,
@@ -257,7 +261,7 @@ class MemoryStore:
                 raise ValueError(f"audit logs: unknown filter {name!r}")
         out = [
             e
-            for e in self._audit
+            for e in self._tables.audit.rows.values()
             if (start is None or e.created_at >= start)
             and (end is None or e.created_at < end)
             and all(getattr(e, name) == value for name, value in (filters or {}).items())

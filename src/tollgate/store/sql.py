@@ -45,6 +45,7 @@ from tollgate.store.records import (
 )
 from tollgate.store.sql_tables import (
     AUDIT,
+    AUDITS,
     DEPLOYMENTS,
     KEYS,
     MEMBERSHIPS,
@@ -54,8 +55,6 @@ from tollgate.store.sql_tables import (
     TEAMS,
     USERS,
     Mapper,
-    audit_of,
-    audit_row,
     spend_of,
     spend_row,
 )
@@ -128,9 +127,13 @@ class SqlTable(Generic[R]):
 
     async def replace(self, record: R) -> None:
         record_id = self._m.id_of(record)
+        values = self._m.to_row(record)
+        # An entity's running spend only ever grows through record_spend's atomic addition; writing
+        # back the value read earlier in this transaction would undo spend recorded meanwhile.
+        values.pop("spend", None)
         try:
             result = await self._conn.execute(
-                update(self._m.table).where(self._m.where_id(record_id)).values(**self._m.to_row(record))
+                update(self._m.table).where(self._m.where_id(record_id)).values(**values)
             )
         except IntegrityError:
             raise Conflict(f"{self._m.kind} '{record_id}': a unique field is already taken") from None
@@ -186,6 +189,7 @@ def _sql_tx(conn: AsyncConnection) -> StoreTx:
         keys=SqlTable(conn, KEYS),
         deployments=SqlTable(conn, DEPLOYMENTS),
         usage_plans=SqlTable(conn, PLANS),
+        audit=SqlTable(conn, AUDITS),
     )
 
 
@@ -281,10 +285,6 @@ class SqlStore:
             result = await conn.execute(delete(SPEND).where(SPEND.c.started_at < before))
             return int(result.rowcount or 0)
 
-    async def record_audit(self, entry: AuditEntry) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(AUDIT).values(**audit_row(entry)))
-
     async def audit_logs(
         self,
         filters: Mapping[str, str] | None = None,
@@ -305,7 +305,7 @@ class SqlStore:
             query = query.where(AUDIT.c.created_at < end)
         query = query.order_by(AUDIT.c.created_at.desc(), AUDIT.c.id).offset(offset).limit(limit)
         async with self.engine.connect() as conn:
-            return [audit_of(row) for row in (await conn.execute(query)).mappings()]
+            return [AUDITS.from_row(row) for row in (await conn.execute(query)).mappings()]
 
     async def close(self) -> None:
         await self.engine.dispose()

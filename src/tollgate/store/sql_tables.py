@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     ColumnElement,
@@ -52,15 +53,19 @@ PREFIX = "tollgate_"
 
 
 class Money(TypeDecorator[Decimal]):
-    """Exact dollars: NUMERIC(20, 12), or its decimal string on SQLite."""
+    """Exact dollars: NUMERIC(precision, 12), or its decimal string on SQLite."""
 
     impl = Numeric(20, 12, asdecimal=True)
     cache_ok = True
 
+    def __init__(self, precision: int = 20) -> None:
+        super().__init__()
+        self.precision = precision
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(String(48))
-        return dialect.type_descriptor(Numeric(20, 12, asdecimal=True))
+        return dialect.type_descriptor(Numeric(self.precision, 12, asdecimal=True))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:
@@ -75,21 +80,25 @@ def _ts() -> DateTime:
     return DateTime(timezone=True)
 
 
+# Limits are BIGINT and policy money NUMERIC(30, 12): the admin API accepts token limits up to
+# 10^15 and dollar amounts up to 10^12 (admin/requests.py), which INTEGER and NUMERIC(20, 12) overflow.
+POLICY_MONEY_PRECISION = 30
+LIMIT_COLUMNS = ("rpm", "tpm", "input_tpm", "output_tpm", "max_parallel")
+POLICY_MONEY_COLUMNS = ("max_budget", "soft_budget", "spend")
+
+
 def policy_columns() -> list[Column[Any]]:
+    money = Money(POLICY_MONEY_PRECISION)
     return [
         Column("models", JSON, nullable=False),
-        Column("rpm", Integer),
-        Column("tpm", Integer),
-        Column("input_tpm", Integer),
-        Column("output_tpm", Integer),
-        Column("max_parallel", Integer),
+        *(Column(name, BigInteger) for name in LIMIT_COLUMNS),
         Column("model_limits", JSON, nullable=False),
         Column("budgets", JSON, nullable=False),
-        Column("max_budget", Money),
+        Column("max_budget", money),
         Column("budget_duration", String(32)),
         Column("budget_reset_at", _ts()),
-        Column("soft_budget", Money),
-        Column("spend", Money, nullable=False),
+        Column("soft_budget", money),
+        Column("spend", money, nullable=False),
         Column("metadata", JSON, nullable=False),
         Column("tags", JSON, nullable=False),
         Column("blocked", Boolean, nullable=False),
@@ -349,6 +358,23 @@ PLANS: Mapper[UsagePlan] = Mapper(
     ),
     ("entity_type", "entity_id"),
 )
+AUDIT = T[f"{PREFIX}audit_logs"]
+
+
+def audit_row(e: AuditEntry) -> dict[str, Any]:
+    return {name: getattr(e, name) for name in AuditEntry.__dataclass_fields__}
+
+
+def audit_of(w: Mapping[Any, Any]) -> AuditEntry:
+    values = {name: w[name] for name in AuditEntry.__dataclass_fields__}
+    values["created_at"] = utc(w["created_at"])
+    return AuditEntry(**values)
+
+
+AUDITS: Mapper[AuditEntry] = Mapper(
+    "audit entry", AUDIT, ("id",), lambda r: r.id, audit_row, audit_of,
+    ("action", "target_id", "actor_user_id", "actor_key"),
+)
 SPEND = T[f"{PREFIX}spend_logs"]
 
 
@@ -368,16 +394,3 @@ def spend_of(w: Mapping[Any, Any]) -> SpendRow:
     values["metadata"] = w["metadata"] or {}
     values["stream"] = bool(w["stream"])
     return SpendRow(**values)
-
-
-AUDIT = T[f"{PREFIX}audit_logs"]
-
-
-def audit_row(e: AuditEntry) -> dict[str, Any]:
-    return {name: getattr(e, name) for name in AuditEntry.__dataclass_fields__}
-
-
-def audit_of(w: Mapping[Any, Any]) -> AuditEntry:
-    values = {name: w[name] for name in AuditEntry.__dataclass_fields__}
-    values["created_at"] = utc(w["created_at"])
-    return AuditEntry(**values)

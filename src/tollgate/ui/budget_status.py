@@ -29,13 +29,13 @@ async def _entity(
         view = (await services.keys.info(actor, key))["info"]
         return "key", view["token"], view, {"api_key": view["token"]}
     if team_id:
-        view = (await services.orgs.team_info(actor, team_id))["team_info"]
+        view = (await services.teams.team_info(actor, team_id))["team_info"]
         return "team", team_id, view, {"team_id": team_id}
     if organization_id:
         view = await services.orgs.org_info(actor, organization_id)
         return "organization", organization_id, view, {"org_id": organization_id}
     if user_id or actor.user_id:
-        view = (await services.orgs.user_info(actor, user_id))["user_info"]
+        view = (await services.users.user_info(actor, [user_id] if user_id else []))["user_info"]
         return "user", view["user_id"], view, {"user_id": view["user_id"]}
     raise InvalidRequest("pass key, user_id, team_id or organization_id", param="key")
 

@@ -24,9 +24,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from tollgate.admin import AdminServices
 from tollgate.admin.access import can_read_all, require_read_all
 from tollgate.admin.keys import key_view, token_of
-from tollgate.admin.orgs import org_view, user_view
 from tollgate.admin.policies import iso, policy_view
 from tollgate.admin.spend import log_view, parse_day
+from tollgate.admin.views import org_view, user_view
 from tollgate.auth.principal import Principal
 from tollgate.errors import InvalidRequest, PermissionDenied
 from tollgate.store import GROUP_COLUMNS, Store
