@@ -237,6 +237,11 @@ def test_bad_strings_and_queries_are_400s(gate: Gate) -> None:
         response = gate.call("GET", "/key/list", params=params)
         assert response.status_code == 400, (params, response.text)
     assert gate.call("GET", "/spend/logs", params={"page": str(10**20)}).status_code == 400
+    # The web UI's read endpoints take the same care.
+    for path in ("/ui/api/teams", "/ui/api/users", "/ui/api/organizations", "/ui/api/keys", "/spend/logs/ui"):
+        for params in ({"page": str(10**20)}, {"search": "a\x00b"}, {"team_id": "t\x00"}):
+            response = gate.call("GET", path, params=params)
+            assert response.status_code == 400, (path, params, response.text)
 
 
 def test_user_info_answers_every_litellm_form(gate: Gate) -> None:

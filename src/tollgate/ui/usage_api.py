@@ -49,6 +49,9 @@ def _own_user(actor: Principal, asked: str | None, action: str) -> str | None:
     return actor.user_id
 
 
+MAX_PAGE = 1_000_000  # as the admin API: an offset past this means nothing and overflows SQL integers
+
+
 def _pages(total: int, size: int) -> int:
     return -(-total // size) if total else 0
 
@@ -58,10 +61,14 @@ def ui_api_router(services: AdminServices, authenticate: Authenticate) -> APIRou
     store: Store = services.store
 
     async def actor_of(request: Request) -> Principal:
-        return await authenticate(request)
+        principal = await authenticate(request)
+        for name, value in request.query_params.multi_items():
+            if "\x00" in name or "\x00" in value:  # PostgreSQL text cannot hold NUL: a 400, not a 500
+                raise InvalidRequest(f"{name}: text must not contain NUL (\\u0000) characters", param=name)
+        return principal
 
     Actor = Annotated[Principal, Depends(actor_of)]
-    Page = Annotated[int, Query(ge=1)]
+    Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
     Size = Annotated[int, Query(ge=1, le=100)]
 
     @router.get("/spend/logs/ui")
