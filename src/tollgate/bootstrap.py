@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -32,7 +33,7 @@ from tollgate.accounting.pricing import Pricer, load_bundled_table
 from tollgate.admin import AdminServices
 from tollgate.auth.bearer import CredentialAuthenticator, credential_from_headers, fetch_via
 from tollgate.auth.invalidation import redis_invalidation
-from tollgate.auth.keys import KeyAuthenticator
+from tollgate.auth.keys import DEFAULT_CACHE_TTL, KeyAuthenticator
 from tollgate.auth.principal import Principal
 from tollgate.config import Config, Price, load_config, parse_config
 from tollgate.config.environment import CONFIG, REDIS_PREFIX, read_environment
@@ -102,6 +103,19 @@ async def prepare_database(config: Config, env: Mapping[str, str]) -> None:
     await prepare(url)
 
 
+def principal_cache_ttl(config: Config) -> float:
+    """Seconds a virtual key's principal is served from memory (``user_api_key_cache_ttl``)."""
+    ttl = config.general.user_api_key_cache_ttl
+    return DEFAULT_CACHE_TTL if ttl is None else ttl
+
+
+def upstream_tls(ssl_verify: bool | str) -> bool | ssl.SSLContext:
+    """``litellm_settings.ssl_verify``: ``true``/``false``, or a CA bundle file to verify against."""
+    if isinstance(ssl_verify, bool):
+        return ssl_verify
+    return ssl.create_default_context(cafile=ssl_verify)
+
+
 def redis_prefix(env: Mapping[str, str]) -> str:
     """Every Redis key and channel starts with this (``TOLLGATE_REDIS_PREFIX``, default
     ``tollgate``), so deployments or test runs sharing one Redis stay apart."""
@@ -156,12 +170,13 @@ def build(
     env = read_environment() if env is None else env
     if tracing is None:
         tracing = build_tracing(config, env, log.warning)
-    http = HttpClient()
+    http = HttpClient(verify_tls=upstream_tls(config.litellm.ssl_verify))
     providers = ProviderTable(http, env)
     db_url = database_url(config, env)
     store = open_store(db_url, pool_size=config.general.database_connection_pool_limit)
     authenticator = CredentialAuthenticator(
-        KeyAuthenticator(config.master_key, store), jwt_authenticator(config, store, http, env)
+        KeyAuthenticator(config.master_key, store, cache_ttl=principal_cache_ttl(config)),
+        jwt_authenticator(config, store, http, env),
     )
     observability = Observability.build(config, store, db_url, env)
     router = Router.from_config(

@@ -23,6 +23,8 @@ from tollgate.errors import AuthenticationFailed
 from tollgate.store import Store
 from tollgate.store.records import EntityPolicy
 
+DEFAULT_CACHE_TTL = 60.0  # seconds a principal is served from memory (user_api_key_cache_ttl)
+
 
 def hash_key(key: str) -> str:
     """The stored form of a virtual key: its SHA-256, hex (LiteLLM's token hash)."""
@@ -66,7 +68,7 @@ class KeyAuthenticator:
         master_key: str | None,
         store: Store | None = None,
         *,
-        cache_ttl: float = 60.0,
+        cache_ttl: float = DEFAULT_CACHE_TTL,
         cache_size: int = 10_000,
         negative_ttl: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
