@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tollgate.store import Store, open_store
-from tollgate.store.sql import migrate
+from tollgate.store.schema import migrate
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 

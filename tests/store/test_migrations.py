@@ -11,7 +11,8 @@ from sqlalchemy import text
 
 from tollgate.errors import ConfigError
 from tollgate.store.migrations import HEAD
-from tollgate.store.sql import MIGRATIONS, check_schema, make_engine, migrate
+from tollgate.store.schema import MIGRATIONS, check_schema, migrate
+from tollgate.store.sql import make_engine
 
 
 def test_head_constant_is_alembics_head() -> None:

@@ -23,7 +23,8 @@ from tollgate.store.records import (
     User,
     VirtualKey,
 )
-from tollgate.store.sql import check_schema, migrate, normalize_url
+from tollgate.store.schema import check_schema, migrate
+from tollgate.store.sql import normalize_url
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 

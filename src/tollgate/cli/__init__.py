@@ -136,7 +136,7 @@ def cmd_fake_upstream(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from tollgate.store import database_url
-    from tollgate.store.sql import migrate
+    from tollgate.store.schema import migrate
 
     url = database_url(_load(args.config), read_environment())
     if url == "memory":

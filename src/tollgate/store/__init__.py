@@ -63,7 +63,7 @@ def database_url(config: Config, env: Mapping[str, str]) -> str:
 async def prepare(url: str) -> None:
     """Before serving: SQLite is migrated in place; any other database must already be at the
     current schema (``tollgate migrate``), else ``ConfigError`` naming that command."""
-    from tollgate.store.sql import check_schema, migrate
+    from tollgate.store.schema import check_schema, migrate
 
     if url.startswith("sqlite") or "://" not in url:
         await migrate(url)

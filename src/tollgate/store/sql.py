@@ -1,30 +1,26 @@
 """SQL store over SQLAlchemy 2 async Core: SQLite by default, PostgreSQL when configured.
 
 ``normalize_url`` accepts URLs as LiteLLM users write them (``postgresql://…``) and picks the async
-driver. ``migrate`` upgrades a database to the newest Alembic revision shipped in
-``store/migrations``; ``check_schema`` refuses to serve a database that is behind.
+driver. The schema itself is created and upgraded by ``store/schema.py``.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
-from sqlalchemy import Connection, Dialect, Table, case, delete, event, func, insert, select, text, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import Dialect, Table, case, delete, event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tollgate.errors import ConfigError, Conflict, NotFound
 from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, StoreTx
 from tollgate.store.aggregate import Aggregator, day_of
-from tollgate.store.migrations import HEAD
 from tollgate.store.records import (
     AuditEntry,
     SpendGroup,
@@ -48,8 +44,6 @@ from tollgate.store.sql_tables import (
 )
 
 R = TypeVar("R")
-MIGRATIONS = Path(__file__).with_name("migrations")
-SCHEMA_BEHIND = "database schema is not at the current version; run `tollgate migrate`"
 
 
 def normalize_url(url: str) -> str:
@@ -358,59 +352,3 @@ async def _sql_groups(
         )
     out.sort(key=lambda g: (g.day or "", -g.spend, g.group or ""))
     return out
-
-
-def _alembic_config(connection: Connection | None = None) -> Any:
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    if connection is not None:
-        cfg.attributes["connection"] = connection
-    return cfg
-
-
-def _upgrade(connection: Connection) -> None:
-    from alembic import command
-
-    command.upgrade(_alembic_config(connection), "head")
-
-
-async def _stored_revision(conn: AsyncConnection) -> str | None:
-    """The database's Alembic revision, read without Alembic; ``None`` for an empty database."""
-    try:
-        async with conn.begin_nested():
-            result = await conn.execute(text("SELECT version_num FROM alembic_version"))
-            return result.scalar()
-    except DBAPIError:
-        return None
-
-
-def _quiet_alembic() -> None:
-    # Alembic's INFO lines ("setup plugin …") would bury serve's one-line start-up refusal.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
-async def migrate(url: str) -> None:
-    """Upgrade the database at ``url`` to the newest schema (creates an SQLite file if needed)."""
-    _quiet_alembic()
-    engine = make_engine(url)
-    try:
-        async with engine.begin() as conn:
-            if await _stored_revision(conn) != HEAD:
-                await conn.run_sync(_upgrade)
-    finally:
-        await engine.dispose()
-
-
-async def check_schema(url: str) -> None:
-    """Raise ``ConfigError`` unless the database is at the newest schema revision."""
-    _quiet_alembic()
-    engine = make_engine(url)
-    try:
-        async with engine.connect() as conn:
-            current = await _stored_revision(conn)
-    finally:
-        await engine.dispose()
-    if current != HEAD:
-        raise ConfigError(SCHEMA_BEHIND)
