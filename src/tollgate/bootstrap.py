@@ -36,14 +36,14 @@ from tollgate.auth.invalidation import redis_invalidation
 from tollgate.auth.keys import DEFAULT_CACHE_TTL, KeyAuthenticator
 from tollgate.auth.principal import Principal
 from tollgate.config import Config, Price, load_config, parse_config
-from tollgate.config.environment import CONFIG, REDIS_PREFIX, read_environment
+from tollgate.config.environment import CONFIG, DISABLE_SCHEMA_UPDATE, REDIS_PREFIX, is_set, read_environment
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.edge.app import EdgeParts, create_app, json_response
 from tollgate.edge.health import Health
 from tollgate.edge.inference import Inference, error_response
 from tollgate.edge.metrics import metrics_route
 from tollgate.edge.passthrough import Passthrough
-from tollgate.errors import GatewayError
+from tollgate.errors import GatewayError, StoreUnavailable
 from tollgate.gateway import Gateway
 from tollgate.policy.access import denying_entity
 from tollgate.policy.admission import PolicyAdmission
@@ -85,7 +85,8 @@ DEFAULT_CONFIG = {
             "model_info": {"mode": "embedding", "input_cost_per_token": "0.00000002"},
         },
     ],
-    "general_settings": {"master_key": "sk-1234", "database_url": "sqlite:///tollgate.db"},
+    # No database_url: DATABASE_URL if set, else store.DEFAULT_DATABASE_URL in the working directory.
+    "general_settings": {"master_key": "sk-1234"},
 }
 
 
@@ -100,7 +101,49 @@ async def prepare_database(config: Config, env: Mapping[str, str]) -> None:
     if url == "memory":
         log.warning("database_url is 'memory': keys, teams and spend live only as long as this process")
         return
-    await prepare(url)
+    update = not (config.general.disable_prisma_schema_update or is_set(env, DISABLE_SCHEMA_UPDATE))
+    log.info("%s", await prepare(url, update_schema=update))
+
+
+async def check_connections(config: Config, env: Mapping[str, str]) -> list[str]:
+    """``check-config --check-connections``: one line per store the config uses, or
+    ``StoreUnavailable`` for the first one that cannot be reached."""
+    from tollgate.store.connectivity import masked
+    from tollgate.store.migrations import HEAD
+    from tollgate.store.schema import read_revision
+
+    lines = []
+    url = database_url(config, env)
+    if url == "memory":
+        lines.append("database: memory (nothing to connect to)")
+    else:
+        revision = await read_revision(url)
+        if revision is None:
+            state = "empty: `tollgate serve` or `tollgate migrate` creates the schema"
+        else:
+            state = f"schema at revision {revision}" + (" (current)" if revision == HEAD else f", {HEAD} due")
+        lines.append(f"database {masked(url)}: reachable, {state}")
+    redis = redis_url(config, env)
+    if redis is not None:
+        await _ping_redis(redis)
+        lines.append(f"redis {masked(redis)}: reachable")
+    return lines
+
+
+async def _ping_redis(url: str) -> None:
+    import redis.asyncio
+    from redis.exceptions import RedisError
+
+    from tollgate.store.connectivity import masked
+
+    client = redis.asyncio.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        detail = f"cannot reach Redis at {masked(url)}: {exc}"
+        raise StoreUnavailable(detail, detail=detail) from exc
+    finally:
+        await client.aclose()
 
 
 def principal_cache_ttl(config: Config) -> float:
@@ -173,7 +216,11 @@ def build(
     http = HttpClient(verify_tls=upstream_tls(config.litellm.ssl_verify))
     providers = ProviderTable(http, env)
     db_url = database_url(config, env)
-    store = open_store(db_url, pool_size=config.general.database_connection_pool_limit)
+    store = open_store(
+        db_url,
+        pool_size=config.general.database_connection_pool_limit,
+        timeout=config.general.database_connection_timeout,
+    )
     authenticator = CredentialAuthenticator(
         KeyAuthenticator(config.master_key, store, cache_ttl=principal_cache_ttl(config)),
         jwt_authenticator(config, store, http, env),

@@ -15,12 +15,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 from sqlalchemy import Dialect, Table, case, delete, event, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from tollgate.errors import ConfigError, Conflict, NotFound
+from tollgate.errors import ConfigError, Conflict, NotFound, StoreUnavailable
 from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, StoreTx
 from tollgate.store.aggregate import Aggregator, day_of
+from tollgate.store.connectivity import unavailable_reason
 from tollgate.store.records import (
     AuditEntry,
     SpendGroup,
@@ -78,7 +80,12 @@ def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+CONNECT_TIMEOUT = 10.0  # seconds to open one connection; a dead host fails start-up this fast
+
+
+def make_engine(url: str, pool_size: int = 10, *, timeout: float | None = None) -> AsyncEngine:
+    """``timeout`` (``database_connection_timeout``) bounds, on PostgreSQL, each statement and the
+    wait for a pooled connection, so a stalled database fails calls instead of hanging them."""
     # orjson for JSON columns: the stdlib encoder was half the cost of writing a spend-log row.
     codec: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
     url = normalize_url(url)
@@ -86,7 +93,15 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30}, **codec)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **codec)
+    connect: dict[str, Any] = {"timeout": CONNECT_TIMEOUT}
+    pool: dict[str, Any] = {}
+    if timeout is not None:
+        connect["command_timeout"] = timeout
+        pool["pool_timeout"] = timeout
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=connect,
+        **pool, **codec,
+    )
 
 
 class SqlTable(Generic[R]):
@@ -181,14 +196,22 @@ class _BulkInsert:
 
 
 class SqlStore:
-    def __init__(self, url: str, pool_size: int = 10) -> None:
-        self.engine = make_engine(url, pool_size)
+    def __init__(self, url: str, pool_size: int = 10, *, timeout: float | None = None) -> None:
+        self.engine = make_engine(url, pool_size, timeout=timeout)
         self._spend_insert = _BulkInsert(SPEND, self.engine.dialect)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[StoreTx]:
-        async with self.engine.begin() as conn:
-            yield _sql_tx(conn)
+        """Raises ``StoreUnavailable`` when the database cannot be used now (see
+        ``store/connectivity.py``); the caller's own errors pass through unchanged."""
+        try:
+            async with self.engine.begin() as conn:
+                yield _sql_tx(conn)
+        except (DBAPIError, OSError, TimeoutError, PoolTimeout) as exc:
+            reason = unavailable_reason(exc)
+            if reason is None:
+                raise
+            raise StoreUnavailable("the database is unavailable; retry shortly", detail=reason) from exc
 
     async def record_spend(self, rows: Sequence[SpendRow]) -> None:
         rows = list({r.request_id: r for r in rows}.values())
