@@ -120,7 +120,7 @@ def gateways(
     config: Mapping[str, Any], count: int, env: Mapping[str, str] | None = None
 ) -> Iterator[list[str]]:
     """``count`` replicas of ``tollgate serve`` on one config, started in parallel (start-up is
-    mostly imports); yields their base URLs. Run ``tollgate migrate`` first on a shared database."""
+    mostly imports); yields their base URLs. Each creates or upgrades the database's schema on start."""
     path = write_config(config)
     pythonpath = SRC + os.pathsep + os.environ.get("PYTHONPATH", "")
     full_env = {**os.environ, **(env or {}), "PYTHONPATH": pythonpath}

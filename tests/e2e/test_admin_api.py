@@ -16,9 +16,8 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.admin_env import database, gateways, postgres_database, run_tollgate, write_config
+from tests.e2e.admin_env import database, gateways, run_tollgate, write_config
 from tests.e2e.conftest import openai_deployment
-from tests.e2e.servers import free_port
 
 MASTER = "sk-admin-master-e2e"
 CONFIG_SECRET = "sk-upstream-secret"
@@ -88,22 +87,6 @@ def admin(request: pytest.FixtureRequest, upstream: str) -> Iterator[Admin]:
                 yield Admin(first, second, http)
         finally:
             path.unlink()
-
-
-def test_serve_refuses_an_unmigrated_postgres_database() -> None:
-    with postgres_database() as db_url:
-        general = {"master_key": MASTER, "database_url": db_url}
-        path = write_config({"model_list": [], "general_settings": general})
-        try:
-            result = run_tollgate(["serve", "--config", str(path), "--host", "127.0.0.1",
-                                   "--port", str(free_port())], timeout=30)
-        finally:
-            path.unlink()
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "tollgate migrate" in lines[0]
-    assert "Traceback" not in result.stderr
 
 
 def test_readiness_reports_the_database(admin: Admin) -> None:

@@ -7,16 +7,16 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from tests.services import postgres_database
+from tests.store.older_schema import upgrade_to
 from tollgate.errors import ConfigError, StoreUnavailable
 from tollgate.store import prepare
 from tollgate.store.migrations import HEAD
-from tollgate.store.schema import MIGRATIONS, check_schema, migrate, read_revision
+from tollgate.store.schema import MIGRATIONS, migrate, read_revision
 from tollgate.store.sql import make_engine
 
 
@@ -31,37 +31,20 @@ def test_head_constant_is_alembics_head() -> None:
     assert ScriptDirectory.from_config(_alembic("sqlite://")).get_current_head() == HEAD
 
 
-async def _upgrade_to(url: str, revision: str) -> None:
-    """An older schema, made for real by running the migrations up to ``revision``."""
-    engine = make_engine(url)
-    try:
-        async with engine.begin() as conn:
-
-            def run(sync_conn: object) -> None:
-                cfg = _alembic(url)
-                cfg.attributes["connection"] = sync_conn
-                command.upgrade(cfg, revision)
-
-            await conn.run_sync(run)
-    finally:
-        await engine.dispose()
-
-
 async def test_fresh_database_is_created_then_left_alone(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    with pytest.raises(ConfigError, match="tollgate migrate"):
-        await check_schema(url)
+    assert await read_revision(url) is None
     created = await migrate(url)
     assert (created.before, created.after) == (None, HEAD)
     assert created.describe(url) == f"created the schema (revision {HEAD}) in {url}"
     again = await migrate(url)
     assert again.describe(url) == f"the schema of {url} is already at revision {HEAD}; nothing to do"
-    await check_schema(url)
+    assert await read_revision(url) == HEAD
 
 
 async def test_an_older_schema_is_upgraded(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    await _upgrade_to(url, "0001")
+    await upgrade_to(url, "0001")
     assert await read_revision(url) == "0001"
     change = await migrate(url)
     assert change.describe(url) == f"upgraded the schema of {url} from revision 0001 to {HEAD}"
@@ -84,7 +67,7 @@ async def test_prepare_without_schema_updates_names_tollgate_migrate(tmp_path: P
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     with pytest.raises(ConfigError, match=r"is empty, .*DISABLE_SCHEMA_UPDATE.*run `tollgate migrate`"):
         await prepare(url, update_schema=False)
-    await _upgrade_to(url, "0001")
+    await upgrade_to(url, "0001")
     with pytest.raises(ConfigError, match=r"is at schema revision 0001, .*run `tollgate migrate`"):
         await prepare(url, update_schema=False)
     assert await read_revision(url) == "0001"  # nothing was changed
@@ -106,7 +89,7 @@ async def test_concurrent_migrations_on_postgresql_create_the_schema_once() -> N
 
 async def test_an_older_postgresql_schema_is_upgraded_in_place() -> None:
     with postgres_database() as url:
-        await _upgrade_to(url, "0001")
+        await upgrade_to(url, "0001")
         changes = await asyncio.gather(migrate(url), migrate(url))
         assert sorted((c.before, c.after) for c in changes) == [("0001", HEAD), (HEAD, HEAD)]
 

@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tollgate: config error: {exc.message}", file=sys.stderr)
         return 2
     except StoreUnavailable as exc:
-        print(f"tollgate: database error: {exc.detail}", file=sys.stderr)
+        print(f"tollgate: {exc.detail}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

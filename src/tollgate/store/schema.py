@@ -31,7 +31,6 @@ from tollgate.store.migrations import HEAD
 from tollgate.store.sql import make_engine, normalize_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-SCHEMA_BEHIND = "database schema is not at the current version; run `tollgate migrate`"
 # pg_advisory_xact_lock key: "tollgate" in ASCII, so no other application's lock collides by chance.
 PG_LOCK_KEY = 0x746F6C6C67617465
 
@@ -173,9 +172,3 @@ def _refuse_unknown(revision: str | None, url: str) -> None:
             f"the database {masked(url)} is at schema revision {revision}, which this tollgate does not "
             f"know (it needs {HEAD}): a newer tollgate has migrated it; run that version"
         )
-
-
-async def check_schema(url: str) -> None:
-    """Raise ``ConfigError`` unless the database is at the newest schema revision."""
-    if await read_revision(url) != HEAD:
-        raise ConfigError(SCHEMA_BEHIND)

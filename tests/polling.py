@@ -1,0 +1,57 @@
+"""Waiting for a condition in tests: poll it until it holds or a deadline passes.
+
+Tests never sleep to let something happen; they wait for the thing itself, here. The deadline
+only bounds a failure (a generous one costs nothing when the condition comes true at once), and
+the poll interval is short, so a passing test waits no longer than the system needs. This module
+is the only place in the tests that sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+INTERVAL = 0.02
+
+
+def wait_until(
+    condition: Callable[[], T], *, timeout: float = 10.0, interval: float = INTERVAL, what: str = "condition"
+) -> T:
+    """The first truthy value ``condition()`` returns; ``AssertionError`` after ``timeout`` seconds.
+    Exceptions from ``condition`` propagate."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} did not hold within {timeout}s (last value: {value!r})")
+        time.sleep(interval)
+
+
+async def until(
+    condition: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = 10.0,
+    interval: float = INTERVAL,
+    what: str = "condition",
+) -> T:
+    """``wait_until`` for async conditions, without blocking the event loop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} did not hold within {timeout}s (last value: {value!r})")
+        await asyncio.sleep(interval)
+
+
+async def settle() -> None:
+    """Let every task that is ready to run take its turn (one pass of the event loop), for tests
+    that start background work and then check what it did synchronously."""
+    await asyncio.sleep(0)
