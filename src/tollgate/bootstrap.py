@@ -33,7 +33,7 @@ from tollgate.accounting.pricing import Pricer, load_bundled_table
 from tollgate.admin import AdminServices
 from tollgate.auth.bearer import CredentialAuthenticator, credential_from_headers, fetch_via
 from tollgate.auth.invalidation import redis_invalidation
-from tollgate.auth.keys import DEFAULT_CACHE_TTL, KeyAuthenticator
+from tollgate.auth.keys import DEFAULT_CACHE_TTL, DEFAULT_LOAD_TIMEOUT, KeyAuthenticator
 from tollgate.auth.principal import Principal
 from tollgate.config import Config, Price, load_config, parse_config
 from tollgate.config.environment import CONFIG, DISABLE_SCHEMA_UPDATE, REDIS_PREFIX, is_set, read_environment
@@ -58,6 +58,7 @@ from tollgate.telemetry.tracing import Tracing, build_tracing
 
 log = logging.getLogger("tollgate")
 DB_MODEL_REFRESH_SECONDS = 5.0  # how soon /model/new on one replica is served by the others
+DB_CHECK_TIMEOUT = 1.5  # readiness waits this long for the database (edge/health.py bounds all checks)
 
 # Demo prices, so spend shows up in /spend/logs and /key/info (USD per token).
 _DEMO_PRICE = {"input_cost_per_token": "0.000001", "output_cost_per_token": "0.000002"}
@@ -222,7 +223,12 @@ def build(
         timeout=config.general.database_connection_timeout,
     )
     authenticator = CredentialAuthenticator(
-        KeyAuthenticator(config.master_key, store, cache_ttl=principal_cache_ttl(config)),
+        KeyAuthenticator(
+            config.master_key,
+            store,
+            cache_ttl=principal_cache_ttl(config),
+            load_timeout=min(config.general.database_connection_timeout, DEFAULT_LOAD_TIMEOUT),
+        ),
         jwt_authenticator(config, store, http, env),
     )
     observability = Observability.build(config, store, db_url, env)
@@ -283,12 +289,20 @@ def build(
     health = Health(router.table.all_deployments, providers, authenticate)
 
     async def database_check() -> tuple[bool, str]:
-        """Readiness: one indexed read through the store (LiteLLM reports ``db: connected``)."""
+        """Readiness: one indexed read through the store (LiteLLM reports ``db: connected``). An
+        unreachable database leaves the replica ready: it serves cached keys, and every replica
+        shares the outage, so taking them all out of the load balancer would only add to it."""
+        degraded = "serving cached keys, database writes answer 503"
         try:
-            async with store.transaction() as tx:
-                await tx.keys.get("readiness-probe")
-        except Exception as exc:
-            return False, f"unreachable ({type(exc).__name__})"
+            async with asyncio.timeout(DB_CHECK_TIMEOUT):
+                async with store.transaction() as tx:
+                    await tx.keys.get("readiness-probe")
+        except TimeoutError:
+            return True, f"unreachable (no answer within {DB_CHECK_TIMEOUT:g}s): {degraded}"
+        except StoreUnavailable as exc:
+            return True, f"unreachable ({exc.detail}): {degraded}"
+        except Exception as exc:  # reachable but failing (a missing table): not ready
+            return False, f"error ({type(exc).__name__})"
         return True, "memory" if db_url == "memory" else "connected"
 
     health.add_check("db", database_check)

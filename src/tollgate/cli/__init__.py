@@ -13,7 +13,6 @@ import logging
 import os
 import sys
 import tempfile
-import threading
 from collections.abc import Sequence
 
 from tollgate import __version__
@@ -80,11 +79,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "timeout_keep_alive": 75,
         "log_config": None,
     }
+    if args.health_port:  # first, so liveliness answers while the database is prepared
+        _serve_health_port(args.host, args.port, args.health_port)
     from tollgate.bootstrap import prepare_database
 
     asyncio.run(prepare_database(config, read_environment()))
-    if args.health_port:
-        _serve_health_in_thread(args.host, args.health_port)
     if args.workers > 1:
         # Prometheus counters are per process; multiprocess mode sums the workers' files. It must
         # be set before any worker imports prometheus_client.
@@ -98,26 +97,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_health_in_thread(host: str, port: int) -> None:
-    """The health port runs its own event loop, so probes never queue behind inference work."""
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
+def _serve_health_port(host: str, port: int, health_port: int) -> None:
+    """Liveliness answered by its own thread; readiness is the gateway's own (edge/health_port.py)."""
+    from tollgate.edge.health_port import health_port_app, loopback_url, serve_in_thread
 
-    async def alive(request: Request) -> JSONResponse:
-        return JSONResponse("I'm alive!")
-
-    async def ready(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "healthy", "tollgate_version": __version__})
-
-    app = Starlette()
-    app.add_route("/health/liveliness", alive, methods=["GET"])
-    app.add_route("/health/liveness", alive, methods=["GET"])
-    app.add_route("/health/readiness", ready, methods=["GET"])
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
-    # uvicorn installs signal handlers only on the main thread, so this server leaves them alone.
-    threading.Thread(target=lambda: asyncio.run(server.serve()), name="health", daemon=True).start()
+    serve_in_thread(health_port_app(loopback_url(host, port)), host, health_port)
 
 
 def cmd_fake_upstream(args: argparse.Namespace) -> int:

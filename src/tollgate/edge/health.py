@@ -2,8 +2,8 @@
 
 ``/health`` really calls every deployment (a one-token request, as LiteLLM does) and reports
 healthy and unhealthy endpoints without secrets. Readiness reflects the stores' health checks.
-The same routes can be served on a separate port (``--health-port``) so a load balancer probe
-never queues behind inference traffic.
+Probes can also be served on a separate port (``--health-port``, ``SEPARATE_HEALTH_APP``):
+see ``edge/health_port.py``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tollgate.providers import Provider, SendOptions
 
 Check = Callable[[], Awaitable[tuple[bool, str]]]
 PROBE_TIMEOUT = 30.0
+CHECK_TIMEOUT = 2.0  # readiness answers within this, however slow a store is (a check that is late fails)
 
 
 def _json(payload: object, status: int = 200) -> Response:
@@ -41,6 +42,14 @@ def _describe(dep: Deployment) -> dict[str, Any]:
         "model_id": dep.id,
         "api_base": dep.api_base,
     }
+
+
+async def _bounded(check: Check) -> tuple[bool, str]:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            return await check()
+    except TimeoutError:
+        return False, f"no answer within {CHECK_TIMEOUT:g}s"
 
 
 class Health:
@@ -67,26 +76,21 @@ class Health:
         for path in ("/health", "/v1/health"):
             app.add_route(path, self.endpoints, methods=["GET"], include_in_schema=False)
 
-    def app(self) -> Starlette:
-        """A separate app for ``--health-port``: liveliness and readiness only."""
-        app = Starlette()
-        app.add_route("/health/liveliness", self.liveliness, methods=["GET"])
-        app.add_route("/health/liveness", self.liveliness, methods=["GET"])
-        app.add_route("/health/readiness", self.readiness, methods=["GET"])
-        return app
-
     async def liveliness(self, request: Request) -> Response:
         return _json("I'm alive!")
 
     async def readiness(self, request: Request) -> Response:
+        """200 while this replica can serve, 503 when it cannot; each store's state is reported.
+        The checks run together, each bounded by ``CHECK_TIMEOUT``."""
         report: dict[str, Any] = {
             "status": "healthy",
             "tollgate_version": __version__,
             "litellm_version": None,
         }
+        names = list(self._checks)
+        results = await asyncio.gather(*(_bounded(self._checks[name]) for name in names))
         healthy = True
-        for name, check in self._checks.items():
-            ok, detail = await check()
+        for name, (ok, detail) in zip(names, results, strict=True):
             report[name] = detail
             healthy = healthy and ok
         report.setdefault("db", "Not connected")

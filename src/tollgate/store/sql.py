@@ -6,8 +6,8 @@ driver. The schema itself is created and upgraded by ``store/schema.py``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -84,8 +84,9 @@ CONNECT_TIMEOUT = 10.0  # seconds to open one connection; a dead host fails star
 
 
 def make_engine(url: str, pool_size: int = 10, *, timeout: float | None = None) -> AsyncEngine:
-    """``timeout`` (``database_connection_timeout``) bounds, on PostgreSQL, each statement and the
-    wait for a pooled connection, so a stalled database fails calls instead of hanging them."""
+    """``timeout`` (``database_connection_timeout``) bounds, on PostgreSQL, each statement, the wait
+    for a pooled connection and (up to ``CONNECT_TIMEOUT``) opening one, so a stalled database
+    fails calls instead of hanging them."""
     # orjson for JSON columns: the stdlib encoder was half the cost of writing a spend-log row.
     codec: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
     url = normalize_url(url)
@@ -96,7 +97,7 @@ def make_engine(url: str, pool_size: int = 10, *, timeout: float | None = None) 
     connect: dict[str, Any] = {"timeout": CONNECT_TIMEOUT}
     pool: dict[str, Any] = {}
     if timeout is not None:
-        connect["command_timeout"] = timeout
+        connect.update(timeout=min(CONNECT_TIMEOUT, timeout), command_timeout=timeout)
         pool["pool_timeout"] = timeout
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=connect,
@@ -202,22 +203,29 @@ class SqlStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[StoreTx]:
-        """Raises ``StoreUnavailable`` when the database cannot be used now (see
-        ``store/connectivity.py``); the caller's own errors pass through unchanged."""
-        try:
+        async with self._begin() as conn:
+            yield _sql_tx(conn)
+
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction; ``StoreUnavailable`` when the database cannot be used now (see
+        ``store/connectivity.py``). The caller's own errors pass through unchanged."""
+        with _outage_as_unavailable():
             async with self.engine.begin() as conn:
-                yield _sql_tx(conn)
-        except (DBAPIError, OSError, TimeoutError, PoolTimeout) as exc:
-            reason = unavailable_reason(exc)
-            if reason is None:
-                raise
-            raise StoreUnavailable("the database is unavailable; retry shortly", detail=reason) from exc
+                yield conn
+
+    @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads; outages as in ``_begin``."""
+        with _outage_as_unavailable():
+            async with self.engine.connect() as conn:
+                yield conn
 
     async def record_spend(self, rows: Sequence[SpendRow]) -> None:
         rows = list({r.request_id: r for r in rows}.values())
         if not rows:
             return
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             ids = [r.request_id for r in rows]
             seen = await conn.execute(select(SPEND.c.request_id).where(SPEND.c.request_id.in_(ids)))
             logged = set(seen.scalars())
@@ -246,7 +254,7 @@ class SqlStore:
     ) -> list[SpendRow]:
         query = _spend_where(select(SPEND), filters, start, end)
         query = query.order_by(SPEND.c.started_at.desc(), SPEND.c.request_id).offset(offset).limit(limit)
-        async with self.engine.connect() as conn:
+        async with self._connect() as conn:
             result = await conn.execute(query)
             return [spend_of(row) for row in result.mappings()]
 
@@ -260,7 +268,7 @@ class SqlStore:
         end: datetime | None = None,
     ) -> list[SpendGroup]:
         column = GROUP_COLUMNS[group_by] if group_by else None
-        async with self.engine.connect() as conn:
+        async with self._connect() as conn:
             if conn.dialect.name != "sqlite":
                 return await _sql_groups(conn, column, by_day, filters, start, end)
             cols = [SPEND.c[c] for c in ("spend", "prompt_tokens", "completion_tokens", "status_code")]
@@ -272,12 +280,12 @@ class SqlStore:
             return aggregator.groups
 
     async def purge_spend_logs(self, before: datetime) -> int:
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             result = await conn.execute(delete(SPEND).where(SPEND.c.started_at < before))
             return int(result.rowcount or 0)
 
     async def record_audit(self, entry: AuditEntry) -> None:
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             await conn.execute(insert(AUDIT).values(**audit_row(entry)))
 
     async def audit_logs(
@@ -299,11 +307,22 @@ class SqlStore:
         if end is not None:
             query = query.where(AUDIT.c.created_at < end)
         query = query.order_by(AUDIT.c.created_at.desc(), AUDIT.c.id).offset(offset).limit(limit)
-        async with self.engine.connect() as conn:
+        async with self._connect() as conn:
             return [audit_of(row) for row in (await conn.execute(query)).mappings()]
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+@contextmanager
+def _outage_as_unavailable() -> Iterator[None]:
+    try:
+        yield
+    except (DBAPIError, OSError, TimeoutError, PoolTimeout) as exc:
+        reason = unavailable_reason(exc)
+        if reason is None:
+            raise
+        raise StoreUnavailable("the database is unavailable; retry shortly", detail=reason) from exc
 
 
 async def _add_spend(conn: AsyncConnection, mapper: Mapper[Any], entity_id: str, amount: Decimal) -> None:
