@@ -9,6 +9,7 @@ is the only place in the tests that sleeps.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -34,24 +35,21 @@ def wait_until(
 
 
 async def until(
-    condition: Callable[[], Awaitable[T]],
+    condition: Callable[[], T | Awaitable[T]],
     *,
     timeout: float = 10.0,
     interval: float = INTERVAL,
     what: str = "condition",
 ) -> T:
-    """``wait_until`` for async conditions, without blocking the event loop."""
+    """``wait_until`` inside an event loop: the other tasks run while it waits. ``condition`` may
+    be a plain function (state another task changes) or return an awaitable."""
     deadline = time.monotonic() + timeout
     while True:
-        value = await condition()
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
-            return value
+            return value  # type: ignore[return-value]
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what} did not hold within {timeout}s (last value: {value!r})")
         await asyncio.sleep(interval)
-
-
-async def settle() -> None:
-    """Let every task that is ready to run take its turn (one pass of the event loop), for tests
-    that start background work and then check what it did synchronously."""
-    await asyncio.sleep(0)

@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +36,7 @@ from tests.e2e.test_enforcement import (
     send,
     warm,
 )
+from tests.polling import wait_until
 
 REDIS = ("127.0.0.1", 6379)
 POSTGRES = ("127.0.0.1", 5432)
@@ -171,14 +171,11 @@ def test_budget_holds_across_replicas(replicas: tuple[str, str]) -> None:
     assert admitted == 3, outcomes
     assert all(o.status == 400 and "Budget has been exceeded!" in o.message for o in outcomes if not o.ok)
     # The spend both replicas recorded lands in the shared database, within the budget.
-    spend = Decimal(0)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        spend = Decimal(str(admin(replicas[1], f"/key/info?key={key}")["info"]["spend"]))
-        if spend == admitted * COST:
-            break
-        time.sleep(0.2)
-    assert spend == 3 * COST
-    assert spend <= budget
+    def spend() -> Decimal:
+        return Decimal(str(admin(replicas[1], f"/key/info?key={key}")["info"]["spend"]))
+
+    wait_until(lambda: spend() == admitted * COST, what="both replicas' spend recorded")
+    assert spend() == 3 * COST
+    assert spend() <= budget
     # Settled spend is shared too: the next sequential request sees 3·COST + ESTIMATE ≤ budget.
     assert send("openai", replicas[1], key).ok is (budget >= 3 * COST + ESTIMATE)

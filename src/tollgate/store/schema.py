@@ -92,10 +92,27 @@ def _quiet_alembic() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+def _sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite URL (``None`` for other databases and ``:memory:``)."""
+    normal = normalize_url(url)
+    if not normal.startswith("sqlite"):
+        return None
+    path = normal.split(":///", 1)[-1].split("?", 1)[0]
+    return None if not path or path == ":memory:" else Path(path)
+
+
+def _unusable(url: str, reason: str) -> StoreUnavailable:
+    detail = f"cannot use the database {masked(url)}: {reason}"
+    return StoreUnavailable(detail, detail=detail)
+
+
 @contextlib.asynccontextmanager
 async def _engine(url: str) -> AsyncIterator[AsyncEngine]:
     """An engine for one schema operation; failures to reach the database become
     ``StoreUnavailable`` naming it."""
+    path = _sqlite_path(url)
+    if path is not None and not path.parent.is_dir():
+        raise _unusable(url, f"directory {path.parent} does not exist")
     engine = make_engine(url, pool_size=1)
     try:
         yield engine
@@ -103,8 +120,7 @@ async def _engine(url: str) -> AsyncIterator[AsyncEngine]:
         reason = unavailable_reason(exc)
         if reason is None:
             raise
-        detail = f"cannot use the database {masked(url)}: {reason}"
-        raise StoreUnavailable(detail, detail=detail) from exc
+        raise _unusable(url, reason) from exc
     finally:
         await engine.dispose()
 
@@ -112,17 +128,16 @@ async def _engine(url: str) -> AsyncIterator[AsyncEngine]:
 @contextlib.asynccontextmanager
 async def _sqlite_file_lock(url: str) -> AsyncIterator[None]:
     """An exclusive ``flock`` on an SQLite database file for the block (none for ``:memory:``)."""
-    path = normalize_url(url).split(":///", 1)[1].split("?", 1)[0]
-    if not path or path == ":memory:":
+    path = _sqlite_path(url)
+    if path is None:
         yield
         return
     import fcntl
 
     try:
-        handle = open(path, "ab")  # noqa: SIM115 (held across awaits, closed in finally)
+        handle = path.open("ab")  # held across awaits, closed in the finally below
     except OSError as exc:
-        detail = f"cannot use the database {masked(url)}: {(exc.strerror or str(exc)).lower()}"
-        raise StoreUnavailable(detail, detail=detail) from exc
+        raise _unusable(url, (exc.strerror or str(exc)).lower()) from exc
     try:
         await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_EX)
         yield
