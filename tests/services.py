@@ -94,15 +94,17 @@ def require_redis(url: str = REDIS_URL) -> None:
 
 
 def delete_prefix(prefix: str, url: str = REDIS_URL) -> None:
-    """Delete every Redis key starting with ``prefix``."""
+    """Delete every Redis key under ``prefix``: ``prefix…`` and the counters' hash-tagged
+    ``{prefix}…`` (one Redis Cluster slot per prefix)."""
     import redis
 
     client = redis.Redis.from_url(url, socket_timeout=5)
     try:
-        batch = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        while batch:
-            client.delete(*batch[:1000])
-            batch = batch[1000:]
+        for pattern in (f"{prefix}*", "{" + prefix + "}*"):
+            batch = list(client.scan_iter(match=pattern, count=1000))
+            while batch:
+                client.delete(*batch[:1000])
+                batch = batch[1000:]
     finally:
         client.close()
 

@@ -23,7 +23,7 @@ MASTER = "sk-admin-master-e2e"
 CONFIG_SECRET = "sk-upstream-secret"
 DB_SECRET = "sk-db-model-secret-0451"
 SECRETS = (MASTER, CONFIG_SECRET, DB_SECRET)
-PLAN = Path("/work/shared/examples/usage-plan.json")
+PLAN = Path(__file__).resolve().parents[1] / "fixtures" / "examples" / "usage-plan.json"
 
 
 def _no_secrets(response: httpx.Response) -> None:
