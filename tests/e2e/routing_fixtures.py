@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -96,7 +95,6 @@ class Reply:
     status: int
     headers: httpx.Headers
     body: bytes
-    elapsed: float
     events: list[tuple[str | None, Any]] = field(default_factory=list)  # (event name, JSON data)
 
     @property
@@ -173,9 +171,7 @@ def ask(
     if stream:
         body["stream"] = True
     body.update(extra)
-    start = time.monotonic()
     with client.stream("POST", f"{base}{path}", content=orjson.dumps(body), headers=headers) as resp:
         raw = resp.read()
-    elapsed = time.monotonic() - start
     events = _sse(raw) if stream and resp.status_code == 200 else []
-    return Reply(resp.status_code, resp.headers, raw, elapsed, events)
+    return Reply(resp.status_code, resp.headers, raw, events)
