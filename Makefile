@@ -3,16 +3,26 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements-dev.lock
 
-.PHONY: install run test lint typecheck bench bench-profile clean
+.PHONY: install lock run test lint typecheck bench bench-profile clean
 
-$(STAMP): pyproject.toml
+# Installs exactly the pinned, hash-checked versions of the lock, then tollgate itself.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## re-resolve pyproject.toml's dependencies (with the dev extra) into requirements-dev.lock; commit it
+lock:
+	test -x $(BIN)/pip || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --extra dev --generate-hashes --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
 
 ## run the gateway on the embedded demo config (fake upstream models, master key sk-1234)
 run: $(STAMP)
