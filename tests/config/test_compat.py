@@ -128,3 +128,16 @@ def test_ssl_verify_names_a_ca_bundle(tmp_path: Path) -> None:
         ConfigError, match=r"litellm_settings\.ssl_verify: .*path of a ca bundle file \(got '/"
     ):
         parse_config({"litellm_settings": {"ssl_verify": str(tmp_path / "missing.pem")}}, env={})
+
+
+def test_deployment_settings_parsed_but_not_acted_on_are_reported() -> None:
+    entry = {
+        "model_name": "a",
+        "litellm_params": {"model": "openai/x", "api_version": "2024-06-01", "max_retries": 3},
+    }
+    assert _warnings({"model_list": [entry]}) == (
+        "config: 'model_list[0].litellm_params.api_version' is accepted, not enforced "
+        "(Azure's API version; tollgate speaks no Azure dialect)",
+        "config: 'model_list[0].litellm_params.max_retries' is accepted, not enforced "
+        "(retries come from router_settings.num_retries and retry_policy)",
+    )

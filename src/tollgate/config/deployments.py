@@ -169,6 +169,11 @@ _KNOWN_PARAMS = frozenset(
         "max_output_tokens",
     }
 )
+# Parsed (shown by /model/info) but not acted on, with the reason reported at start.
+_NOT_ENFORCED_PARAMS = {
+    "api_version": "Azure's API version; tollgate speaks no Azure dialect",
+    "max_retries": "retries come from router_settings.num_retries and retry_policy",
+}
 # Read from ``Deployment.params`` by their consumers (the gateway, the fake provider).
 _READ_PARAMS = frozenset({"drop_params", "mock_response", "mock_latency", "mock_error_status"})
 _AWS_PARAMS = frozenset(
@@ -213,9 +218,11 @@ def deployment_from_entry(entry: object, where: str, warnings: list[str]) -> Dep
     params = parsed.litellm_params
     warnings.extend(f"config: unknown key '{where}.{key}' is ignored" for key in parsed.model_extra or {})
     warnings.extend(
-        f"config: '{where}.litellm_params.{key}' is accepted, not enforced (not sent upstream)"
+        f"config: '{where}.litellm_params.{key}' is accepted, not enforced "
+        f"({_NOT_ENFORCED_PARAMS.get(key, 'not sent upstream')})"
         for key in params
-        if key not in _KNOWN_PARAMS and key not in _READ_PARAMS and key not in _AWS_PARAMS
+        if key in _NOT_ENFORCED_PARAMS
+        or (key not in _KNOWN_PARAMS and key not in _READ_PARAMS and key not in _AWS_PARAMS)
     )
     model = params.get("model")
     if not isinstance(model, str) or not model:
