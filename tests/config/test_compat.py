@@ -141,3 +141,22 @@ def test_deployment_settings_parsed_but_not_acted_on_are_reported() -> None:
         "config: 'model_list[0].litellm_params.max_retries' is accepted, not enforced "
         "(retries come from router_settings.num_retries and retry_policy)",
     )
+
+
+def test_the_compatibility_page_lists_every_key_tollgate_classifies() -> None:
+    """docs/litellm-compat.md stays true to config/compat.py and the section models."""
+    from tollgate.config.sections import GeneralSettings, LitellmSettings, RouterSettings
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "litellm-compat.md").read_text(encoding="utf-8")
+    sections = {
+        "router_settings": RouterSettings,
+        "general_settings": GeneralSettings,
+        "litellm_settings": LitellmSettings,
+    }
+    for name, model in sections.items():
+        table = page.split(f"## `{name}`", 1)[1].split("\n## ", 1)[0]
+        keys = set(model.model_fields) | set(NOT_ENFORCED[name]) | set(BY_DESIGN[name])
+        missing = sorted(key for key in keys if f"| `{key}` |" not in table)
+        assert missing == [], f"{name}: {missing}"
+    for key in TOP_LEVEL_NOT_ENFORCED:
+        assert f"| `{key}` | ⚠ accepted, not enforced |" in page
