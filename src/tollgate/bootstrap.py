@@ -133,15 +133,19 @@ async def check_connections(config: Config, env: Mapping[str, str]) -> list[str]
 
 async def _ping_redis(url: str) -> None:
     import redis.asyncio
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
     from redis.exceptions import RedisError
 
-    from tollgate.store.connectivity import masked
+    from tollgate.store.connectivity import masked, unavailable_reason
 
-    client = redis.asyncio.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+    client = redis.asyncio.Redis.from_url(
+        url, socket_timeout=3, socket_connect_timeout=3, retry=Retry(NoBackoff(), 0)
+    )
     try:
         await client.ping()
     except (RedisError, OSError) as exc:
-        detail = f"cannot reach Redis at {masked(url)}: {exc}"
+        detail = f"cannot reach Redis at {masked(url)}: {unavailable_reason(exc) or exc}"
         raise StoreUnavailable(detail, detail=detail) from exc
     finally:
         await client.aclose()
