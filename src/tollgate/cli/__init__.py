@@ -80,7 +80,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "log_config": None,
     }
     if args.health_port:  # first, so liveliness answers while the database is prepared
-        _serve_health_port(args.host, args.port, args.health_port)
+        from tollgate.edge.health_port import health_port_app, loopback_url, serve_in_thread
+
+        serve_in_thread(health_port_app(loopback_url(args.host, args.port)), args.host, args.health_port)
     from tollgate.bootstrap import prepare_database
 
     asyncio.run(prepare_database(config, read_environment()))
@@ -95,13 +97,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log.info("tollgate %s serving on http://%s:%d", __version__, args.host, args.port)
     uvicorn.run(app, **common)
     return 0
-
-
-def _serve_health_port(host: str, port: int, health_port: int) -> None:
-    """Liveliness answered by its own thread; readiness is the gateway's own (edge/health_port.py)."""
-    from tollgate.edge.health_port import health_port_app, loopback_url, serve_in_thread
-
-    serve_in_thread(health_port_app(loopback_url(host, port)), host, health_port)
 
 
 def cmd_fake_upstream(args: argparse.Namespace) -> int:
