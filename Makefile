@@ -3,16 +3,32 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements-dev.lock
 
-.PHONY: install run test lint typecheck bench bench-profile clean
+.PHONY: install lock run test lint typecheck bench bench-profile clean
 
-$(STAMP): pyproject.toml
+# Installs exactly the pinned, hash-checked versions of the lock, then tollgate itself.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## re-resolve pyproject.toml's dependencies into the two locks, and commit them:
+## requirements-dev.lock (with the dev extra: what make install and CI install) and
+## deploy/requirements.lock (run time + otel: what the container image installs)
+lock:
+	test -x $(BIN)/pip || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --extra dev --generate-hashes --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
+	$(BIN)/pip-compile --quiet --extra otel --generate-hashes --strip-extras --no-header --no-annotate \
+		--no-emit-index-url --no-emit-find-links --output-file deploy/requirements.lock.new pyproject.toml
+	cat deploy/requirements.lock.header deploy/requirements.lock.new > deploy/requirements.lock
+	rm deploy/requirements.lock.new
 
 ## run the gateway on the embedded demo config (fake upstream models, master key sk-1234)
 run: $(STAMP)

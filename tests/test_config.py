@@ -16,7 +16,6 @@ from tollgate.config import (
     parse_config,
     split_model_string,
 )
-from tollgate.config.sections import ACCEPTED, KNOWN_TOP_LEVEL
 from tollgate.errors import ConfigError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
@@ -544,7 +543,7 @@ def test_top_level_must_be_a_mapping(raw: object) -> None:
 def test_top_level_list_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(_write(tmp_path, "- model_name: a\n- model_name: b\n"), env={})
-    assert info.value.message == "config: the top level must be a mapping of sections"
+    assert info.value.message == f"{tmp_path / 'config.yaml'}: the top level must be a mapping of sections"
 
 
 def test_yaml_syntax_error_has_line_number(tmp_path: Path) -> None:
@@ -613,21 +612,16 @@ def test_single_unknown_key_per_section(section: str) -> None:
     assert config.warnings == (f"config: unknown key '{section}.bogus_key' is ignored",)
 
 
-def test_accepted_litellm_keys_load_silently() -> None:
-    raw: dict[str, Any] = {section: {key: None for key in keys} for section, keys in ACCEPTED.items()}
-    for key in KNOWN_TOP_LEVEL - set(raw) - {"model_list", "guardrails", "environment_variables"}:
-        raw[key] = {}
-    assert len(raw) == len(KNOWN_TOP_LEVEL) - 3
-    config = parse_config(raw, env={})
-    assert config.warnings == ()
-
-
 # --- the shared examples ------------------------------------------------------------------------
 
 
 def test_document_processing_example() -> None:
     config = load_config(FIXTURES / "document-processing.yaml", env=EXAMPLE_ENV)
-    assert config.warnings == ()
+    assert config.warnings == (
+        "config: 'litellm_settings.callbacks' = 'callbacks.metrics_logger.MetricsLogger' is accepted, "
+        "not enforced (tollgate loads no Python plugins; a JSON metric line is printed per request "
+        "instead, see docs/observability.md)",
+    )
     assert [d.model_name for d in config.deployments] == ["claude-primary", "claude-fallback", "claude-fast"]
     primary = config.deployments[0]
     assert (primary.provider, primary.upstream_model, primary.bedrock_route) == (
@@ -653,7 +647,15 @@ def test_document_processing_example() -> None:
 
 def test_multi_provider_example() -> None:
     config = load_config(FIXTURES / "multi-provider.yaml", env=EXAMPLE_ENV)
-    assert config.warnings == ()
+    assert config.warnings == (
+        "config: 'guardrails' is accepted, not enforced (planned, not built yet)",
+        "config: 'litellm_settings.cache' is accepted, not enforced (planned, not built yet)",
+        "config: 'litellm_settings.cache_params' is accepted, not enforced (planned, not built yet)",
+        "config: 'model_list[0].litellm_params.weight' is accepted, not enforced "
+        "(only simple-shuffle routing uses weights, not usage-based-routing-v2)",
+        "config: 'model_list[1].litellm_params.weight' is accepted, not enforced "
+        "(only simple-shuffle routing uses weights, not usage-based-routing-v2)",
+    )
     deps = config.deployments
     assert len(deps) == 7
     assert [(d.model_name, d.provider, d.weight) for d in deps[:2]] == [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -32,17 +33,17 @@ from tollgate.accounting.pricing import Pricer, load_bundled_table
 from tollgate.admin import AdminServices, AdminSettings, KeyBounds, UserDefaults
 from tollgate.auth.bearer import CredentialAuthenticator, credential_from_headers, fetch_via
 from tollgate.auth.invalidation import Invalidation, LocalCache, redis_invalidation
-from tollgate.auth.keys import KeyAuthenticator
+from tollgate.auth.keys import DEFAULT_CACHE_TTL, DEFAULT_LOAD_TIMEOUT, KeyAuthenticator
 from tollgate.auth.principal import Principal
 from tollgate.config import Config, Price, load_config, parse_config
-from tollgate.config.environment import CONFIG, REDIS_PREFIX, read_environment
+from tollgate.config.environment import CONFIG, DISABLE_SCHEMA_UPDATE, REDIS_PREFIX, is_set, read_environment
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.edge.app import EdgeParts, create_app, json_response
 from tollgate.edge.health import Health
 from tollgate.edge.inference import Inference, error_response
 from tollgate.edge.metrics import metrics_route
 from tollgate.edge.passthrough import Passthrough
-from tollgate.errors import GatewayError
+from tollgate.errors import GatewayError, StoreUnavailable
 from tollgate.gateway import Gateway
 from tollgate.policy.access import denying_entity
 from tollgate.policy.admission import PolicyAdmission
@@ -58,6 +59,7 @@ from tollgate.ui.site import WebUi
 
 log = logging.getLogger("tollgate")
 DB_MODEL_REFRESH_SECONDS = 5.0  # how soon /model/new on one replica is served by the others
+DB_CHECK_TIMEOUT = 1.5  # readiness waits this long for the database (edge/health.py bounds all checks)
 
 # Demo prices, so spend shows up in /spend/logs and /key/info (USD per token).
 _DEMO_PRICE = {"input_cost_per_token": "0.000001", "output_cost_per_token": "0.000002"}
@@ -102,7 +104,66 @@ async def prepare_database(config: Config, env: Mapping[str, str]) -> None:
     if url == "memory":
         log.warning("database_url is 'memory': keys, teams and spend live only as long as this process")
         return
-    await prepare(url)
+    update = not (config.general.disable_prisma_schema_update or is_set(env, DISABLE_SCHEMA_UPDATE))
+    log.info("%s", await prepare(url, update_schema=update))
+
+
+async def check_connections(config: Config, env: Mapping[str, str]) -> list[str]:
+    """``check-config --check-connections``: one line per store the config uses, or
+    ``StoreUnavailable`` for the first one that cannot be reached."""
+    from tollgate.store.connectivity import masked
+    from tollgate.store.migrations import HEAD
+    from tollgate.store.schema import read_revision
+
+    lines = []
+    url = database_url(config, env)
+    if url == "memory":
+        lines.append("database: memory (nothing to connect to)")
+    else:
+        revision = await read_revision(url)
+        if revision is None:
+            state = "empty: `tollgate serve` or `tollgate migrate` creates the schema"
+        else:
+            state = f"schema at revision {revision}" + (" (current)" if revision == HEAD else f", {HEAD} due")
+        lines.append(f"database {masked(url)}: reachable, {state}")
+    redis = redis_url(config, env)
+    if redis is not None:
+        await _ping_redis(redis)
+        lines.append(f"redis {masked(redis)}: reachable")
+    return lines
+
+
+async def _ping_redis(url: str) -> None:
+    import redis.asyncio
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import RedisError
+
+    from tollgate.store.connectivity import masked, unavailable_reason
+
+    client = redis.asyncio.Redis.from_url(
+        url, socket_timeout=3, socket_connect_timeout=3, retry=Retry(NoBackoff(), 0)
+    )
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        detail = f"cannot reach Redis at {masked(url)}: {unavailable_reason(exc) or exc}"
+        raise StoreUnavailable(detail, detail=detail) from exc
+    finally:
+        await client.aclose()
+
+
+def principal_cache_ttl(config: Config) -> float:
+    """Seconds a virtual key's principal is served from memory (``user_api_key_cache_ttl``)."""
+    ttl = config.general.user_api_key_cache_ttl
+    return DEFAULT_CACHE_TTL if ttl is None else ttl
+
+
+def upstream_tls(ssl_verify: bool | str) -> bool | ssl.SSLContext:
+    """``litellm_settings.ssl_verify``: ``true``/``false``, or a CA bundle file to verify against."""
+    if isinstance(ssl_verify, bool):
+        return ssl_verify
+    return ssl.create_default_context(cafile=ssl_verify)
 
 
 def admin_settings(config: Config, env: Mapping[str, str]) -> AdminSettings:
@@ -197,12 +258,22 @@ def build(
     env = read_environment() if env is None else env
     if tracing is None:
         tracing = build_tracing(config, env, log.warning)
-    http = HttpClient()
+    http = HttpClient(verify_tls=upstream_tls(config.litellm.ssl_verify))
     providers = ProviderTable(http, env)
     db_url = database_url(config, env)
-    store = open_store(db_url, pool_size=config.general.database_connection_pool_limit)
+    store = open_store(
+        db_url,
+        pool_size=config.general.database_connection_pool_limit,
+        timeout=config.general.database_connection_timeout,
+    )
     authenticator = CredentialAuthenticator(
-        KeyAuthenticator(config.master_key, store), jwt_authenticator(config, store, http, env)
+        KeyAuthenticator(
+            config.master_key,
+            store,
+            cache_ttl=principal_cache_ttl(config),
+            load_timeout=min(config.general.database_connection_timeout, DEFAULT_LOAD_TIMEOUT),
+        ),
+        jwt_authenticator(config, store, http, env),
     )
     observability = Observability.build(config, store, db_url, env)
     router = Router.from_config(
@@ -270,12 +341,20 @@ def build(
     health = Health(router.table.all_deployments, providers, authenticate)
 
     async def database_check() -> tuple[bool, str]:
-        """Readiness: one indexed read through the store (LiteLLM reports ``db: connected``)."""
+        """Readiness: one indexed read through the store (LiteLLM reports ``db: connected``). An
+        unreachable database leaves the replica ready: it serves cached keys, and every replica
+        shares the outage, so taking them all out of the load balancer would only add to it."""
+        degraded = "serving cached keys, database writes answer 503"
         try:
-            async with store.transaction() as tx:
-                await tx.keys.get("readiness-probe")
-        except Exception as exc:
-            return False, f"unreachable ({type(exc).__name__})"
+            async with asyncio.timeout(DB_CHECK_TIMEOUT):
+                async with store.transaction() as tx:
+                    await tx.keys.get("readiness-probe")
+        except TimeoutError:
+            return True, f"unreachable (no answer within {DB_CHECK_TIMEOUT:g}s): {degraded}"
+        except StoreUnavailable as exc:
+            return True, f"unreachable ({exc.detail}): {degraded}"
+        except Exception as exc:  # reachable but failing (a missing table): not ready
+            return False, f"error ({type(exc).__name__})"
         return True, "memory" if db_url == "memory" else "connected"
 
     health.add_check("db", database_check)

@@ -16,6 +16,7 @@ Each class knows its HTTP status, a dialect-neutral ``kind`` (which every dialec
     ├── BudgetExceeded                budget           400
     ├── RateLimited                   rate_limit       429     (gateway's own limits, never retried)
     ├── ConfigError                   config           —       (start-up only)
+    ├── StoreUnavailable              unavailable      503     (the database cannot be reached; retry-after)
     ├── NoDeploymentAvailable         unavailable      503            fallbacks
     └── UpstreamError                 api_error        502     yes    fallbacks
         ├── UpstreamBadRequest        invalid_request  400     no     (no fallback)
@@ -150,6 +151,22 @@ class RateLimited(GatewayError):
 
 class ConfigError(GatewayError):
     kind: ErrorKind = "config"
+
+
+class StoreUnavailable(GatewayError):
+    """The database cannot be reached (down, unreachable, refusing connections, too slow).
+
+    At start-up the CLI prints it as one line and exits 2; at run time the caller gets a 503 with
+    ``retry-after`` (``RETRY_AFTER`` unless given). The message never names the database: a
+    client must not learn where it lives; ``detail`` (for logs and the CLI) does."""
+
+    status = 503
+    kind: ErrorKind = "unavailable"
+    RETRY_AFTER = 5.0
+
+    def __init__(self, message: str, *, detail: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=self.RETRY_AFTER if retry_after is None else retry_after)
+        self.detail = detail or message
 
 
 class NoDeploymentAvailable(GatewayError):

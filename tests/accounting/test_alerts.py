@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from decimal import Decimal
 
 import orjson
 import pytest
 
+from tests.polling import until
 from tollgate.accounting.alerts import SoftBudgetAlerts
 from tollgate.policy.limits import SoftBudgetCrossed
 from tollgate.telemetry.metrics import Metrics
@@ -25,7 +25,7 @@ async def test_alert_is_logged_and_posted(caplog: pytest.LogCaptureFixture) -> N
     alerts = SoftBudgetAlerts("http://127.0.0.1:9/hook", post)
     with caplog.at_level(logging.WARNING, logger="tollgate.alerts"):
         alerts(EVENT)
-        await asyncio.sleep(0)
+        await until(lambda: posted, what="the webhook posted")
     assert posted == [
         (
             "http://127.0.0.1:9/hook",
@@ -44,7 +44,7 @@ async def test_failing_webhook_is_logged_not_raised(caplog: pytest.LogCaptureFix
 
     with caplog.at_level(logging.WARNING, logger="tollgate.alerts"):
         SoftBudgetAlerts("http://127.0.0.1:9/hook", post)(EVENT)
-        await asyncio.sleep(0.01)
+        await until(lambda: "refused" in caplog.text, what="the failure logged")
     assert "webhook" in caplog.text and "refused" in caplog.text
 
 

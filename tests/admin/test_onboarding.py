@@ -11,7 +11,7 @@ from tollgate.auth.keys import KeyAuthenticator
 from tollgate.auth.principal import MASTER, Budget
 from tollgate.store.memory import MemoryStore
 
-EXAMPLES = Path("/work/shared/examples")
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "examples"
 
 
 async def test_onboard_shared_examples_is_idempotent() -> None:

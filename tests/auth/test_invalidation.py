@@ -4,10 +4,10 @@ two instances on a private ``redis-server`` an invalidation reaches the other's 
 from __future__ import annotations
 
 import asyncio
-import time
 
 from tests.e2e.admin_env import redis_server
 from tests.e2e.servers import free_port
+from tests.polling import until
 from tollgate.auth.invalidation import ALL, Invalidation, redis_invalidation
 
 
@@ -56,7 +56,11 @@ def test_unreachable_redis_never_fails_the_write() -> None:
     async def main() -> None:
         await cache.start()
         cache.invalidate("abc")
-        await asyncio.sleep(0.5)
+        await until(
+            lambda: any("could not publish" in w for w in warnings)
+            and any("subscriber lost Redis" in w for w in warnings),
+            what="both failures reported",
+        )
         await cache.stop()
 
     asyncio.run(main())
@@ -75,9 +79,7 @@ def test_an_invalidation_reaches_the_other_instance() -> None:
             assert await two.wait_subscribed(5)
             one.invalidate("deadbeef")
             one.invalidate_all()
-            deadline = time.monotonic() + 2
-            while len(local_two.calls) < 2 and time.monotonic() < deadline:
-                await asyncio.sleep(0.02)
+            await until(lambda: len(local_two.calls) >= 2, what="both messages delivered")
             await one.stop()
             await two.stop()
             return local_one.calls, local_two.calls

@@ -10,17 +10,17 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.e2e.servers import _wait_ready, free_port
+from tests.polling import wait_until
+from tests.services import missing
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -60,7 +60,7 @@ def postgres_available() -> bool:
 def postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped afterwards; yields its URL."""
     if not postgres_available():
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+        missing("no PostgreSQL on 127.0.0.1:5432")
     name = f"tollgate_e2e_{uuid.uuid4().hex[:12]}"
     _psql(f"CREATE DATABASE {name}")
     try:
@@ -89,7 +89,7 @@ def redis_server() -> Iterator[str]:
     """A private, non-persistent ``redis-server``; yields its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed")
+        missing("redis-server is not installed")
     port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -99,15 +99,14 @@ def redis_server() -> Iterator[str]:
         import redis
 
         client = redis.Redis(port=port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
+
+        def answers() -> bool:
             try:
-                client.ping()
-                break
+                return bool(client.ping())
             except redis.RedisError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+                return False
+
+        wait_until(answers, timeout=10, what="the private redis-server answering")
         client.close()
         yield f"redis://127.0.0.1:{port}/0"
     finally:
@@ -120,7 +119,7 @@ def gateways(
     config: Mapping[str, Any], count: int, env: Mapping[str, str] | None = None
 ) -> Iterator[list[str]]:
     """``count`` replicas of ``tollgate serve`` on one config, started in parallel (start-up is
-    mostly imports); yields their base URLs. Run ``tollgate migrate`` first on a shared database."""
+    mostly imports); yields their base URLs. Each creates or upgrades the database's schema on start."""
     path = write_config(config)
     pythonpath = SRC + os.pathsep + os.environ.get("PYTHONPATH", "")
     full_env = {**os.environ, **(env or {}), "PYTHONPATH": pythonpath}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,7 +52,7 @@ def _serves(url: str, config: Mapping[str, Any]) -> bool:
 
 
 @contextmanager
-def running_gateway(config: Mapping[str, Any]) -> Iterator[Gateway]:
+def running_gateway(config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Iterator[Gateway]:
     """``tollgate serve`` with ``config`` on a free loopback port."""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(dict(config), handle)
@@ -61,7 +60,7 @@ def running_gateway(config: Mapping[str, Any]) -> Iterator[Gateway]:
         for _ in range(3):
             port = free_port()
             args = ["serve", "--config", handle.name, "--host", "127.0.0.1", "--port", str(port)]
-            with process(args, f"http://127.0.0.1:{port}/health/liveliness") as log:
+            with process(args, f"http://127.0.0.1:{port}/health/liveliness", env) as log:
                 url = f"http://127.0.0.1:{port}"
                 if _serves(url, config):
                     yield Gateway(url, log)
@@ -96,7 +95,6 @@ class Reply:
     status: int
     headers: httpx.Headers
     body: bytes
-    elapsed: float
     events: list[tuple[str | None, Any]] = field(default_factory=list)  # (event name, JSON data)
 
     @property
@@ -173,9 +171,7 @@ def ask(
     if stream:
         body["stream"] = True
     body.update(extra)
-    start = time.monotonic()
     with client.stream("POST", f"{base}{path}", content=orjson.dumps(body), headers=headers) as resp:
         raw = resp.read()
-    elapsed = time.monotonic() - start
     events = _sse(raw) if stream and resp.status_code == 200 else []
-    return Reply(resp.status_code, resp.headers, raw, elapsed, events)
+    return Reply(resp.status_code, resp.headers, raw, events)

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 
 import httpx
 import yaml
+
+from tests.polling import wait_until
 
 
 def free_port() -> int:
@@ -25,17 +26,18 @@ def free_port() -> int:
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answering() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
         try:
-            if httpx.get(url, timeout=1.0).status_code < 500:
-                return
+            return httpx.get(url, timeout=1.0).status_code < 500
         except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"server not ready after {timeout}s:\n{log.read_text()[-4000:]}")
+            return False
+
+    try:
+        wait_until(answering, timeout=timeout, interval=0.05, what=f"{url} answering")
+    except AssertionError:
+        raise RuntimeError(f"server not ready after {timeout}s:\n{log.read_text()[-4000:]}") from None
 
 
 @contextmanager
@@ -57,13 +59,17 @@ def process(args: Sequence[str], ready_url: str, env: Mapping[str, str] | None =
         _wait_ready(proc, ready_url, log)
         yield log
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 @contextmanager
@@ -107,3 +113,46 @@ def gateway(config: Mapping[str, Any], *extra: str, env: Mapping[str, str] | Non
             yield f"http://127.0.0.1:{port}"
     finally:
         os.unlink(handle.name)
+
+
+@contextmanager
+def replicas(
+    config: Mapping[str, Any], count: int, *extra: str, env: Mapping[str, str] | None = None
+) -> Iterator[list[tuple[str, Path]]]:
+    """``count`` ``tollgate serve`` processes on one config, started at the same moment (for
+    start-up races); yields each one's base URL and log file once all answer."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        yaml.safe_dump(dict(config), handle)
+    ports = [free_port() for _ in range(count)]
+    serve = ["serve", "--config", handle.name, "--host", "127.0.0.1"]
+    with ExitStack() as stack:
+        started = [stack.enter_context(_started([*serve, "--port", str(p), *extra], env)) for p in ports]
+        try:
+            for port, (proc, log) in zip(ports, started, strict=True):
+                _wait_ready(proc, f"http://127.0.0.1:{port}/health/liveliness", log)
+            yield [(f"http://127.0.0.1:{port}", log) for port, (_, log) in zip(ports, started, strict=True)]
+        finally:
+            os.unlink(handle.name)
+
+
+@contextmanager
+def _started(
+    args: Sequence[str], env: Mapping[str, str] | None
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """``python -m tollgate <args>`` started (not waited for), stopped at the end of the block."""
+    log = Path(tempfile.mkstemp(prefix="tollgate-", suffix=".log")[1])
+    full_env = {**os.environ, **(env or {})}
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    full_env["PYTHONPATH"] = src + os.pathsep + full_env.get("PYTHONPATH", "")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tollgate", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            start_new_session=True,
+        )
+    try:
+        yield proc, log
+    finally:
+        _stop(proc)

@@ -11,7 +11,7 @@ import orjson
 
 from tests.e2e.admin_env import gateways, run_tollgate, write_config
 
-EXAMPLES = Path("/work/shared/examples")
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "examples"
 MASTER = "sk-cli-master"
 TIER_MODELS = ("model-cheap", "model-balanced", "model-reasoning")
 

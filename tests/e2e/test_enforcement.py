@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,6 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.e2e.servers import gateway
+from tests.polling import wait_until
 
 MASTER = "sk-enforce-master"
 TEXT = "hi"  # estimate 3 + 4 + 1 = 8 input tokens; the fake counts max(1, 2 // 4) = 1
@@ -437,11 +437,11 @@ def test_spend_and_reset_visible_in_key_info(gw: str) -> None:
     # The 1h window is aligned like the enforcement window: it ends on the next whole hour.
     reset = hourly["reset_at"]
     assert reset.endswith(":00:00+00:00"), reset
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and Decimal(str(info["spend"])) != COST:
-        time.sleep(0.1)
-        info = admin(gw, f"/key/info?key={key}")["info"]
-    assert Decimal(str(info["spend"])) == COST
+    wait_until(
+        lambda: Decimal(str(admin(gw, f"/key/info?key={key}")["info"]["spend"])) == COST,
+        timeout=5,
+        what="the spend settled",
+    )
 
 
 def test_multiple_budget_windows_the_tightest_binds(gw: str) -> None:

@@ -5,7 +5,6 @@ priced from ``model_info``, and a Prometheus request count."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 
 from tests.e2e.conftest_native import NATIVE_KEY, TITAN_ID, bedrock_client, native_config
 from tests.e2e.servers import gateway
+from tests.polling import wait_until
 
 HEADERS = {"Authorization": f"Bearer {NATIVE_KEY}"}
 IN_PRICE = Decimal("0.000002")
@@ -32,14 +32,13 @@ def metered_gateway(native_upstream: str) -> Iterator[str]:
 
 
 def _logs(url: str, request_id: str) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 10
-    while True:
-        found: list[dict[str, Any]] = httpx.get(
+    def found() -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = httpx.get(
             f"{url}/spend/logs", params={"request_id": request_id}, headers=HEADERS
         ).json()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+        return rows
+
+    return wait_until(found, what=f"the spend row of {request_id}")
 
 
 def test_bedrock_invoke_passthrough_writes_a_spend_row(metered_gateway: str) -> None:

@@ -2,19 +2,14 @@
 
 A burst split across both replicas is admitted exactly as one process would admit it: ``rpm``,
 ``max_parallel`` and budgets (with in-flight reservations) hold across the pair. The database is
-a fresh PostgreSQL database when one answers on 127.0.0.1:5432, else one SQLite file both open;
-the Redis counters get a per-run key prefix (``TOLLGATE_REDIS_PREFIX``) and are deleted afterwards.
+a fresh PostgreSQL database when one answers on 127.0.0.1:5432 (always in CI), else one SQLite
+file both open; the Redis keys get a per-run prefix (``TOLLGATE_REDIS_PREFIX``) and are deleted
+afterwards.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from tests.e2e.servers import gateway
 from tests.e2e.test_enforcement import (
@@ -37,74 +31,26 @@ from tests.e2e.test_enforcement import (
     send,
     warm,
 )
+from tests.polling import wait_until
+from tests.services import CI, delete_prefix, postgres_database, postgres_reachable, require_redis
 
 REDIS = ("127.0.0.1", 6379)
-POSTGRES = ("127.0.0.1", 5432)
 
 
-def _reachable(address: tuple[str, int]) -> bool:
-    try:
-        with socket.create_connection(address, timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _reachable(REDIS), reason="no Redis on 127.0.0.1:6379")
-
-
-async def _postgres(statement: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
-
-    conn = await asyncpg.connect(f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/postgres", timeout=3)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
+@pytest.fixture(autouse=True, scope="module")
+def _redis() -> None:
+    require_redis()
 
 
 @contextmanager
 def shared_database() -> Iterator[str]:
-    """A fresh PostgreSQL database (migrated), or a SQLite file when PostgreSQL is unusable."""
-    name = f"tollgate_e2e_{uuid.uuid4().hex[:12]}"
-    try:
-        asyncio.run(_postgres(f'CREATE DATABASE "{name}"'))
-    except Exception:
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite:///{Path(folder) / 'shared.db'}"
+    """A fresh PostgreSQL database, or (outside CI) a SQLite file when PostgreSQL is not there."""
+    if postgres_reachable() or CI:
+        with postgres_database("tollgate_e2e") as url:
+            yield url
         return
-    url = f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/{name}"
-    try:
-        _migrate(url)
-        yield url
-    finally:
-        asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def _migrate(url: str) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
-        yaml.safe_dump({"model_list": [], "general_settings": {"database_url": url}}, handle)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "tollgate", "migrate", "--config", handle.name],
-            env=env, capture_output=True, text=True, timeout=60,
-        )
-    finally:
-        os.unlink(handle.name)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def _drop_prefix(prefix: str) -> None:
-    import redis
-
-    client = redis.Redis(*REDIS, socket_timeout=2)
-    try:
-        keys = list(client.scan_iter(match="{" + prefix + "}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    with tempfile.TemporaryDirectory() as folder:
+        yield f"sqlite:///{Path(folder) / 'shared.db'}"
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +68,7 @@ def replicas() -> Iterator[tuple[str, str]]:
             ):
                 yield first, second
         finally:
-            _drop_prefix(prefix)
+            delete_prefix(prefix)
 
 
 def split(n: int, bases: tuple[str, str], fmt: str, key: str, model: str) -> list[Outcome]:
@@ -171,14 +117,11 @@ def test_budget_holds_across_replicas(replicas: tuple[str, str]) -> None:
     assert admitted == 3, outcomes
     assert all(o.status == 400 and "Budget has been exceeded!" in o.message for o in outcomes if not o.ok)
     # The spend both replicas recorded lands in the shared database, within the budget.
-    spend = Decimal(0)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        spend = Decimal(str(admin(replicas[1], f"/key/info?key={key}")["info"]["spend"]))
-        if spend == admitted * COST:
-            break
-        time.sleep(0.2)
-    assert spend == 3 * COST
-    assert spend <= budget
+    def spend() -> Decimal:
+        return Decimal(str(admin(replicas[1], f"/key/info?key={key}")["info"]["spend"]))
+
+    wait_until(lambda: spend() == admitted * COST, what="both replicas' spend recorded")
+    assert spend() == 3 * COST
+    assert spend() <= budget
     # Settled spend is shared too: the next sequential request sees 3·COST + ESTIMATE ≤ budget.
     assert send("openai", replicas[1], key).ok is (budget >= 3 * COST + ESTIMATE)

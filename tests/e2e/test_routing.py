@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from tests.e2e.conftest_native import bedrock_client
 from tests.e2e.routing_fixtures import (
@@ -27,6 +26,8 @@ from tests.e2e.routing_fixtures import (
     running_gateway,
 )
 from tests.e2e.servers import fake_upstream
+from tests.polling import wait_until
+from tests.services import redis_prefix
 
 COMBOS = [(fmt, stream) for fmt in FORMATS for stream in (False, True)]
 COMBO_IDS = [f"{fmt}-{'stream' if stream else 'whole'}" for fmt, stream in COMBOS]
@@ -110,8 +111,12 @@ def cooling(fake: str) -> Iterator[Gateway]:
     deps = [
         deployment("cd", "cd-bad", fake, "error-500-cd"),
         deployment("cd", "cd-good", fake, "cd-good"),
-        deployment("cd-all", "cd-x1", fake, "error-500-x1"),
-        deployment("cd-all", "cd-x2", fake, "error-500-x2"),
+        # One all-failing group per client format, so no parameter finds them cooling already.
+        *(
+            deployment(f"cd-all-{fmt}", f"cd-x{n}-{fmt}", fake, f"error-500-x{n}-{fmt}")
+            for fmt in FORMATS
+            for n in (1, 2)
+        ),
     ]
     with running_gateway(config(deps, num_retries=0, allowed_fails=1, cooldown_time=2)) as gw:
         yield gw
@@ -154,8 +159,8 @@ def test_weighted_split_is_about_nine_to_one(main: Gateway, fake: str, client: h
 def test_usage_based_routing_skips_a_deployment_at_its_tpm_cap(
     usage: Gateway, fake: str, client: httpx.Client
 ) -> None:
-    if time.time() % 60 > 50:  # per-minute usage must not roll over mid-test
-        time.sleep(61 - time.time() % 60)
+    # Per-minute usage must not roll over mid-test: start early in a minute.
+    wait_until(lambda: time.time() % 60 < 50, timeout=15, what="the early part of a minute")
     before = fake_calls(fake)
     picks: list[str | None] = []
     for i in range(30):
@@ -188,7 +193,8 @@ def test_retry_on_429_honours_retry_after(
     assert reply.status == 200, reply.body
     assert reply.attempts == 2
     assert reply.deployment == f"r429-{t}"
-    assert reply.elapsed >= 1.0  # the upstream said retry-after: 1
+    # (that the retry waited the upstream's retry-after: 1 is checked with an injected sleep in
+    # tests/routing/test_routing_router.py)
     assert reply.text(fmt).endswith(REPLY_TEXT)
     assert delta(before, fake_calls(fake), f"flaky-1-429-{t}") == 2
 
@@ -304,20 +310,16 @@ def test_timeout_on_a_hung_deployment(
     fallen = ask(client, main.url, fmt, "hang-a", stream=stream, num_retries=0)
     assert fallen.status == 200, fallen.body
     assert (fallen.group, fallen.deployment, fallen.attempts) == ("fb-b", "fb-b-1", 2)
-    assert 0.5 <= fallen.elapsed < 3.0
     failed = ask(client, main.url, fmt, "hang-only", stream=stream, num_retries=0)
-    assert failed.status == 408, failed.body
-    assert 0.5 <= failed.elapsed < 3.0
+    assert failed.status == 408, failed.body  # the upstream never answers: only the timeout ends it
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_stream_timeout_applies_to_streams_only(main: Gateway, client: httpx.Client, fmt: str) -> None:
     streamed = ask(client, main.url, fmt, "st", stream=True, num_retries=0)
     assert streamed.status == 408, streamed.body
-    assert streamed.elapsed < 1.0
     whole = ask(client, main.url, fmt, "st", num_retries=0)
     assert whole.status == 200, whole.body
-    assert whole.elapsed >= 1.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,39 +386,38 @@ def test_cooldown_skips_a_failing_deployment_then_lets_it_back(
         ask(client, cooling.url, fmt, "cd", stream=stream)
         if delta(start, fake_calls(fake), "error-500-cd") == 2:
             break
-    cooled_at = time.monotonic()
     assert delta(start, fake_calls(fake), "error-500-cd") == 2
     during = fake_calls(fake)
-    for i in range(12):
+    for i in range(6):  # well inside the 2 s cooldown
         fmt, stream = COMBOS[i % len(COMBOS)]
         reply = ask(client, cooling.url, fmt, "cd", stream=stream)
         assert (reply.status, reply.deployment) == (200, "cd-good"), reply.body
-    assert time.monotonic() - cooled_at < 2.0
     assert delta(during, fake_calls(fake), "error-500-cd") == 0
-    time.sleep(max(0.0, cooled_at + 2.2 - time.monotonic()))
     back = fake_calls(fake)
-    for _ in range(30):
+
+    def tried_again() -> bool:
         ask(client, cooling.url, "openai", "cd")
-        if delta(back, fake_calls(fake), "error-500-cd"):
-            break
+        return delta(back, fake_calls(fake), "error-500-cd") > 0
+
+    wait_until(tried_again, timeout=15, interval=0.1, what="the cooled-down deployment tried again")
     assert delta(back, fake_calls(fake), "error-500-cd") == 1
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_deployment_cooling_down(cooling: Gateway, fake: str, client: httpx.Client, fmt: str) -> None:
     reply = None
+    group = f"cd-all-{fmt}"
     for _ in range(20):
-        reply = ask(client, cooling.url, fmt, "cd-all")
+        reply = ask(client, cooling.url, fmt, group)
         if reply.status == 503 and b"cooling down" in reply.body:
             break
     assert reply is not None and reply.status == 503, reply and reply.body
-    assert b"all deployments of 'cd-all' are cooling down" in reply.body
+    assert f"all deployments of '{group}' are cooling down".encode() in reply.body
     before = fake_calls(fake)
-    again = ask(client, cooling.url, fmt, "cd-all", stream=True)
+    again = ask(client, cooling.url, fmt, group, stream=True)
     assert again.status == 503 and b"cooling down" in again.body
     after = fake_calls(fake)
-    assert delta(before, after, "error-500-x1") == delta(before, after, "error-500-x2") == 0
-    time.sleep(2.1)  # leave both deployments usable for the next parameter
+    assert delta(before, after, f"error-500-x1-{fmt}") == delta(before, after, f"error-500-x2-{fmt}") == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,23 +425,19 @@ def test_every_deployment_cooling_down(cooling: Gateway, fake: str, client: http
 # ---------------------------------------------------------------------------------------------
 
 
-def _redis_up() -> bool:
-    try:
-        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5).ping())
-    except (redis.RedisError, OSError):
-        return False
-
-
 def test_cooldown_is_shared_by_replicas_through_redis(fake: str, client: httpx.Client) -> None:
-    if not _redis_up():
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    run = uuid.uuid4().hex[:8]  # routing keys have a fixed prefix; fresh ids keep runs apart
+    with redis_prefix("tollgate-routing-test") as prefix:
+        _cooldown_shared(fake, client, {"TOLLGATE_REDIS_PREFIX": prefix})
+
+
+def _cooldown_shared(fake: str, client: httpx.Client, env: dict[str, str]) -> None:
+    run = uuid.uuid4().hex[:8]
     bad, good = f"rd-bad-{run}", f"rd-good-{run}"
     model = f"error-500-rd-{run}"
     deps = [deployment("rd", bad, fake, model), deployment("rd", good, fake, f"rd-good-{run}")]
     redis_at = {"redis_host": "127.0.0.1", "redis_port": 6379}
     cfg = config(deps, num_retries=0, allowed_fails=0, cooldown_time=3, **redis_at)
-    with running_gateway(cfg) as one, running_gateway(cfg) as two:
+    with running_gateway(cfg, env) as one, running_gateway(cfg, env) as two:
         for _ in range(30):  # allowed_fails: 0 → the first failure cools the deployment down
             ask(client, one.url, "openai", "rd")
             if fake_calls(fake).get(model):

@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.servers import free_port
+from tests.polling import wait_until
 
 MASTER = "sk-spend-master"
 HEADERS = {"Authorization": f"Bearer {MASTER}"}
@@ -49,15 +49,19 @@ def _start(config: dict[str, Any], tmp: Path) -> tuple[subprocess.Popen[bytes], 
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def alive() -> bool:
         try:
-            if httpx.get(f"{url}/health/liveliness", timeout=1).status_code == 200:
-                return proc, url
+            return httpx.get(f"{url}/health/liveliness", timeout=1).status_code == 200
         except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError((tmp / f"log-{port}.txt").read_text())
+            return False
+
+    try:
+        wait_until(alive, timeout=30, interval=0.05, what=f"{url} answering")
+    except AssertionError:
+        proc.kill()
+        raise RuntimeError((tmp / f"log-{port}.txt").read_text()) from None
+    return proc, url
 
 
 def _rows(db: Path) -> list[tuple[Any, ...]]:
@@ -90,15 +94,17 @@ def test_sigkill_loses_nothing_older_than_the_spill_interval(tmp_path: Path) -> 
     proc, url = _start(config, tmp_path)
     for n in range(15):
         _chat(url, f"crash number {n}")
-    time.sleep(0.3)  # > the 100 ms spill interval: every row is in the spill file
+    spill = tmp_path / "tollgate-spend-spill"
+    wait_until(
+        lambda: sum(len(p.read_bytes().splitlines()) for p in spill.glob("*.jsonl")) == 15,
+        what="every row in the spill file",
+    )
     assert _rows(db) == []  # nothing reached the database yet
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(10)
     again, _ = _start(config, tmp_path)  # replays the dead process's spill file
     try:
-        deadline = time.monotonic() + 10
-        while len(_rows(db)) < 15 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: len(_rows(db)) >= 15, what="the spill file replayed")
         assert len(_rows(db)) == 15
     finally:
         os.killpg(again.pid, signal.SIGTERM)
@@ -137,7 +143,7 @@ def test_exact_spend_formats_filters_metrics_and_audit(tmp_path: Path) -> None:
         assert prompt == 10  # 40 characters / 4, the fake upstream's deterministic usage
         assert anthropic["usage"]["input_tokens"] == prompt
         one = IN_PRICE * prompt + OUT_PRICE * completion
-        time.sleep(0.5)
+        wait_until(lambda: len(_rows(db)) >= 4, what="the four spend rows written")
         rows = _rows(db)
         assert len(rows) == 4
         priced = [r for r in rows if r[4] == 200]

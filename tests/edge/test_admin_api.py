@@ -22,7 +22,7 @@ from tollgate.edge.admin import admin_router, render_admin_error
 from tollgate.errors import GatewayError
 from tollgate.store.memory import MemoryStore
 
-EXAMPLES = Path("/work/shared/examples")
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "examples"
 MASTER = {"Authorization": "Bearer sk-master"}
 CONFIG_DEPLOYMENT = deployment_from_dict(
     {

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from tests.polling import wait_until
 
 
 @contextmanager
@@ -26,11 +27,12 @@ def run_app_in_thread(app: ASGIApp, *, startup_timeout: float = 10.0) -> Iterato
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="fake-upstream", daemon=True)
     thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
+    def started() -> bool:
+        if not thread.is_alive():
             raise RuntimeError("the fake upstream server did not start")
-        time.sleep(0.01)
+        return bool(server.started)
+
+    wait_until(started, timeout=startup_timeout, what="the fake upstream server started")
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"

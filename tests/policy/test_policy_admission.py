@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from tests.services import missing
 from tollgate.auth.principal import Budget, Entity, Limits, Principal
 from tollgate.call import Call
 from tollgate.canonical import ChatRequest, EmbeddingRequest, Message, TextPart, Usage
@@ -353,7 +354,7 @@ async def test_concurrent_admissions_redis() -> None:
     try:
         await client.ping()
     except Exception:
-        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
+        missing("Redis is not reachable at 127.0.0.1:6379")
     prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
     store = RedisCounterStore.from_url("redis://127.0.0.1:6379/0", prefix=prefix, timeout=5.0)
     try:

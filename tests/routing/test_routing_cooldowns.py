@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.services import missing
 from tollgate.errors import (
     ContextWindowExceeded,
     UpstreamAuthError,
@@ -50,7 +51,7 @@ async def state(request: pytest.FixtureRequest) -> AsyncIterator[DeploymentState
         return
     st = await _redis_state()
     if st is None:
-        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
+        missing("Redis is not reachable on 127.0.0.1:6379")
     yield st
     await _drop(st)
 

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from tests.polling import until
 from tollgate.errors import NoDeploymentAvailable
 from tollgate.routing.queue import RequestQueue
 
@@ -21,11 +22,6 @@ class Tokens:
             self.free -= 1
             return True
         return False
-
-
-async def _settle() -> None:
-    for _ in range(10):
-        await asyncio.sleep(0)
 
 
 async def test_lower_priority_value_goes_first_then_arrival_order() -> None:
@@ -50,12 +46,12 @@ async def test_lower_priority_value_goes_first_then_arrival_order() -> None:
         asyncio.create_task(request(name, prio))
         for name, prio in [("p5", 5), ("p1", 1), ("default-a", None), ("p1-later", 1), ("default-b", None)]
     ]
-    await _settle()
-    assert queue.depth == 5 and order == []
-    for _ in range(5):
+    await until(lambda: queue.depth == 5, what="five requests queued")
+    assert order == []
+    for served in range(1, 6):
         tokens.free = 1
         queue.notify()
-        await _settle()
+        await until(lambda n=served: len(order) == n, what=f"{served} requests served")  # type: ignore[misc]
     await asyncio.gather(*tasks)
     assert order == ["p1", "p1-later", "default-a", "default-b", "p5"]
     assert depths == [1, 2, 3, 4, 5, 4, 3, 2, 1, 0]
@@ -66,7 +62,7 @@ async def test_full_queue_and_expired_wait_fail_with_no_deployment_available() -
     queue = RequestQueue("g", max_size=1, max_wait=5.0, clock=lambda: now[0], poll_interval=3600.0)
     tokens = Tokens()
     first = asyncio.create_task(queue.wait(None, tokens.ready))
-    await _settle()
+    await until(lambda: queue.depth == 1, what="the first request queued")
     with pytest.raises(NoDeploymentAvailable) as full:
         await queue.wait(None, tokens.ready)
     assert "queue is full" in full.value.message

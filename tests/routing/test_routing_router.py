@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.polling import until
+from tests.services import missing
 from tollgate.canonical import RouteHints
 from tollgate.config import Deployment, ModelInfo, RouterSettings
 from tollgate.errors import (
@@ -418,9 +420,8 @@ async def test_saturated_group_queues_then_times_out_or_proceeds() -> None:
     waiting._queue_poll = 3600.0  # only an explicit wake may let it through
     await waiting.run(waiting.plan("g"), Script())
     task = asyncio.create_task(waiting.run(waiting.plan("g"), Script()))
-    for _ in range(5):
-        await asyncio.sleep(0)
-    assert waiting.queue_depths == {"g": 1} and not task.done()
+    await until(lambda: waiting.queue_depths == {"g": 1}, what="the request queued")
+    assert not task.done()
     clock.t += 60  # the next minute frees the rpm cap
     waiting.wake("g")
     outcome = await asyncio.wait_for(task, 1.0)
@@ -431,11 +432,9 @@ async def test_saturated_group_queues_then_times_out_or_proceeds() -> None:
 async def test_redis_state_shared_by_two_routers() -> None:
     import uuid
 
-    try:
-        import redis.asyncio as aioredis
-        from redis.exceptions import RedisError
-    except ImportError:
-        pytest.skip("redis client not installed")
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
     from tollgate.routing.cooldowns import RedisDeploymentState
 
     prefix = f"tollgate-test:{uuid.uuid4().hex}"
@@ -445,7 +444,7 @@ async def test_redis_state_shared_by_two_routers() -> None:
     except (RedisError, OSError):
         for c in clients:
             await c.aclose()
-        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
+        missing("Redis is not reachable on 127.0.0.1:6379")
     try:
         clock = Clock()
         deps = [dep("a", "g"), dep("b", "g")]

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import missing
 from tollgate.store import Store, open_store
-from tollgate.store.sql import migrate
+from tollgate.store.schema import migrate
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -51,7 +52,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         return
     name = await _pg_database()
     if name is None:
-        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432 as user postgres")
+        missing("PostgreSQL is not reachable at 127.0.0.1:5432 as user postgres")
     url = f"postgresql://postgres@127.0.0.1:5432/{name}"
     try:
         await migrate(url)

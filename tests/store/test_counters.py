@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 import redis.asyncio as aioredis
 
+from tests.services import missing
 from tollgate.store.counters import (
     AdmissionResult,
     BudgetCheck,
@@ -49,7 +50,7 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[CounterStore]:
         yield MemoryCounterStore()
         return
     if not await _redis_reachable():
-        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
+        missing("Redis is not reachable at 127.0.0.1:6379")
     prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
     redis_store = RedisCounterStore.from_url(REDIS_URL, prefix=prefix, timeout=5.0)
     yield redis_store

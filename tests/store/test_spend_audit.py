@@ -13,7 +13,7 @@ from sqlalchemy import create_engine
 
 from tollgate.store import Store
 from tollgate.store.records import AuditEntry, SpendRow, User
-from tollgate.store.sql import migrate
+from tollgate.store.schema import migrate
 from tollgate.store.sql_tables import METADATA
 
 NOW = datetime(2025, 3, 4, 10, 0, 0, tzinfo=UTC)

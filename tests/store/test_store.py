@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -23,7 +22,7 @@ from tollgate.store.records import (
     User,
     VirtualKey,
 )
-from tollgate.store.sql import check_schema, migrate, normalize_url
+from tollgate.store.sql import normalize_url
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -160,12 +159,3 @@ def test_normalize_url() -> None:
     assert normalize_url("/var/lib/tollgate.db") == "sqlite+aiosqlite:////var/lib/tollgate.db"
     with pytest.raises(ConfigError):
         normalize_url("mysql://x")
-
-
-async def test_check_schema_requires_migration(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/fresh.db"
-    with pytest.raises(ConfigError, match="tollgate migrate"):
-        await check_schema(url)
-    await migrate(url)
-    await check_schema(url)
-    await migrate(url)  # idempotent

@@ -1,8 +1,8 @@
 """Command line: ``serve``, ``check-config``, ``migrate``, ``fake-upstream``, ``version`` and the
 admin commands (keys, users, teams, onboard). A thin shell over ``bootstrap`` and ``admin``.
 
-Configuration problems end the process with one line on stderr and exit code 2, never a
-traceback.
+Configuration problems, and a database or Redis that cannot be reached at start, end the
+process with one line on stderr and exit code 2, never a traceback.
 
 LiteLLM's container arguments work unchanged: ``tollgate --config /app/config.yaml --num_workers 2
 --run_gunicorn`` is ``serve`` (the subcommand may be left out), and ``serve`` takes its defaults
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from tollgate import __version__
 from tollgate.config import Config, load_config
 from tollgate.config.environment import CONFIG, PROMETHEUS_MULTIPROC_DIR, read_environment
-from tollgate.errors import ConfigError
+from tollgate.errors import ConfigError, StoreUnavailable
 from tollgate.telemetry.logs import configure_logging
 
 log = logging.getLogger("tollgate")
@@ -53,7 +53,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     _report_warnings(config)
     groups = sorted({d.model_name for d in config.deployments})
     print(f"ok: {len(config.deployments)} deployments in {len(groups)} model groups: {', '.join(groups)}")
+    if args.check_connections:
+        _check_connections(config)
     return 0
+
+
+def _check_connections(config: Config) -> None:
+    """Connect to the database and Redis the config names; ``StoreUnavailable`` on failure."""
+    from tollgate.bootstrap import check_connections
+
+    for line in asyncio.run(check_connections(config, read_environment())):
+        print(line)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -125,15 +135,16 @@ def cmd_fake_upstream(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    """Create or upgrade the schema of the database ``serve`` would use (``--config``, else
+    ``DATABASE_URL``, else the SQLite file of the embedded config) and say what was done."""
     from tollgate.store import database_url
-    from tollgate.store.sql import migrate
+    from tollgate.store.schema import migrate
 
     url = database_url(_load(args.config), read_environment())
     if url == "memory":
         print("database_url is 'memory': nothing to migrate")
         return 0
-    asyncio.run(migrate(url))
-    print("database schema is up to date")
+    print(asyncio.run(migrate(url)).describe(url))
     return 0
 
 
@@ -237,6 +248,9 @@ def parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a config file without serving")
     check.add_argument("config")
+    check.add_argument(
+        "--check-connections", action="store_true", help="also connect to the database and Redis it names"
+    )
     check.set_defaults(func=cmd_check_config)
 
     fake = sub.add_parser(
@@ -289,6 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except ConfigError as exc:
         print(f"tollgate: config error: {exc.message}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as exc:
+        print(f"tollgate: {exc.detail}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

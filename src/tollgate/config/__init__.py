@@ -1,22 +1,25 @@
 """The gateway's typed, frozen configuration and its LiteLLM-YAML loader.
 
 LiteLLM compatibility is an interface, not an implementation (DESIGN.md §0.1): a LiteLLM
-``config.yaml`` is read once, ``os.environ/VAR`` references are resolved, the four sections are
-validated (wrong types refuse to start with the key path; unknown keys are warned about once),
-and the model list becomes ``Deployment`` values (``config/deployments.py`` parses each entry,
-its LiteLLM model string included, once and nowhere else).
+``config.yaml`` is read once with the files it includes (``config/files.py``), ``os.environ/VAR``
+references are resolved, the four sections are validated (wrong types refuse to start with the
+key path; keys not acted on are reported once, ``config/compat.py``), named credentials are filled
+in (``config/credentials.py``), and the model list becomes ``Deployment`` values
+(``config/deployments.py`` parses each entry, its LiteLLM model string included, once and
+nowhere else).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from tollgate.config.compat import report_callbacks, report_section, report_top_level
+from tollgate.config.credentials import parse_credentials, with_credential
 from tollgate.config.deployments import (
     AwsSettings,
     Deployment,
@@ -28,13 +31,8 @@ from tollgate.config.deployments import (
     split_model_string,
 )
 from tollgate.config.environment import read_environment
-from tollgate.config.sections import (
-    KNOWN_TOP_LEVEL,
-    GeneralSettings,
-    LitellmSettings,
-    RouterSettings,
-    unknown_keys,
-)
+from tollgate.config.files import read_with_includes
+from tollgate.config.sections import GeneralSettings, LitellmSettings, RouterSettings
 from tollgate.errors import ConfigError
 
 __all__ = [
@@ -76,31 +74,11 @@ class Config:
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate a LiteLLM-format YAML file. Raises ``ConfigError`` with a one-line reason."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"cannot read config file {path}: not UTF-8 text (byte {exc.start})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
-    if raw is None:
-        raw = {}
+    """Read and validate a LiteLLM-format YAML file (and the files it includes). Raises
+    ``ConfigError`` with a one-line reason."""
+    raw = read_with_includes(Path(path))
     config = parse_config(raw, env=read_environment() if env is None else env)
-    return Config(
-        config.deployments,
-        config.router,
-        config.general,
-        config.litellm,
-        config.guardrails,
-        config.warnings,
-        str(path),
-    )
+    return replace(config, path=str(path))
 
 
 def parse_config(raw: object, env: Mapping[str, str]) -> Config:
@@ -113,18 +91,26 @@ def parse_config(raw: object, env: Mapping[str, str]) -> Config:
     if env_vars:
         env.update({str(k): str(v) for k, v in env_vars.items()})
     resolved = _resolve_env(raw, env, "")
-    warnings: list[str] = [
-        f"config: unknown key '{key}' is ignored" for key in resolved if key not in KNOWN_TOP_LEVEL
-    ]
+    warnings = report_top_level(resolved)
     router = _section(RouterSettings, resolved.get("router_settings"), "router_settings", warnings)
     general = _section(GeneralSettings, resolved.get("general_settings"), "general_settings", warnings)
     litellm = _section(LitellmSettings, resolved.get("litellm_settings"), "litellm_settings", warnings)
+    warnings.extend(report_callbacks(resolved.get("litellm_settings") or {}))
+    credentials = parse_credentials(resolved.get("credential_list"))
     model_list = resolved.get("model_list") or []
     if not isinstance(model_list, list):
         raise ConfigError("model_list: must be a list of deployments")
     deployments = tuple(
-        deployment_from_entry(entry, f"model_list[{i}]", warnings) for i, entry in enumerate(model_list)
+        deployment_from_entry(with_credential(entry, credentials, where), where, warnings)
+        for where, entry in ((f"model_list[{i}]", e) for i, e in enumerate(model_list))
     )
+    if router.routing_strategy != "simple-shuffle":
+        warnings.extend(
+            f"config: 'model_list[{i}].litellm_params.weight' is accepted, not enforced "
+            f"(only simple-shuffle routing uses weights, not {router.routing_strategy})"
+            for i, dep in enumerate(deployments)
+            if dep.weight is not None
+        )
     guardrails = resolved.get("guardrails") or []
     if not isinstance(guardrails, list):
         raise ConfigError("guardrails: must be a list")
@@ -155,5 +141,5 @@ def _section(cls: type[_S], raw: object, name: str, warnings: list[str]) -> _S:
         section = cls.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(first_error(exc, name)) from None
-    warnings.extend(f"config: unknown key '{name}.{key}' is ignored" for key in unknown_keys(section))
+    warnings.extend(report_section(name, raw, type(section).model_fields))
     return section

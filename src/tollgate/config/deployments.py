@@ -161,6 +161,23 @@ _KNOWN_PARAMS = frozenset(
         "rpm",
         "tpm",
         "order",
+        "input_cost_per_token",
+        "output_cost_per_token",
+        "cache_read_input_token_cost",
+        "cache_creation_input_token_cost",
+        "max_input_tokens",
+        "max_output_tokens",
+    }
+)
+# Parsed (shown by /model/info) but not acted on, with the reason reported at start.
+_NOT_ENFORCED_PARAMS = {
+    "api_version": "Azure's API version; tollgate speaks no Azure dialect",
+    "max_retries": "retries come from router_settings.num_retries and retry_policy",
+}
+# Read from ``Deployment.params`` by their consumers (the gateway, the fake provider).
+_READ_PARAMS = frozenset({"drop_params", "mock_response", "mock_latency", "mock_error_status"})
+_AWS_PARAMS = frozenset(
+    {
         "aws_region_name",
         "aws_access_key_id",
         "aws_secret_access_key",
@@ -171,14 +188,6 @@ _KNOWN_PARAMS = frozenset(
         "aws_web_identity_token",
         "aws_sts_endpoint",
         "aws_bedrock_runtime_endpoint",
-        "input_cost_per_token",
-        "output_cost_per_token",
-        "cache_read_input_token_cost",
-        "cache_creation_input_token_cost",
-        "max_input_tokens",
-        "max_output_tokens",
-        "mock_response",
-        "drop_params",
     }
 )
 
@@ -207,6 +216,14 @@ def deployment_from_entry(entry: object, where: str, warnings: list[str]) -> Dep
     except ValidationError as exc:
         raise ConfigError(first_error(exc, where)) from None
     params = parsed.litellm_params
+    warnings.extend(f"config: unknown key '{where}.{key}' is ignored" for key in parsed.model_extra or {})
+    warnings.extend(
+        f"config: '{where}.litellm_params.{key}' is accepted, not enforced "
+        f"({_NOT_ENFORCED_PARAMS.get(key, 'not sent upstream')})"
+        for key in params
+        if key in _NOT_ENFORCED_PARAMS
+        or (key not in _KNOWN_PARAMS and key not in _READ_PARAMS and key not in _AWS_PARAMS)
+    )
     model = params.get("model")
     if not isinstance(model, str) or not model:
         raise ConfigError(f"{where}.litellm_params.model: a model string such as openai/gpt-4o is required")
@@ -276,7 +293,7 @@ def deployment_from_entry(entry: object, where: str, warnings: list[str]) -> Dep
         aws=aws,
         bedrock_route=bedrock_route,
         info=info,
-        params={k: v for k, v in params.items() if k not in _KNOWN_PARAMS and not k.startswith("aws_")},
+        params={k: v for k, v in params.items() if k not in _KNOWN_PARAMS and k not in _AWS_PARAMS},
     )
 
 

@@ -22,8 +22,14 @@ PROMETHEUS_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's mul
 DATABASE_URL = "DATABASE_URL"  # LiteLLM's: the database when general_settings has none
 REDIS_URL = "REDIS_URL"  # also REDIS_HOST / REDIS_PORT / REDIS_PASSWORD, as LiteLLM
 AWS_REGION_NAMES = ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION")  # LiteLLM's, then the SDKs'
+DISABLE_SCHEMA_UPDATE = "DISABLE_SCHEMA_UPDATE"  # LiteLLM's: `serve` must not migrate the database
 
 
 def read_environment() -> Mapping[str, str]:
     """A read-only snapshot of the environment as it is now."""
     return MappingProxyType(dict(os.environ))
+
+
+def is_set(env: Mapping[str, str], name: str) -> bool:
+    """Whether a boolean variable is switched on (``1``, ``true``, ``yes``, ``on``; any case)."""
+    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")

@@ -2,39 +2,17 @@
 ``litellm_settings``.
 
 Each is a frozen pydantic model (config is a trust boundary). Fields tollgate acts on are typed,
-so a wrong type refuses to start with the key path. Keys LiteLLM documents but tollgate does
-not act on are listed in ``ACCEPTED`` so they load silently; any other key is kept and reported
-once by ``unknown_keys`` as a warning naming its path.
+so a wrong type refuses to start with the key path; a few typed fields are read for a feature not
+built yet (``cache``) and reported as such. Which other keys are accepted without being enforced,
+and how each is reported, is ``config/compat.py``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-KNOWN_TOP_LEVEL = frozenset(
-    {
-        "model_list",
-        "router_settings",
-        "general_settings",
-        "litellm_settings",
-        "environment_variables",
-        "guardrails",
-        "credential_list",
-        "include",
-        "files_settings",
-        "assistant_settings",
-        "mcp_servers",
-        "mcp_tools",
-        "search_tools",
-        "callback_settings",
-        "finetune_settings",
-        "vector_store_registry",
-        "prompts",
-        "tiers",
-    }
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 RoutingStrategy = Literal[
     "simple-shuffle",
@@ -100,6 +78,12 @@ class GeneralSettings(_Section):
     alert_to_webhook_url: dict[str, Any] = Field(default_factory=dict)
     soft_budget_webhook_url: str | None = None
     health_check_details: bool = True
+    # LiteLLM's switch for schema updates on start (as the DISABLE_SCHEMA_UPDATE variable).
+    disable_prisma_schema_update: bool = False
+    # How long a virtual key's principal is cached (LiteLLM's name; default 60 s).
+    user_api_key_cache_ttl: float | None = Field(default=None, ge=0)
+    max_request_size_mb: float | None = Field(default=None, gt=0)
+    enforced_params: list[str] = Field(default_factory=list)
 
 
 class LitellmSettings(_Section):
@@ -129,130 +113,12 @@ class LitellmSettings(_Section):
     fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
     default_fallbacks: list[str] = Field(default_factory=list)
     content_policy_fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
+    # Verify upstream TLS certificates; a string is a CA bundle file (LiteLLM's meaning).
+    ssl_verify: bool | str = True
 
-
-# Keys LiteLLM documents that tollgate accepts without acting on them (no warning).
-ACCEPTED: dict[str, frozenset[str]] = {
-    "router_settings": frozenset(
-        {
-            "redis_db",
-            "cache_responses",
-            "cache_kwargs",
-            "set_verbose",
-            "debug_level",
-            "provider_budget_config",
-            "model_group_retry_policy",
-            "polling_interval",
-            "default_priority",
-            "caching_groups",
-            "client_ttl",
-            "optional_pre_call_checks",
-            "enable_tag_filtering",
-            "tag_filtering_match_any",
-            "router_general_settings",
-            "default_max_parallel_requests",
-            "assistants_config",
-            "alerting_config",
-        }
-    ),
-    "general_settings": frozenset(
-        {
-            "disable_master_key_return",
-            "disable_reset_budget",
-            "disable_adding_master_key_hash_to_db",
-            "enforce_user_param",
-            "allowed_routes",
-            "admin_only_routes",
-            "key_management_system",
-            "use_azure_key_vault",
-            "use_google_kms",
-            "custom_auth",
-            "custom_key_generate",
-            "background_health_checks",
-            "health_check_interval",
-            "alerting_threshold",
-            "alert_types",
-            "allow_user_auth",
-            "proxy_budget_rescheduler_min_time",
-            "proxy_budget_rescheduler_max_time",
-            "infer_model_from_keys",
-            "ui_access_mode",
-            "public_routes",
-            "allowed_ips",
-            "use_x_forwarded_for",
-            "enable_oauth2_auth",
-            "pass_through_endpoints",
-            "otel",
-            "service_account_settings",
-            "user_header_name",
-            "litellm_key_header_name",
-            "disable_retry_on_max_parallel_request_limit_error",
-            "allow_requests_on_db_unavailable",
-            "use_redis_transaction_buffer",
-            "database_connection_pool_timeout",
-            "disable_prisma_schema_update",
-            "supported_db_objects",
-            "enable_public_model_hub",
-            "forward_client_headers_to_llm_api",
-            "disable_responses_id_security",
-            "reject_clientside_metadata_tags",
-            "always_include_stream_usage",
-            "max_request_size_mb",
-            "max_response_size_mb",
-            "mcp_client_side_auth_header_name",
-            "store_model_in_db_cache",
-            "spend_report_frequency",
-        }
-    ),
-    "litellm_settings": frozenset(
-        {
-            "telemetry",
-            "turn_off_message_logging",
-            "redact_user_api_key_info",
-            "redact_messages_in_exceptions",
-            "modify_params",
-            "enable_preview_features",
-            "disable_end_user_cost_tracking",
-            "key_generation_settings",
-            "service_callback",
-            "cache_control_injection_points",
-            "force_ipv4",
-            "ssl_verify",
-            "json_logs_config",
-            "default_max_internal_user_budget",
-            "disable_add_transform_inline_image_block",
-            "enable_json_schema_validation",
-            "enforced_params",
-            "allowed_fails",
-            "cooldown_time",
-            "num_retries_per_request",
-            "public_teams",
-            "success_callback_params",
-            "return_response_headers",
-            "disable_token_counter",
-            "global_disable_no_log_param",
-            "use_chat_completions_url_for_anthropic_messages",
-            "langfuse_default_tags",
-            "default_redis_batch_cache_expiry",
-            "max_user_budget",
-            "log_raw_request_response",
-            "allow_dynamic_callback_disabling",
-            "disable_hf_tokenizer_download",
-            "guardrails",
-            "add_function_to_prompt",
-            "aws_session_name",
-            "drop_params_config",
-        }
-    ),
-}
-
-
-def unknown_keys(section: BaseModel) -> list[str]:
-    """Keys of a section that tollgate neither models nor knows LiteLLM to document."""
-    name = {
-        RouterSettings: "router_settings",
-        GeneralSettings: "general_settings",
-        LitellmSettings: "litellm_settings",
-    }.get(type(section), "")
-    extras = section.model_extra or {}
-    return sorted(key for key in extras if key not in ACCEPTED.get(name, frozenset()))
+    @field_validator("ssl_verify")
+    @classmethod
+    def _ca_bundle_exists(cls, value: bool | str) -> bool | str:
+        if isinstance(value, str) and not Path(value).is_file():
+            raise ValueError("must be true, false or the path of a CA bundle file")
+        return value

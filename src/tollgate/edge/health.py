@@ -29,6 +29,7 @@ from tollgate.providers import Provider, SendOptions
 
 Check = Callable[[], Awaitable[tuple[bool, str]]]
 PROBE_TIMEOUT = 30.0
+CHECK_TIMEOUT = 2.0  # readiness answers within this, however slow a store is (a check that is late fails)
 
 
 def _json(payload: object, status: int = 200) -> Response:
@@ -42,6 +43,14 @@ def _describe(dep: Deployment) -> dict[str, Any]:
         "model_id": dep.id,
         "api_base": redact_url(dep.api_base) if dep.api_base else None,
     }
+
+
+async def _bounded(check: Check) -> tuple[bool, str]:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            return await check()
+    except TimeoutError:
+        return False, f"no answer within {CHECK_TIMEOUT:g}s"
 
 
 class Health:
@@ -72,14 +81,17 @@ class Health:
         return _json("I'm alive!")
 
     async def readiness(self, request: Request) -> Response:
+        """200 while this replica can serve, 503 when it cannot; each store's state is reported.
+        The checks run together, each bounded by ``CHECK_TIMEOUT``."""
         report: dict[str, Any] = {
             "status": "healthy",
             "tollgate_version": __version__,
             "litellm_version": None,
         }
+        names = list(self._checks)
+        results = await asyncio.gather(*(_bounded(self._checks[name]) for name in names))
         healthy = True
-        for name, check in self._checks.items():
-            ok, detail = await check()
+        for name, (ok, detail) in zip(names, results, strict=True):
             report[name] = detail
             healthy = healthy and ok
         report.setdefault("db", "Not connected")

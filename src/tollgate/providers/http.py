@@ -9,6 +9,7 @@ keep-alive; it is created lazily inside the running event loop and closed on shu
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -88,7 +89,8 @@ def upstream_errors(provider: str) -> Iterator[None]:
 class HttpClient:
     """A lazily created aiohttp session with pooled keep-alive connections."""
 
-    def __init__(self, *, pool_size: int = 0, verify_tls: bool = True) -> None:
+    def __init__(self, *, pool_size: int = 0, verify_tls: bool | ssl.SSLContext = True) -> None:
+        """``verify_tls``: ``False`` skips certificate checks; a context brings its own CA bundle."""
         self._session: aiohttp.ClientSession | None = None
         self._pool_size = pool_size
         self._verify_tls = verify_tls

@@ -4,18 +4,32 @@ A model group is every deployment sharing a ``model_name`` (from the YAML ``mode
 deployments stored in the database). ``model_group_alias`` entries resolve first, exactly as
 LiteLLM does; a client may also name an upstream model id a deployment serves (a Bedrock
 ``us.anthropic.…`` id sent by boto3 as ``modelId``), which resolves to that deployment's group.
+
+LiteLLM's wildcard routing: a ``model_name`` with ``*`` (``anthropic/*``, ``*``) is a pattern
+tried when no group has the client's name, the longest pattern first. The client's name is then
+its own group, served by the pattern's deployments with each ``*`` of ``litellm_params.model``
+filled by what the client's name put there (``anthropic/claude-x`` → ``anthropic/claude-x``; a
+fixed model string is kept). Those deployments get the id ``<pattern deployment id>~<name>``,
+so prices, cooldowns and usage are per model, and ``deployment(id)`` rebuilds them on demand.
 Imports only ``config``.
 """
 
 from __future__ import annotations
 
+import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from tollgate.config import Deployment
+from tollgate.config import AwsSettings, Deployment, split_model_string
+from tollgate.errors import ConfigError
 
 __all__ = ["Alias", "ModelTable", "parse_aliases"]
+
+WILDCARD = "*"
+SPECIALISED = "~"  # between a pattern deployment's id and the model name it serves
+MAX_SPECIALISED = 1024  # wildcard-matched names kept built; others are rebuilt when asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +51,18 @@ def parse_aliases(*sources: Mapping[str, str | Mapping[str, Any]]) -> dict[str, 
 
 
 @dataclass(frozen=True, slots=True)
+class _Pattern:
+    name: str
+    regex: re.Pattern[str]
+    deployments: tuple[Deployment, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class _Index:
     groups: Mapping[str, tuple[Deployment, ...]]
     by_upstream: Mapping[str, str]
     by_id: Mapping[str, Deployment]
+    patterns: tuple[_Pattern, ...]  # most specific (longest) first
 
 
 def _build(deployments: Iterable[Deployment]) -> _Index:
@@ -50,10 +72,42 @@ def _build(deployments: Iterable[Deployment]) -> _Index:
     for dep in deployments:
         groups.setdefault(dep.model_name, []).append(dep)
         by_id[dep.id] = dep
+        if WILDCARD in dep.litellm_model:
+            continue
         # First deployment wins, so a YAML entry keeps precedence over a later DB one.
         by_upstream.setdefault(dep.upstream_model, dep.model_name)
         by_upstream.setdefault(dep.litellm_model, dep.model_name)
-    return _Index({k: tuple(v) for k, v in groups.items()}, by_upstream, by_id)
+    patterns = sorted(
+        (_Pattern(name, _regex(name), tuple(deps)) for name, deps in groups.items() if WILDCARD in name),
+        key=lambda p: (len(p.name), p.name.count(WILDCARD)),
+        reverse=True,
+    )
+    return _Index({k: tuple(v) for k, v in groups.items()}, by_upstream, by_id, tuple(patterns))
+
+
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile("(.*)".join(re.escape(piece) for piece in pattern.split(WILDCARD)), re.DOTALL)
+
+
+def _specialise(dep: Deployment, name: str, captured: tuple[str, ...]) -> Deployment | None:
+    """The pattern deployment ``dep`` serving the client's model ``name``; ``None`` if the filled
+    model string names a provider tollgate does not speak."""
+    model = dep.litellm_model
+    if WILDCARD in model:
+        if len(captured) > model.count(WILDCARD):
+            model = name  # LiteLLM's rule when the wildcards do not line up: the client's name
+        else:
+            for piece in captured:
+                model = model.replace(WILDCARD, piece, 1)
+    try:
+        provider, upstream, route = split_model_string(model)
+    except ConfigError:
+        return None
+    aws = dep.aws if dep.aws is not None or provider != "bedrock" else AwsSettings()
+    return replace(
+        dep, id=f"{dep.id}{SPECIALISED}{name}", model_name=name, provider=provider, upstream_model=upstream,
+        litellm_model=model, bedrock_route=route, aws=aws,
+    )
 
 
 class ModelTable:
@@ -69,6 +123,8 @@ class ModelTable:
         self._db = tuple(d for d in all_deps if d.source == "db")
         self._aliases: Mapping[str, Alias] = dict(aliases or {})
         self._index = _build(self._config + self._db)
+        # Wildcard-matched names → their deployments, built once per index (least recently used out).
+        self._specialised: OrderedDict[str, tuple[Deployment, ...]] = OrderedDict()
 
     def replace_db_deployments(self, deployments: Iterable[Deployment]) -> None:
         """Swap every DB-stored deployment at once (after /model/new, /model/delete, a reload)."""
@@ -77,6 +133,7 @@ class ModelTable:
         # One attribute assignment each: a concurrent reader sees the old or the new table, never half.
         self._db = db
         self._index = index
+        self._specialised = OrderedDict()
 
     def resolve(self, name: str) -> str | None:
         """The model group a client's model name means, or ``None``."""
@@ -86,13 +143,49 @@ class ModelTable:
             return alias.target
         if name in index.groups:
             return name
-        return index.by_upstream.get(name)
+        group = index.by_upstream.get(name)
+        if group is None and self.deployments(name):
+            return name  # a wildcard pattern serves it
+        return group
 
     def deployments(self, group: str) -> tuple[Deployment, ...]:
-        return self._index.groups.get(group, ())
+        index = self._index
+        found = index.groups.get(group)
+        if found is not None:
+            return found
+        if not index.patterns:
+            return ()
+        cached = self._specialised.get(group)
+        if cached is None:
+            cached = self._match(index, group)
+            self._specialised[group] = cached
+            while len(self._specialised) > MAX_SPECIALISED:
+                self._specialised.popitem(last=False)
+        else:
+            self._specialised.move_to_end(group)
+        return cached
+
+    @staticmethod
+    def _match(index: _Index, name: str) -> tuple[Deployment, ...]:
+        for pattern in index.patterns:
+            found = pattern.regex.fullmatch(name)
+            if found is None:
+                continue
+            deps = (_specialise(d, name, found.groups()) for d in pattern.deployments)
+            return tuple(d for d in deps if d is not None)
+        return ()
 
     def deployment(self, deployment_id: str) -> Deployment | None:
-        return self._index.by_id.get(deployment_id)
+        index = self._index
+        found = index.by_id.get(deployment_id)
+        if found is not None or SPECIALISED not in deployment_id:
+            return found
+        for pattern in index.patterns:
+            for dep in pattern.deployments:
+                if deployment_id.startswith(dep.id + SPECIALISED):
+                    name = deployment_id[len(dep.id) + len(SPECIALISED) :]
+                    return next((d for d in self.deployments(name) if d.id == deployment_id), None)
+        return None
 
     def all_deployments(self) -> tuple[Deployment, ...]:
         return self._config + self._db

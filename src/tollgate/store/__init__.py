@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from tollgate.config import Config
+from tollgate.errors import ConfigError
 from tollgate.store.records import (
     AuditEntry,
     Membership,
@@ -64,15 +65,26 @@ def database_url(config: Config, env: Mapping[str, str]) -> str:
     return DEFAULT_DATABASE_URL
 
 
-async def prepare(url: str) -> None:
-    """Before serving: SQLite is migrated in place; any other database must already be at the
-    current schema (``tollgate migrate``), else ``ConfigError`` naming that command."""
-    from tollgate.store.sql import check_schema, migrate
+async def prepare(url: str, *, update_schema: bool = True) -> str:
+    """Before serving: bring the database's schema to this version's (``store/schema.py``: safe
+    with N replicas starting together) and say what was done. With ``update_schema`` off
+    (``DISABLE_SCHEMA_UPDATE``), a database not at this version's schema is refused with
+    ``ConfigError`` naming ``tollgate migrate``. Unreachable databases raise ``StoreUnavailable``."""
+    from tollgate.store.connectivity import masked
+    from tollgate.store.migrations import HEAD
+    from tollgate.store.schema import migrate, read_revision
 
-    if url.startswith("sqlite") or "://" not in url:
-        await migrate(url)
-    else:
-        await check_schema(url)
+    if update_schema:
+        return (await migrate(url)).describe(url)
+    revision = await read_revision(url)
+    if revision != HEAD:
+        state = "empty" if revision is None else f"at schema revision {revision}"
+        raise ConfigError(
+            f"the database {masked(url)} is {state}, this tollgate needs revision {HEAD}, and schema "
+            "updates on start are disabled (DISABLE_SCHEMA_UPDATE / disable_prisma_schema_update): "
+            "run `tollgate migrate`"
+        )
+    return f"the schema of {masked(url)} is at revision {HEAD}"
 
 
 class RecordTable(Protocol[R]):
@@ -178,12 +190,13 @@ class Store(SpendStore, AuditStore, Protocol):
     async def close(self) -> None: ...
 
 
-def open_store(url: str | None, pool_size: int = 10) -> Store:
-    """``memory`` (or ``None``) → in-memory; ``sqlite…``/``postgres…`` → SQL (see ``sql.normalize_url``)."""
+def open_store(url: str | None, pool_size: int = 10, *, timeout: float | None = None) -> Store:
+    """``memory`` (or ``None``) → in-memory; ``sqlite…``/``postgres…`` → SQL (see ``sql.normalize_url``).
+    ``timeout``: ``general_settings.database_connection_timeout`` (see ``sql.make_engine``)."""
     if url is None or url == "memory":
         from tollgate.store.memory import MemoryStore
 
         return MemoryStore()
     from tollgate.store.sql import SqlStore
 
-    return SqlStore(url, pool_size=pool_size)
+    return SqlStore(url, pool_size=pool_size, timeout=timeout)

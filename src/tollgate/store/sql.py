@@ -1,24 +1,20 @@
 """SQL store over SQLAlchemy 2 async Core: SQLite by default, PostgreSQL when configured.
 
 ``normalize_url`` accepts URLs as LiteLLM users write them (``postgresql://…``) and picks the async
-driver. ``migrate`` upgrades a database to the newest Alembic revision shipped in
-``store/migrations``; ``check_schema`` refuses to serve a database that is behind.
+driver. The schema itself is created and upgraded by ``store/schema.py``.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 from sqlalchemy import (
-    Connection,
     Dialect,
     Table,
     case,
@@ -28,16 +24,16 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from tollgate.errors import ConfigError, Conflict, NotFound
+from tollgate.errors import ConfigError, Conflict, NotFound, StoreUnavailable
 from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, Search, StoreTx
 from tollgate.store.aggregate import Aggregator, day_of
-from tollgate.store.migrations import HEAD
+from tollgate.store.connectivity import unavailable_reason
 from tollgate.store.records import (
     AuditEntry,
     SpendGroup,
@@ -60,8 +56,6 @@ from tollgate.store.sql_tables import (
 )
 
 R = TypeVar("R")
-MIGRATIONS = Path(__file__).with_name("migrations")
-SCHEMA_BEHIND = "database schema is not at the current version; run `tollgate migrate`"
 
 
 def normalize_url(url: str) -> str:
@@ -96,7 +90,13 @@ def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+CONNECT_TIMEOUT = 10.0  # seconds to open one connection; a dead host fails start-up this fast
+
+
+def make_engine(url: str, pool_size: int = 10, *, timeout: float | None = None) -> AsyncEngine:
+    """``timeout`` (``database_connection_timeout``) bounds, on PostgreSQL, each statement, the wait
+    for a pooled connection and (up to ``CONNECT_TIMEOUT``) opening one, so a stalled database
+    fails calls instead of hanging them."""
     # orjson for JSON columns: the stdlib encoder was half the cost of writing a spend-log row.
     codec: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
     url = normalize_url(url)
@@ -104,7 +104,15 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30}, **codec)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **codec)
+    connect: dict[str, Any] = {"timeout": CONNECT_TIMEOUT}
+    pool: dict[str, Any] = {}
+    if timeout is not None:
+        connect.update(timeout=min(CONNECT_TIMEOUT, timeout), command_timeout=timeout)
+        pool["pool_timeout"] = timeout
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=connect,
+        **pool, **codec,
+    )
 
 
 class SqlTable(Generic[R]):
@@ -213,20 +221,35 @@ class _BulkInsert:
 
 
 class SqlStore:
-    def __init__(self, url: str, pool_size: int = 10) -> None:
-        self.engine = make_engine(url, pool_size)
+    def __init__(self, url: str, pool_size: int = 10, *, timeout: float | None = None) -> None:
+        self.engine = make_engine(url, pool_size, timeout=timeout)
         self._spend_insert = _BulkInsert(SPEND, self.engine.dialect)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[StoreTx]:
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             yield _sql_tx(conn)
+
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction; ``StoreUnavailable`` when the database cannot be used now (see
+        ``store/connectivity.py``). The caller's own errors pass through unchanged."""
+        with _outage_as_unavailable():
+            async with self.engine.begin() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads; outages as in ``_begin``."""
+        with _outage_as_unavailable():
+            async with self.engine.connect() as conn:
+                yield conn
 
     async def record_spend(self, rows: Sequence[SpendRow]) -> None:
         rows = list({r.request_id: r for r in rows}.values())
         if not rows:
             return
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             ids = [r.request_id for r in rows]
             seen = await conn.execute(select(SPEND.c.request_id).where(SPEND.c.request_id.in_(ids)))
             logged = set(seen.scalars())
@@ -255,7 +278,7 @@ class SqlStore:
     ) -> list[SpendRow]:
         query = _spend_where(select(SPEND), filters, start, end)
         query = query.order_by(SPEND.c.started_at.desc(), SPEND.c.request_id).offset(offset).limit(limit)
-        async with self.engine.connect() as conn:
+        async with self._connect() as conn:
             result = await conn.execute(query)
             return [spend_of(row) for row in result.mappings()]
 
@@ -269,7 +292,7 @@ class SqlStore:
         end: datetime | None = None,
     ) -> list[SpendGroup]:
         column = GROUP_COLUMNS[group_by] if group_by else None
-        async with self.engine.connect() as conn:
+        async with self._connect() as conn:
             if conn.dialect.name != "sqlite":
                 return await _sql_groups(conn, column, by_day, filters, start, end)
             cols = [SPEND.c[c] for c in ("spend", "prompt_tokens", "completion_tokens", "status_code")]
@@ -281,7 +304,7 @@ class SqlStore:
             return aggregator.groups
 
     async def purge_spend_logs(self, before: datetime) -> int:
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             result = await conn.execute(delete(SPEND).where(SPEND.c.started_at < before))
             return int(result.rowcount or 0)
 
@@ -304,11 +327,22 @@ class SqlStore:
         if end is not None:
             query = query.where(AUDIT.c.created_at < end)
         query = query.order_by(AUDIT.c.created_at.desc(), AUDIT.c.id).offset(offset).limit(limit)
-        async with self.engine.connect() as conn:
+        async with self._connect() as conn:
             return [AUDITS.from_row(row) for row in (await conn.execute(query)).mappings()]
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+@contextmanager
+def _outage_as_unavailable() -> Iterator[None]:
+    try:
+        yield
+    except (DBAPIError, OSError, TimeoutError, PoolTimeout) as exc:
+        reason = unavailable_reason(exc)
+        if reason is None:
+            raise
+        raise StoreUnavailable("the database is unavailable; retry shortly", detail=reason) from exc
 
 
 async def _add_spend(conn: AsyncConnection, mapper: Mapper[Any], entity_id: str, amount: Decimal) -> None:
@@ -384,59 +418,3 @@ async def _sql_groups(
         )
     out.sort(key=lambda g: (g.day or "", -g.spend, g.group or ""))
     return out
-
-
-def _alembic_config(connection: Connection | None = None) -> Any:
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    if connection is not None:
-        cfg.attributes["connection"] = connection
-    return cfg
-
-
-def _upgrade(connection: Connection) -> None:
-    from alembic import command
-
-    command.upgrade(_alembic_config(connection), "head")
-
-
-async def _stored_revision(conn: AsyncConnection) -> str | None:
-    """The database's Alembic revision, read without Alembic; ``None`` for an empty database."""
-    try:
-        async with conn.begin_nested():
-            result = await conn.execute(text("SELECT version_num FROM alembic_version"))
-            return result.scalar()
-    except DBAPIError:
-        return None
-
-
-def _quiet_alembic() -> None:
-    # Alembic's INFO lines ("setup plugin …") would bury serve's one-line start-up refusal.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
-async def migrate(url: str) -> None:
-    """Upgrade the database at ``url`` to the newest schema (creates an SQLite file if needed)."""
-    _quiet_alembic()
-    engine = make_engine(url)
-    try:
-        async with engine.begin() as conn:
-            if await _stored_revision(conn) != HEAD:
-                await conn.run_sync(_upgrade)
-    finally:
-        await engine.dispose()
-
-
-async def check_schema(url: str) -> None:
-    """Raise ``ConfigError`` unless the database is at the newest schema revision."""
-    _quiet_alembic()
-    engine = make_engine(url)
-    try:
-        async with engine.connect() as conn:
-            current = await _stored_revision(conn)
-    finally:
-        await engine.dispose()
-    if current != HEAD:
-        raise ConfigError(SCHEMA_BEHIND)

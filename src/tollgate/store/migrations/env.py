@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection ``store.sql.migrate`` hands over.
+"""Alembic environment: runs on the connection ``store.schema.migrate`` hands over.
 
 No ``alembic.ini`` is needed. Run by hand with ``alembic -x url=sqlite:///tollgate.db upgrade head``
 (``-c`` pointing at any ini whose ``script_location`` is this directory) and it opens its own engine.
