@@ -188,7 +188,8 @@ def build(
 
     alerts = SoftBudgetAlerts(config.general.soft_budget_webhook_url, post_webhook)
     policy = PolicyAdmission.from_config(
-        config, counters, price_for=price_for, clock=clock, on_soft_budget=alerts, warn=log.warning
+        config, counters, price_for=price_for, resolve=router.table.resolve,
+        spend_of_record=store.spend_of_record, clock=clock, on_soft_budget=alerts, warn=log.warning,
     )
 
     async def authenticate(request: Request) -> Principal:
@@ -235,6 +236,7 @@ def build(
         health.add_check("counters", counters_check)
 
     refresher = _Refresher(reload_db_models)
+    counters_start = getattr(counters, "start", None)  # Redis: the replica lease and settlement retries
 
     async def close() -> None:
         await refresher.stop()
@@ -264,7 +266,8 @@ def build(
             metrics_route(observability.metrics),
         ],
         routers=admin_routers,
-        on_startup=[refresher.start, key_cache.start, *observability.on_startup],
+        on_startup=[refresher.start, key_cache.start, *observability.on_startup,
+                    *([counters_start] if counters_start is not None else [])],
         on_shutdown=[*observability.on_shutdown, close],
     )
     return create_app(parts)

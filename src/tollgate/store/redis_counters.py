@@ -1,0 +1,163 @@
+"""``RedisCounterStore``: the ``CounterStore`` shared by every gateway replica.
+
+One admission is one ``EVALSHA`` of ``redis_scripts.ADMIT`` and one settlement one ``EVALSHA`` of
+``SETTLE`` (redis-py's registered scripts fall back to ``EVAL`` once after a ``SCRIPT FLUSH``).
+Each store instance is one *owner* (a random id per process): the records of what its
+admissions hold are filed under it, and its lease in ``replicas`` is renewed by each admission
+and by ``heartbeat``. A heartbeat also gives back the records of owners whose lease has lapsed (a
+replica killed, or cut off from Redis longer than the lease), so their slots and reservations
+return within ``lease`` seconds plus one heartbeat interval.
+May import: ``store.counters``, ``store.redis_scripts``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from tollgate.store.counters import (
+    COUNTER_TTL,
+    AdmissionResult,
+    CheckKind,
+    CounterAdmission,
+    CounterStoreUnavailable,
+    Settlement,
+    window_retry_after,
+)
+from tollgate.store.redis_scripts import ADMIT, HEARTBEAT, SETTLE
+
+DEFAULT_LEASE = 15.0  # seconds a replica's slots outlive its last sign of life
+SWEPT_RECORD_TTL = 3600  # a dead owner's given-back records still accept late spend this long
+_KINDS: dict[str, CheckKind] = {"budget": "budget", "window": "window", "slot": "slot", "missing": "missing"}
+
+
+class RedisCounterStore:
+    """Counters in Redis. Every Redis or socket failure surfaces as ``CounterStoreUnavailable``."""
+
+    def __init__(
+        self, client: aioredis.Redis, *, prefix: str = "tollgate", lease: float = DEFAULT_LEASE,
+        owner: str | None = None,
+    ) -> None:
+        self._client = client
+        self._tag = "{" + prefix + "}:"
+        self.owner = owner or os.urandom(8).hex()
+        self.lease = lease
+        self._replicas = self._tag + "replicas"
+        self._record = self._tag + "i:" + self.owner
+        self._admit = client.register_script(ADMIT)
+        self._settle = client.register_script(SETTLE)
+        self._heartbeat = client.register_script(HEARTBEAT)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, prefix: str = "tollgate", timeout: float = 0.5, lease: float = DEFAULT_LEASE
+    ) -> RedisCounterStore:
+        """A store with short socket timeouts: a stuck Redis must not stall admissions."""
+        client = aioredis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=False
+        )
+        return cls(client, prefix=prefix, lease=lease)
+
+    async def admit(self, admission: CounterAdmission) -> AdmissionResult:
+        tag = self._tag
+        keys: list[str] = [self._replicas, self._record]
+        args: list[Any] = [
+            repr(admission.now), admission.window_seconds, self.owner, admission.member, repr(self.lease),
+            COUNTER_TTL, len(admission.budgets), len(admission.windows), len(admission.slots),
+            len(admission.reservations),
+        ]
+        for budget in admission.budgets:
+            keys += (tag + budget.spend_key, tag + budget.reserve_key)
+            seed = budget.seed if budget.seed is not None else -1
+            args += (budget.limit, budget.amount, int(budget.strict), seed, budget.ttl or 0)
+        for window in admission.windows:
+            keys.append(tag + window.key)
+            args += (window.limit, window.amount, window.group)
+        for slot in admission.slots:
+            keys.append(tag + slot.key)
+            args += (slot.limit, slot.group)
+        for reservation in admission.reservations:
+            keys.append(tag + reservation.key)
+            args.append(reservation.amount)
+        reply = await self._run(self._admit, keys, args)
+        ok, kind, index = int(reply[0]), _KINDS.get(_text(reply[1]), ""), int(reply[2])
+        current, reserved = int(reply[3]), int(reply[4])
+        if ok == 1:
+            count = int(reply[5])
+            dropped = frozenset(int(v) for v in reply[6 : 6 + count])
+            used = tuple(int(v) for v in reply[6 + count :])
+            return AdmissionResult(True, used=used, dropped=dropped, via="redis")
+        rest = [int(v) for v in reply[5:]]
+        if ok == 2:
+            return AdmissionResult(False, "missing", missing=tuple(rest), via="redis")
+        retry = 0.0
+        if kind == "window":
+            window = admission.windows[index]
+            buckets = list(zip(rest[0::2], rest[1::2], strict=True))
+            need = current - window.limit + 1
+            retry = window_retry_after(buckets, need, admission.now, admission.window_seconds)
+        elif kind == "slot":
+            retry = 1.0
+        return AdmissionResult(False, kind, index, current, reserved, retry, via="redis")
+
+    async def settle(self, settlement: Settlement) -> tuple[int, ...]:
+        tag = self._tag
+        keys: list[str] = [self._record]
+        args: list[Any] = [
+            repr(settlement.now), settlement.window_seconds, settlement.member,
+            len(settlement.windows), len(settlement.spends),
+        ]
+        for adjust in settlement.windows:
+            keys.append(tag + adjust.key)
+            args += (adjust.bucket, adjust.delta)
+        for spend in settlement.spends:
+            keys.append(tag + spend.key)
+            args += (spend.amount, spend.ttl or 0)
+        reply = await self._run(self._settle, keys, args)
+        return tuple(int(v) for v in reply[1:])
+
+    async def heartbeat(self, now: float) -> int:
+        """Renew this replica's lease and give back the records of dead ones; returns how many."""
+        reply = await self._run(
+            self._heartbeat, [self._replicas],
+            [self.owner, repr(now), repr(self.lease), self._tag + "i:", SWEPT_RECORD_TTL],
+        )
+        return int(reply)
+
+    async def peek(self, keys: Sequence[str]) -> tuple[int | None, ...]:
+        if not keys:
+            return ()
+        try:
+            values = await self._client.mget([self._tag + key for key in keys])
+        except (RedisError, OSError) as exc:
+            raise CounterStoreUnavailable(f"redis counter store: {type(exc).__name__}: {exc}") from exc
+        return tuple(int(v) if v is not None else None for v in values)
+
+    async def ping(self) -> None:
+        """Raise ``CounterStoreUnavailable`` unless Redis answers a PING."""
+        try:
+            await self._client.ping()
+        except (RedisError, OSError) as exc:
+            raise CounterStoreUnavailable(f"redis counter store: {type(exc).__name__}: {exc}") from exc
+
+    async def close(self) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._client.aclose()
+
+    async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            reply = await script(keys=keys, args=args, client=self._client)
+        except (RedisError, OSError) as exc:
+            raise CounterStoreUnavailable(f"redis counter store: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(reply, list | int):
+            raise CounterStoreUnavailable(f"redis counter store: unexpected script reply {reply!r}")
+        return reply
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
