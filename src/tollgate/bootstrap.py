@@ -46,6 +46,7 @@ from tollgate.errors import GatewayError
 from tollgate.gateway import Gateway
 from tollgate.policy.access import denying_entity
 from tollgate.policy.admission import PolicyAdmission
+from tollgate.policy.standing import BudgetStanding
 from tollgate.providers.http import HttpClient
 from tollgate.providers.table import ProviderTable
 from tollgate.routing import MemoryDeploymentState, RedisDeploymentState, Router
@@ -175,9 +176,12 @@ def build(
     key_cache = redis_invalidation(
         authenticator, redis_url(config, env), channel=f"{redis_prefix(env)}:auth:invalidate"
     )
-    admin = AdminServices.build(store, cache=key_cache, on_deployments_changed=reload_db_models)
-    pricer = Pricer(load_bundled_table(), warn=log.warning)
     counters = build_counter_store(config, env=env, warn=log.warning)
+    standing = BudgetStanding(counters, store.spend_of_record, clock)
+    admin = AdminServices.build(
+        store, cache=key_cache, on_deployments_changed=reload_db_models, standing=standing.annotate
+    )
+    pricer = Pricer(load_bundled_table(), warn=log.warning)
 
     def price_for(deployment_id: str) -> Price:
         deployment = router.table.deployment(deployment_id)

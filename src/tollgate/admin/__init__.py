@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tollgate.admin.access import Clock, KeyCache, NoCache, utcnow
+from tollgate.admin.access import Clock, KeyCache, NoCache, Standing, as_stored, utcnow
 from tollgate.admin.deployments import DeploymentService, OnChange
 from tollgate.admin.keys import KeyService
 from tollgate.admin.orgs import OrgService
@@ -35,13 +35,15 @@ class AdminServices:
         cache: KeyCache | None = None,
         clock: Clock = utcnow,
         on_deployments_changed: OnChange | None = None,
+        standing: Standing = as_stored,
     ) -> AdminServices:
-        """``cache`` is the authenticator (``auth.keys.KeyAuthenticator``) whose entries writes drop."""
+        """``cache`` is the authenticator (``auth.keys.KeyAuthenticator``) whose entries writes drop;
+        ``standing`` completes info views with the current budget windows."""
         cache = cache or NoCache()
         return cls(
             store=store,
-            keys=KeyService(store, cache, clock),
-            orgs=OrgService(store, cache, clock),
+            keys=KeyService(store, cache, clock, standing),
+            orgs=OrgService(store, cache, clock, standing),
             plans=UsagePlanService(store, cache, clock),
             deployments=DeploymentService(store, clock, on_deployments_changed),
         )

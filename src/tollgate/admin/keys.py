@@ -13,7 +13,15 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from tollgate.admin.access import Clock, KeyCache, can_read_all, require_admin, require_key_writer
+from tollgate.admin.access import (
+    Clock,
+    KeyCache,
+    Standing,
+    as_stored,
+    can_read_all,
+    require_admin,
+    require_key_writer,
+)
 from tollgate.admin.policies import apply_fields, check_within, iso, policy_view
 from tollgate.admin.requests import (
     DeleteKeysRequest,
@@ -119,10 +127,11 @@ async def _check_alias(tx: StoreTx, alias: str | None, token: str | None) -> Non
 
 
 class KeyService:
-    def __init__(self, store: Store, cache: KeyCache, clock: Clock) -> None:
+    def __init__(self, store: Store, cache: KeyCache, clock: Clock, standing: Standing = as_stored) -> None:
         self._store = store
         self._cache = cache
         self._clock = clock
+        self._standing = standing
 
     async def generate(self, actor: Principal, body: GenerateKeyRequest) -> dict[str, Any]:
         async with self._store.transaction() as tx:
@@ -167,7 +176,8 @@ class KeyService:
         if not (can_read_all(actor) or token == actor.key_hash
                 or (actor.user_id is not None and record.user_id == actor.user_id)):
             raise PermissionDenied("you may only look up your own keys")
-        return {"key": key or token, "info": key_view(record)}
+        info = await self._standing(key_view(record), "key", record.token, record.policy)
+        return {"key": key or token, "info": info}
 
     async def list_keys(
         self,

@@ -15,6 +15,8 @@ from typing import Any
 from tollgate.admin.access import (
     Clock,
     KeyCache,
+    Standing,
+    as_stored,
     can_read_all,
     require_admin,
     require_read_all,
@@ -87,10 +89,11 @@ async def _user_for_member(tx: StoreTx, member: Member, clock: Clock) -> User:
 
 
 class OrgService:
-    def __init__(self, store: Store, cache: KeyCache, clock: Clock) -> None:
+    def __init__(self, store: Store, cache: KeyCache, clock: Clock, standing: Standing = as_stored) -> None:
         self._store = store
         self._cache = cache
         self._clock = clock
+        self._standing = standing
 
     # users --------------------------------------------------------------------------------
 
@@ -132,7 +135,8 @@ class OrgService:
             teams = [t for m in await tx.memberships.find({"user_id": user_id})
                      if (t := await tx.teams.get(m.team_id)) is not None]
             team_views = [team_view(t, await _members(tx, t.id)) for t in teams]
-        return {"user_id": user_id, "user_info": user_view(user), "keys": [key_view(k) for k in keys],
+        shown = await self._standing(user_view(user), "user", user.id, user.policy)
+        return {"user_id": user_id, "user_info": shown, "keys": [key_view(k) for k in keys],
                 "teams": team_views}
 
     async def list_users(
@@ -217,7 +221,8 @@ class OrgService:
             if not can_read_all(actor) and actor.user_id not in {m.user_id for m in members}:
                 raise PermissionDenied(f"you are not a member of team '{team_id}'")
             keys = await tx.keys.find({"team_id": team_id})
-        return {"team_id": team_id, "team_info": team_view(team, members),
+        shown = await self._standing(team_view(team, members), "team", team.id, team.policy)
+        return {"team_id": team_id, "team_info": shown,
                 "keys": [key_view(k) for k in keys],
                 "team_memberships": [{"team_id": m.team_id, "user_id": m.user_id, "role": m.role}
                                      for m in members]}
@@ -319,7 +324,8 @@ class OrgService:
         require_read_all(actor, "reading an organization")
         async with self._store.transaction() as tx:
             org = await self._org(tx, organization_id)
-            return org_view(org, await tx.teams.find({"org_id": org.id}))
+            view = org_view(org, await tx.teams.find({"org_id": org.id}))
+        return await self._standing(view, "org", org.id, org.policy)
 
     async def list_orgs(self, actor: Principal) -> list[dict[str, Any]]:
         require_read_all(actor, "listing organizations")
