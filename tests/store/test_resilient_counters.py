@@ -22,6 +22,7 @@ from tollgate.store.counters import (
 )
 from tollgate.store.memory_counters import MemoryCounterStore
 from tollgate.store.redis_counters import RedisCounterStore
+from tollgate.store.redis_wire import RedisWire
 from tollgate.store.resilient_counters import ResilientCounterStore
 
 
@@ -91,9 +92,7 @@ class Flaky(RedisCounterStore):
     """A real Redis store that can be switched off, and can lose replies after the fact."""
 
     def __init__(self, prefix: str) -> None:
-        import redis.asyncio as aioredis
-
-        super().__init__(aioredis.Redis.from_url(REDIS_URL, socket_timeout=5.0), prefix=prefix)
+        super().__init__(RedisWire(REDIS_URL, timeout=5.0), prefix=prefix)
         self.down = False
         self.lose_reply = False
 

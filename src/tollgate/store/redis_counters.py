@@ -1,13 +1,14 @@
 """``RedisCounterStore``: the ``CounterStore`` shared by every gateway replica.
 
 One admission is one ``EVALSHA`` of ``redis_scripts.ADMIT`` and one settlement one ``EVALSHA`` of
-``SETTLE`` (redis-py's registered scripts fall back to ``EVAL`` once after a ``SCRIPT FLUSH``).
+``SETTLE`` (``EVAL`` once after a ``SCRIPT FLUSH``), sent on the process's one pipelined connection
+(``redis_wire.RedisWire``).
 Each store instance is one *owner* (a random id per process): the records of what its
 admissions hold are filed under it, and its lease in ``replicas`` is renewed by each admission
 and by ``heartbeat``. A heartbeat also gives back the records of owners whose lease has lapsed (a
 replica killed, or cut off from Redis longer than the lease), so their slots and reservations
 return within ``lease`` seconds plus one heartbeat interval.
-May import: ``store.counters``, ``store.redis_scripts``.
+May import: ``store.counters``, ``store.redis_scripts``, ``store.redis_wire``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+import hiredis
 
 from tollgate.store.counters import (
     COUNTER_TTL,
@@ -30,6 +30,7 @@ from tollgate.store.counters import (
     window_retry_after,
 )
 from tollgate.store.redis_scripts import ADMIT, HEARTBEAT, SETTLE
+from tollgate.store.redis_wire import RedisWire, Script, WireError
 
 DEFAULT_LEASE = 15.0  # seconds a replica's slots outlive its last sign of life
 SWEPT_RECORD_TTL = 3600  # a dead owner's given-back records still accept late spend this long
@@ -40,28 +41,25 @@ class RedisCounterStore:
     """Counters in Redis. Every Redis or socket failure surfaces as ``CounterStoreUnavailable``."""
 
     def __init__(
-        self, client: aioredis.Redis, *, prefix: str = "tollgate", lease: float = DEFAULT_LEASE,
+        self, wire: RedisWire, *, prefix: str = "tollgate", lease: float = DEFAULT_LEASE,
         owner: str | None = None,
     ) -> None:
-        self._client = client
+        self._wire = wire
         self._tag = "{" + prefix + "}:"
         self.owner = owner or os.urandom(8).hex()
         self.lease = lease
         self._replicas = self._tag + "replicas"
         self._record = self._tag + "i:" + self.owner
-        self._admit = client.register_script(ADMIT)
-        self._settle = client.register_script(SETTLE)
-        self._heartbeat = client.register_script(HEARTBEAT)
+        self._admit = Script(ADMIT)
+        self._settle = Script(SETTLE)
+        self._heartbeat = Script(HEARTBEAT)
 
     @classmethod
     def from_url(
         cls, url: str, *, prefix: str = "tollgate", timeout: float = 0.5, lease: float = DEFAULT_LEASE
     ) -> RedisCounterStore:
-        """A store with short socket timeouts: a stuck Redis must not stall admissions."""
-        client = aioredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=False
-        )
-        return cls(client, prefix=prefix, lease=lease)
+        """A store with short timeouts: a stuck Redis must not stall admissions."""
+        return cls(RedisWire(url, timeout=timeout, connect_timeout=timeout), prefix=prefix, lease=lease)
 
     async def admit(self, admission: CounterAdmission) -> AdmissionResult:
         tag = self._tag
@@ -132,27 +130,27 @@ class RedisCounterStore:
     async def peek(self, keys: Sequence[str]) -> tuple[int | None, ...]:
         if not keys:
             return ()
-        try:
-            values = await self._client.mget([self._tag + key for key in keys])
-        except (RedisError, OSError) as exc:
-            raise CounterStoreUnavailable(f"redis counter store: {type(exc).__name__}: {exc}") from exc
+        values = await self._call("MGET", *(self._tag + key for key in keys))
         return tuple(int(v) if v is not None else None for v in values)
 
     async def ping(self) -> None:
         """Raise ``CounterStoreUnavailable`` unless Redis answers a PING."""
-        try:
-            await self._client.ping()
-        except (RedisError, OSError) as exc:
-            raise CounterStoreUnavailable(f"redis counter store: {type(exc).__name__}: {exc}") from exc
+        await self._call("PING")
 
     async def close(self) -> None:
-        with contextlib.suppress(RedisError, OSError):
-            await self._client.aclose()
+        with contextlib.suppress(OSError):
+            await self._wire.close()
 
-    async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+    async def _call(self, *args: Any) -> Any:
         try:
-            reply = await script(keys=keys, args=args, client=self._client)
-        except (RedisError, OSError) as exc:
+            return await self._wire.call(*args)
+        except (WireError, OSError, hiredis.ReplyError) as exc:
+            raise CounterStoreUnavailable(f"redis counter store: {type(exc).__name__}: {exc}") from exc
+
+    async def _run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        try:
+            reply = await self._wire.script(script, keys, args)
+        except (WireError, OSError, hiredis.ReplyError) as exc:
             raise CounterStoreUnavailable(f"redis counter store: {type(exc).__name__}: {exc}") from exc
         if not isinstance(reply, list | int):
             raise CounterStoreUnavailable(f"redis counter store: unexpected script reply {reply!r}")
