@@ -185,8 +185,9 @@ async def test_slots_are_taken_and_given_back_once(store: CounterStore) -> None:
 def _budget(member: str, amount: int = 400, *, strict: bool = False) -> CounterAdmission:
     return CounterAdmission(
         T0, member,
-        budgets=(BudgetCheck("s:key:1d", "r:key", 1000, amount, strict, 0, 86400),),
+        budgets=(BudgetCheck("s:key:1d", "r:key", 1000, strict, 0, T0 + 86400),),
         reservations=(Reservation("r:key", amount),),
+        cost=amount,
     )
 
 
@@ -196,7 +197,7 @@ async def test_budget_admits_while_spend_and_reservations_are_below_it(store: Co
     assert (await store.admit(_budget("c"))).admitted  # 800 < 1000: admitted, may end over
     refused = await store.admit(_budget("d"))
     assert (refused.admitted, refused.failed, refused.current, refused.reserved) == (False, "budget", 0, 1200)
-    totals = await store.settle(Settlement(T0, "a", spends=(SpendAdd("s:key:1d", 150, 86400),)))
+    totals = await store.settle(Settlement(T0, "a", spends=(SpendAdd("s:key:1d", 150, T0 + 86400),)))
     assert totals == (150,)
     assert (await store.admit(_budget("d"))).admitted  # 150 spent + 800 reserved < 1000
     refused = await store.admit(_budget("e"))
@@ -209,7 +210,7 @@ async def test_strict_budget_needs_room_for_the_worst_case(store: CounterStore) 
     refused = await store.admit(_budget("c", strict=True))
     assert (refused.failed, refused.current, refused.reserved) == ("budget", 0, 800)
     # Spend at the limit refuses even a free request, in both modes.
-    await store.settle(Settlement(T0, "a", spends=(SpendAdd("s:key:1d", 1000, 86400),)))
+    await store.settle(Settlement(T0, "a", spends=(SpendAdd("s:key:1d", 1000, T0 + 86400),)))
     assert not (await store.admit(_budget("d", 0))).admitted
 
 
@@ -223,7 +224,7 @@ async def test_missing_budget_totals_are_reported_until_seeded(store: CounterSto
     )
     assert (missing.admitted, missing.failed, missing.missing) == (False, "missing", (0, 1))
     seeded = CounterAdmission(
-        T0, "b", budgets=(BudgetCheck("s:seeded", "r:k", 1000, seed=999, ttl=60),),
+        T0, "b", budgets=(BudgetCheck("s:seeded", "r:k", 1000, seed=999, expires=T0 + 60),),
         windows=(WindowCheck("w:untouched", 10, 0),),
     )
     result = await store.admit(seeded)
@@ -233,7 +234,7 @@ async def test_missing_budget_totals_are_reported_until_seeded(store: CounterSto
     assert (await store.admit(seeded)).admitted
     assert await store.peek(["s:seeded", "s:absent"]) == (999, None)
     refused = await store.admit(
-        CounterAdmission(T0, "c", budgets=(BudgetCheck("s:seeded", "r:k", 999, seed=0, ttl=60),))
+        CounterAdmission(T0, "c", budgets=(BudgetCheck("s:seeded", "r:k", 999, seed=0, expires=T0 + 60),))
     )
     assert (refused.failed, refused.current) == ("budget", 999)
 
@@ -251,17 +252,18 @@ async def test_spend_is_added_only_to_totals_that_exist(store: CounterStore) -> 
 
 
 async def test_spend_windows_expire(store: CounterStore) -> None:
-    await store.admit(CounterAdmission(T0, "a", budgets=(BudgetCheck("s:k:30s", "r:k", -1, seed=0, ttl=30),)))
-    await store.settle(Settlement(T0, "a", spends=(SpendAdd("s:k:30s", 500, 30),)))
+    total = BudgetCheck("s:k:30s", "r:k", -1, seed=0, expires=T0 + 30)
+    await store.admit(CounterAdmission(T0, "a", budgets=(total,)))
+    await store.settle(Settlement(T0, "a", spends=(SpendAdd("s:k:30s", 500, T0 + 30),)))
     if isinstance(store, MemoryCounterStore):
-        later = CounterAdmission(T0 + 31, "b", budgets=(BudgetCheck("s:k:30s", "r:k", 600, 200),))
+        later = CounterAdmission(T0 + 31, "b", budgets=(BudgetCheck("s:k:30s", "r:k", 600),))
         assert (await store.admit(later)).missing == (0,)
     else:
         # Redis expiry runs on the real clock; its TTL is what we can check.
         client = aioredis.Redis.from_url(REDIS_URL)
         ttls = [await client.ttl(key) async for key in client.scan_iter(match="*s:k:30s")]
         await client.aclose()
-        assert ttls and all(0 < ttl <= 30 for ttl in ttls)
+        assert ttls and all(0 < ttl <= 31 for ttl in ttls)
 
 
 async def test_one_million_micro_dollars_add_up_to_exactly_one_dollar(store: CounterStore) -> None:

@@ -24,33 +24,24 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 
-from tollgate.auth.principal import Budget, Entity, Limits
+from tollgate.auth.principal import Budget, Entity, Limits, Principal
 from tollgate.call import Call, Destination, Route
 from tollgate.canonical import ChatRequest
 from tollgate.config import Config, Price
 from tollgate.config.durations import parse_duration
 from tollgate.errors import ConfigError, GatewayError
-from tollgate.policy.access import check_access, denying_entity
+from tollgate.policy.access import check_access
 from tollgate.policy.budgets import BudgetLine, BudgetWindows, budget_refusal, spend_query
-from tollgate.policy.limits import (
-    SlotSpec,
-    WindowSpec,
-    counted,
-    per_model,
-    rate_headers,
-    slot_refusal,
-    window_refusal,
-)
-from tollgate.policy.ticket import CounterTicket, SoftBudgetCrossed, SpendTarget
+from tollgate.policy.limits import Amounts, rate_headers, slot_refusal, window_refusal
+from tollgate.policy.plans import Plan, compile_plan
+from tollgate.policy.ticket import CounterTicket, SoftBudgetCrossed
 from tollgate.policy.tokens import estimate_input_tokens
 from tollgate.store.counters import (
     AdmissionResult,
-    BudgetCheck,
     CounterAdmission,
     CounterStore,
     CounterStoreUnavailable,
     Reservation,
-    SlotCheck,
     WindowCheck,
     from_nano,
     to_nano,
@@ -58,6 +49,7 @@ from tollgate.store.counters import (
 from tollgate.store.records import SpendQuery
 
 _ZERO = Decimal(0)
+MAX_PLANS = 20_000  # cached admission plans (one per principal and route); see policy/plans.py
 SpendOfRecord = Callable[[Sequence[SpendQuery]], Awaitable[Sequence[Decimal]]]
 
 
@@ -94,6 +86,7 @@ class PolicyAdmission:
         self._warn = warn
         self._window_seconds = window_seconds
         self._budgets = BudgetWindows()
+        self._plans: dict[tuple[int, tuple[Destination, ...]], Plan] = {}
 
     @classmethod
     def from_config(
@@ -125,65 +118,51 @@ class PolicyAdmission:
         )
         primary = destinations[0]
         check_access(principal, primary.name, primary.group)
-        reach = [primary]
-        for destination in destinations[1:]:
-            if all(d.group != destination.group for d in reach) and (
-                denying_entity(principal, destination.name, destination.group) is None
-            ):
-                reach.append(destination)
-        entities = principal.entities if self._proxy is None else (*principal.entities, self._proxy)
-        if not any(_has_controls(entity) for entity in entities):
-            return CounterTicket(primary=primary.group, reachable=frozenset(d.group for d in reach))
+        now = self._clock()
+        plan = self._plan(principal, destinations, now)
+        if not plan.counted:
+            return CounterTicket(primary=plan.primary, reachable=plan.reachable)
         request = call.request
         input_tokens = route.input_tokens if route is not None else estimate_input_tokens(request)
         max_output = 0
         if isinstance(request, ChatRequest):
             max_output = request.max_tokens if request.max_tokens is not None else self._default_output
         expected_output = min(max_output, self._expected_output)
-        windows: list[WindowSpec] = []
-        slots: list[SlotSpec] = []
-        for entity in entities:
-            if not entity.limits.empty:
-                counted(entity, entity.limits, None, 0, input_tokens, expected_output, windows, slots)
-            if entity.model_limits:
-                for index, destination in enumerate(reach):
-                    limits = per_model(entity, destination, self._resolve)
-                    if limits is not None:
-                        counted(entity, limits, destination.group, index, input_tokens, expected_output,
-                                windows, slots)
-        now = self._clock()
-        lines = self._budgets.lines(entities, now)
-        if not (windows or slots or lines):
-            return CounterTicket(primary=primary.group, reachable=frozenset(d.group for d in reach))
-        estimate = Decimal(0)
-        if any(line.budget is not None for line in lines):
-            estimate = self._estimate(reach, input_tokens, max_output)
-        estimate_nano = to_nano(estimate, round_up=True)
+        amounts = Amounts(input_tokens, expected_output)
+        window_amounts = tuple(amounts.of(spec.metric) for spec in plan.windows)
+        estimate = plan.worst_case(input_tokens, max_output) if plan.prices else _ZERO
+        cost = to_nano(estimate, round_up=True) if estimate else 0
         member = os.urandom(16).hex()
         admission = CounterAdmission(
             now, member,
-            budgets=tuple(self._budget_check(line, estimate_nano, now) for line in lines),
-            windows=tuple(WindowCheck(s.key, s.limit, s.amount, s.group) for s in windows),
-            slots=tuple(SlotCheck(s.key, s.limit, s.group) for s in slots),
-            reservations=_reservations(lines, estimate_nano),
+            budgets=plan.budget_checks,
+            windows=tuple(
+                WindowCheck(spec.key, spec.limit, amount, spec.group)
+                for spec, amount in zip(plan.windows, window_amounts, strict=True)
+            ),
+            slots=plan.slot_checks,
+            reservations=tuple(Reservation(key, cost) for key in plan.reserve_keys) if cost else (),
+            cost=cost,
             window_seconds=self._window_seconds,
         )
-        result = await self._run(admission, lines)
+        result = await self._run(admission, plan.lines)
         if not result.admitted:
-            self._refuse(result, lines, windows, slots, estimate)
-        kept = [spec for spec in windows if spec.group not in result.dropped]
+            self._refuse(result, plan, estimate)
+        dropped = result.dropped
         return CounterTicket(
             store=self._store,
             clock=self._clock,
             member=member,
             bucket=int(now),
-            windows=tuple(kept),
-            spends=_spend_targets(lines, now),
+            windows=plan.windows,
+            amounts=window_amounts,
+            dropped=dropped,
+            spends=plan.targets,
             via=result.via,
             window_seconds=self._window_seconds,
-            headers=rate_headers(windows, result.used),
-            primary=primary.group,
-            reachable=frozenset(d.group for i, d in enumerate(reach) if i not in result.dropped),
+            headers=rate_headers(plan.windows, window_amounts, result.used),
+            primary=plan.primary,
+            reachable=frozenset(d.group for i, d in enumerate(plan.reach) if i not in dropped),
             input_estimate=input_tokens,
             output_reserve=expected_output,
             estimated_cost=estimate,
@@ -191,7 +170,22 @@ class PolicyAdmission:
             warn=self._warn,
         )
 
-    async def _run(self, admission: CounterAdmission, lines: list[BudgetLine]) -> AdmissionResult:
+    def _plan(self, principal: Principal, destinations: tuple[Destination, ...], now: float) -> Plan:
+        key = (id(principal), destinations)
+        plan = self._plans.get(key)
+        if plan is not None and plan.principal is principal and plan.compiled_at <= now < plan.valid_until:
+            return plan
+        entities = principal.entities if self._proxy is None else (*principal.entities, self._proxy)
+        plan = compile_plan(
+            principal, destinations, entities, now, resolve=self._resolve, price_for=self._price_for,
+            budgets=self._budgets, strict=self._strict,
+        )
+        if len(self._plans) >= MAX_PLANS:
+            self._plans.clear()  # principals come and go: a full cache starts again rather than grows
+        self._plans[key] = plan
+        return plan
+
+    async def _run(self, admission: CounterAdmission, lines: tuple[BudgetLine, ...]) -> AdmissionResult:
         try:
             result = await self._store.admit(admission)
             if result.failed != "missing":
@@ -223,57 +217,16 @@ class PolicyAdmission:
             ) from exc
         return [to_nano(next(found)) if q is not None else 0 for q in queries]
 
-    def _refuse(
-        self, result: AdmissionResult, lines: list[BudgetLine], windows: list[WindowSpec],
-        slots: list[SlotSpec], estimate: Decimal,
-    ) -> None:
+    def _refuse(self, result: AdmissionResult, plan: Plan, estimate: Decimal) -> None:
         if result.failed == "budget":
             raise budget_refusal(
-                lines[result.index], from_nano(result.current), from_nano(result.reserved), estimate,
+                plan.lines[result.index], from_nano(result.current), from_nano(result.reserved), estimate,
                 self._strict,
             )
         if result.failed == "window":
-            window = windows[result.index]
+            window = plan.windows[result.index]
             raise window_refusal(window, result.current, result.retry_after, self._window_seconds)
-        raise slot_refusal(slots[result.index], result.current)
-
-    def _budget_check(self, line: BudgetLine, amount: int, now: float) -> BudgetCheck:
-        reserve_key = f"r:{line.entity.kind}:{line.entity.id}"
-        ttl = line.window.ttl(now)
-        if line.budget is None:
-            return BudgetCheck(line.spend_key, reserve_key, -1, ttl=ttl)
-        return BudgetCheck(
-            line.spend_key, reserve_key, to_nano(line.budget.max_budget), amount, self._strict, ttl=ttl
-        )
-
-    def _estimate(self, reach: list[Destination], input_tokens: int, output_tokens: int) -> Decimal:
-        """The worst case: this request on the most expensive deployment it may reach."""
-        highest = Decimal(0)
-        for destination in reach:
-            for deployment_id in destination.deployment_ids:
-                price = self._price_for(deployment_id)
-                cost = input_tokens * (price.input or _ZERO) + output_tokens * (price.output or _ZERO)
-                highest = max(highest, cost)
-        return highest
-
-
-def _reservations(lines: list[BudgetLine], amount: int) -> tuple[Reservation, ...]:
-    if not amount:
-        return ()
-    keys = dict.fromkeys(f"r:{ln.entity.kind}:{ln.entity.id}" for ln in lines if ln.budget is not None)
-    return tuple(Reservation(key, amount) for key in keys)
-
-
-def _spend_targets(lines: list[BudgetLine], now: float) -> tuple[SpendTarget, ...]:
-    targets: list[SpendTarget] = []
-    seen: set[str] = set()
-    for line in lines:
-        if line.spend_key in seen:
-            continue
-        seen.add(line.spend_key)
-        start = 0.0 if line.window.lifetime else line.window.start
-        targets.append(SpendTarget(line.entity, line.spend_key, line.window.ttl(now), start, line.soft))
-    return tuple(targets)
+        raise slot_refusal(plan.slots[result.index], result.current)
 
 
 def _has_controls(entity: Entity) -> bool:

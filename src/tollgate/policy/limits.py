@@ -29,13 +29,29 @@ _METRIC_KEYS: dict[Metric, str] = {"rpm": "req", "tpm": "tok", "input_tpm": "in"
 
 @dataclass(frozen=True, slots=True)
 class WindowSpec:
+    """A window a request counts in; what it adds depends on the request (``Amounts``)."""
+
     entity: Entity
     metric: Metric
     model: str | None  # the model group of a per-model limit
     key: str
     limit: int
-    amount: int
     group: int = 0  # 0: required; k > 0: the k-th destination of the route (an optional fallback)
+
+
+@dataclass(frozen=True, slots=True)
+class Amounts:
+    """What one request adds to each kind of window."""
+
+    input_tokens: int
+    output_tokens: int
+
+    def of(self, metric: Metric) -> int:
+        if metric == "rpm":
+            return 1
+        if metric == "tpm":
+            return self.input_tokens + self.output_tokens
+        return self.input_tokens if metric == "input_tpm" else self.output_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,40 +86,31 @@ def _tightest(values: Iterable[int | None]) -> int | None:
 
 
 def counted(
-    entity: Entity, limits: Limits, model: str | None, group: int, input_tokens: int, output_tokens: int,
-    windows: list[WindowSpec], slots: list[SlotSpec],
+    entity: Entity, limits: Limits, model: str | None, group: int, windows: list[WindowSpec],
+    slots: list[SlotSpec],
 ) -> None:
-    """Append the windows and slot ``limits`` count this request in (``model`` set: per-model)."""
+    """Append the windows and slot ``limits`` count a request in (``model`` set: per-model)."""
     base = f"{entity.kind}:{entity.id}"
     suffix = f":m:{model}" if model is not None else ""
-    if limits.rpm is not None:
-        windows.append(WindowSpec(entity, "rpm", model, f"w:{base}:req{suffix}", limits.rpm, 1, group))
-    if limits.tpm is not None:
-        amount = input_tokens + output_tokens
-        windows.append(WindowSpec(entity, "tpm", model, f"w:{base}:tok{suffix}", limits.tpm, amount, group))
-    if limits.input_tpm is not None:
-        windows.append(
-            WindowSpec(entity, "input_tpm", model, f"w:{base}:in{suffix}", limits.input_tpm, input_tokens,
-                       group)
-        )
-    if limits.output_tpm is not None:
-        windows.append(
-            WindowSpec(entity, "output_tpm", model, f"w:{base}:out{suffix}", limits.output_tpm, output_tokens,
-                       group)
-        )
+    for metric, short in _METRIC_KEYS.items():
+        limit: int | None = getattr(limits, metric)  # a metric is named as its Limits field
+        if limit is not None:
+            windows.append(WindowSpec(entity, metric, model, f"w:{base}:{short}{suffix}", limit, group))
     if limits.max_parallel is not None:
         slots.append(SlotSpec(entity, model, f"p:{base}{suffix}", limits.max_parallel, group))
 
 
-def rate_headers(specs: list[WindowSpec], used: tuple[int, ...]) -> dict[str, str]:
+def rate_headers(
+    specs: tuple[WindowSpec, ...], amounts: tuple[int, ...], used: tuple[int, ...]
+) -> dict[str, str]:
     """OpenAI-style ``x-ratelimit-*`` headers for the tightest required request and token limits."""
     headers: dict[str, str] = {}
     tightest: dict[str, tuple[int, int]] = {}
-    for spec, before in zip(specs, used, strict=False):
+    for spec, amount, before in zip(specs, amounts, used, strict=False):
         if spec.group:
             continue
         family = "requests" if spec.metric == "rpm" else "tokens"
-        remaining = max(0, spec.limit - before - spec.amount)
+        remaining = max(0, spec.limit - before - amount)
         if family not in tightest or remaining < tightest[family][1]:
             tightest[family] = (spec.limit, remaining)
     for family, (limit, remaining) in tightest.items():

@@ -50,7 +50,7 @@ class SpendTarget:
 
     entity: Entity
     key: str
-    ttl: int | None
+    expires: float | None  # when the total may be forgotten (its window's end plus a margin)
     window_start: float
     soft: Decimal | None = None
 
@@ -59,9 +59,9 @@ class CounterTicket:
     """One admitted request's reservations. Use ``settle(usage, cost, group)`` or ``async with``."""
 
     __slots__ = (
-        "_bucket", "_clock", "_member", "_on_soft_budget", "_primary", "_settled", "_spends", "_store",
-        "_via", "_warn", "_window_seconds", "_windows", "estimated_cost", "headers", "input_estimate",
-        "output_reserve", "reachable",
+        "_amounts", "_bucket", "_clock", "_dropped", "_member", "_on_soft_budget", "_primary", "_settled",
+        "_spends", "_store", "_via", "_warn", "_window_seconds", "_windows", "estimated_cost", "headers",
+        "input_estimate", "output_reserve", "reachable",
     )
 
     def __init__(
@@ -72,6 +72,8 @@ class CounterTicket:
         member: str = "",
         bucket: int = 0,
         windows: tuple[WindowSpec, ...] = (),
+        amounts: tuple[int, ...] = (),
+        dropped: frozenset[int] = frozenset(),
         spends: tuple[SpendTarget, ...] = (),
         via: Via = "memory",
         window_seconds: int = 60,
@@ -89,6 +91,8 @@ class CounterTicket:
         self._member = member
         self._bucket = bucket
         self._windows = windows
+        self._amounts = amounts
+        self._dropped = dropped
         self._spends = spends
         self._via = via
         self._window_seconds = window_seconds
@@ -126,7 +130,7 @@ class CounterTicket:
             now,
             self._member,
             windows=self._adjustments(usage, group or self._primary),
-            spends=tuple(SpendAdd(t.key, cost_nano, t.ttl) for t in targets),
+            spends=tuple(SpendAdd(t.key, cost_nano, t.expires) for t in targets),
             window_seconds=self._window_seconds,
             via=self._via,
         )
@@ -148,15 +152,18 @@ class CounterTicket:
         actual_out = usage.output_tokens if usage is not None else 0
         actual = {"tpm": actual_in + actual_out, "input_tpm": actual_in, "output_tpm": actual_out}
         adjustments: list[WindowAdjust] = []
-        for spec in self._windows:
+        dropped = self._dropped
+        for spec, amount in zip(self._windows, self._amounts, strict=True):
+            if spec.group and spec.group in dropped:
+                continue  # never counted
             if spec.model is None or spec.model == served:
                 if spec.metric == "rpm":
                     continue
-                delta = actual[spec.metric] - spec.amount
+                delta = actual[spec.metric] - amount
             elif spec.metric == "rpm" and spec.group == 0:
                 continue  # the primary group was tried before the fallback answered
             else:
-                delta = -spec.amount  # a group that did not answer gives its reservation back
+                delta = -amount  # a group that did not answer gives its reservation back
             if delta:
                 adjustments.append(WindowAdjust(spec.key, self._bucket, delta))
         return tuple(adjustments)

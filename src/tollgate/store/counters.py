@@ -68,20 +68,21 @@ def from_nano(nano: int) -> Decimal:
 @dataclass(frozen=True, slots=True)
 class BudgetCheck:
     """One budget of one entity: refused when spend + the entity's reservations ≥ ``limit``
-    (nano-dollars), and with ``strict`` also when spend + reservations + ``amount`` > ``limit``.
+    (nano-dollars), and with ``strict`` also when they + the admission's ``cost`` > ``limit``.
 
     ``limit`` < 0 checks nothing: the spend key only has to exist (a soft budget's total). When
-    ``spend_key`` is missing the store applies ``seed`` (with ``ttl``; ``None`` = no expiry), or
-    without a seed reports the check as missing and admits nothing.
+    ``spend_key`` is missing the store applies ``seed``, or without a seed reports the check as
+    missing and admits nothing. ``expires`` (Unix seconds; ``None``: never) is when the total may
+    be forgotten: its window's end plus a margin. Nothing here depends on one request, so a
+    principal's checks are built once per window.
     """
 
     spend_key: str
     reserve_key: str
     limit: int
-    amount: int = 0
     strict: bool = False
     seed: int | None = None
-    ttl: int | None = None
+    expires: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,7 @@ class CounterAdmission:
     windows: tuple[WindowCheck, ...] = ()
     slots: tuple[SlotCheck, ...] = ()
     reservations: tuple[Reservation, ...] = ()
+    cost: int = 0  # this request's worst-case cost (nano-dollars), for strict budget checks
     window_seconds: int = 60
 
 
@@ -161,11 +163,12 @@ class WindowAdjust:
 
 @dataclass(frozen=True, slots=True)
 class SpendAdd:
-    """Add ``amount`` nano-dollars to an existing spend total; ``ttl`` None keeps it for ever."""
+    """Add ``amount`` nano-dollars to an existing spend total, forgotten at ``expires`` (``None``:
+    kept for ever)."""
 
     key: str
     amount: int
-    ttl: int | None
+    expires: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +201,11 @@ class CounterStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def ttl(expires: float | None, now: float) -> int:
+    """Seconds until ``expires`` (at least 1), or 0 for never: what Redis' EXPIRE is given."""
+    return 0 if expires is None else max(1, int(expires - now) + 1)
 
 
 def window_retry_after(buckets: Sequence[tuple[int, int]], need: int, now: float, window: int) -> float:

@@ -50,7 +50,7 @@ class MemoryCounterStore:
                 continue
             spent, reserved = self._get(budget.spend_key, now), self._get(budget.reserve_key, now)
             current = spent + reserved
-            if current >= budget.limit or (budget.strict and current + budget.amount > budget.limit):
+            if current >= budget.limit or (budget.strict and current + admission.cost > budget.limit):
                 return AdmissionResult(False, "budget", i, spent, reserved)
         oldest = int(now) - admission.window_seconds
         dropped: set[int] = set()
@@ -89,8 +89,7 @@ class MemoryCounterStore:
             if budget.seed is None:
                 missing.append(i)
                 continue
-            expires = admission.now + budget.ttl if budget.ttl is not None else None
-            self._counters[budget.spend_key] = _Counter(budget.seed, expires)
+            self._counters[budget.spend_key] = _Counter(budget.seed, budget.expires)
         return tuple(missing)
 
     def _apply(self, admission: CounterAdmission, dropped: set[int]) -> None:
@@ -134,8 +133,8 @@ class MemoryCounterStore:
                 totals.append(MISSING)
                 continue
             counter.value += spend.amount
-            if spend.ttl is not None:
-                counter.expires = now + spend.ttl
+            if spend.expires is not None:
+                counter.expires = spend.expires
             totals.append(counter.value)
         return tuple(totals)
 

@@ -27,6 +27,7 @@ from tollgate.store.counters import (
     CounterAdmission,
     CounterStoreUnavailable,
     Settlement,
+    ttl,
     window_retry_after,
 )
 from tollgate.store.redis_scripts import ADMIT, HEARTBEAT, SETTLE
@@ -64,15 +65,16 @@ class RedisCounterStore:
     async def admit(self, admission: CounterAdmission) -> AdmissionResult:
         tag = self._tag
         keys: list[str] = [self._replicas, self._record]
+        now = admission.now
         args: list[Any] = [
-            repr(admission.now), admission.window_seconds, self.owner, admission.member, repr(self.lease),
-            COUNTER_TTL, len(admission.budgets), len(admission.windows), len(admission.slots),
+            repr(now), admission.window_seconds, self.owner, admission.member, repr(self.lease),
+            COUNTER_TTL, admission.cost, len(admission.budgets), len(admission.windows), len(admission.slots),
             len(admission.reservations),
         ]
         for budget in admission.budgets:
             keys += (tag + budget.spend_key, tag + budget.reserve_key)
             seed = budget.seed if budget.seed is not None else -1
-            args += (budget.limit, budget.amount, int(budget.strict), seed, budget.ttl or 0)
+            args += (budget.limit, 1 if budget.strict else 0, seed, ttl(budget.expires, now))
         for window in admission.windows:
             keys.append(tag + window.key)
             args += (window.limit, window.amount, window.group)
@@ -115,7 +117,7 @@ class RedisCounterStore:
             args += (adjust.bucket, adjust.delta)
         for spend in settlement.spends:
             keys.append(tag + spend.key)
-            args += (spend.amount, spend.ttl or 0)
+            args += (spend.amount, ttl(spend.expires, settlement.now))
         reply = await self._run(self._settle, keys, args)
         return tuple(int(v) for v in reply[1:])
 

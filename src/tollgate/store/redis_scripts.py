@@ -15,7 +15,7 @@ because every key shares one hash tag, hence one slot (the price: one shard serv
 from __future__ import annotations
 
 # KEYS: replicas, record hash, then (spend, reserve) per budget, window keys, slot keys, reservation keys.
-# ARGV: now, window, owner, member, lease, counter ttl, nb, nw, ns, nr; then per budget: limit, amount,
+# ARGV: now, window, owner, member, lease, counter ttl, cost, nb, nw, ns, nr; then per budget: limit,
 # strict, seed (-1: none), ttl (0: none); per window: limit, amount, group; per slot: limit, group;
 # per reservation: amount.
 # Reply: {1, '', -1, 0, 0, #dropped, dropped…, used…} | {0, kind, index, current, reserved, buckets…}
@@ -25,43 +25,44 @@ local now = tonumber(ARGV[1])
 local second = math.floor(now)
 local window = tonumber(ARGV[2])
 local owner, member, lease, ttl = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-local nb, nw, ns, nr = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local cost = tonumber(ARGV[7])
+local nb, nw, ns, nr = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local oldest = second - window
-local k, a = 3, 11
+local k, a = 3, 12
 local missing = {}
 for i = 1, nb do
   if redis.call('EXISTS', KEYS[k]) == 0 then
-    local seed = tonumber(ARGV[a + 3])
+    local seed = tonumber(ARGV[a + 2])
     if seed < 0 then
       missing[#missing + 1] = i - 1
     else
-      local life = tonumber(ARGV[a + 4])
+      local life = tonumber(ARGV[a + 3])
       if life > 0 then
-        redis.call('SET', KEYS[k], ARGV[a + 3], 'EX', life)
+        redis.call('SET', KEYS[k], ARGV[a + 2], 'EX', life)
       else
-        redis.call('SET', KEYS[k], ARGV[a + 3])
+        redis.call('SET', KEYS[k], ARGV[a + 2])
       end
     end
   end
-  k, a = k + 2, a + 5
+  k, a = k + 2, a + 4
 end
 if #missing > 0 then
   local out = {2, 'missing', -1, 0, 0}
   for i = 1, #missing do out[#out + 1] = missing[i] end
   return out
 end
-k, a = 3, 11
+k, a = 3, 12
 for i = 1, nb do
   local limit = tonumber(ARGV[a])
   if limit >= 0 then
     local spent = tonumber(redis.call('GET', KEYS[k]) or '0')
     local reserved = tonumber(redis.call('GET', KEYS[k + 1]) or '0')
     local current = spent + reserved
-    if current >= limit or (ARGV[a + 2] == '1' and current + tonumber(ARGV[a + 1]) > limit) then
+    if current >= limit or (ARGV[a + 1] == '1' and current + cost > limit) then
       return {0, 'budget', i - 1, spent, reserved}
     end
   end
-  k, a = k + 2, a + 5
+  k, a = k + 2, a + 4
 end
 local wk, wa = k, a
 local used, dropped, ndropped = {}, {}, {}
