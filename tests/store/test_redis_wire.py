@@ -93,3 +93,19 @@ async def test_an_unreachable_redis_fails_fast() -> None:
     wire = RedisWire("redis://127.0.0.1:1/0", timeout=0.5, connect_timeout=0.5)
     with pytest.raises(WireError, match="cannot connect"):
         await wire.call("PING")
+
+
+def test_it_works_on_uvloop_as_the_server_runs_it() -> None:
+    import uvloop
+
+    async def ping() -> object:
+        if not await redis_reachable():
+            pytest.skip("Redis is not reachable at 127.0.0.1:6379")
+        wire = RedisWire(REDIS_URL, timeout=5.0)
+        try:
+            return await wire.call("PING")
+        finally:
+            await wire.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(ping()) == b"PONG"

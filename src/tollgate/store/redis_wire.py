@@ -20,7 +20,7 @@ import asyncio
 import hashlib
 import ssl
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 from redis.connection import parse_url
@@ -59,8 +59,7 @@ class _Protocol(asyncio.Protocol):
             self.transport.write(b"".join(outgoing))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
