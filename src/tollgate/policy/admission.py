@@ -31,9 +31,9 @@ from tollgate.config import Config, Price
 from tollgate.config.durations import parse_duration
 from tollgate.errors import ConfigError, GatewayError
 from tollgate.policy.access import check_access
-from tollgate.policy.budgets import BudgetLine, BudgetWindows, budget_refusal, spend_query
+from tollgate.policy.budgets import BudgetLine, budget_refusal, spend_query
 from tollgate.policy.limits import Amounts, rate_headers, slot_refusal, window_refusal
-from tollgate.policy.plans import Plan, compile_plan
+from tollgate.policy.plans import Plan, Planner
 from tollgate.policy.ticket import CounterTicket, SoftBudgetCrossed
 from tollgate.policy.tokens import estimate_input_tokens
 from tollgate.store.counters import (
@@ -49,7 +49,6 @@ from tollgate.store.counters import (
 from tollgate.store.records import SpendQuery
 
 _ZERO = Decimal(0)
-MAX_PLANS = 20_000  # cached admission plans (one per principal and route); see policy/plans.py
 SpendOfRecord = Callable[[Sequence[SpendQuery]], Awaitable[Sequence[Decimal]]]
 
 
@@ -85,8 +84,7 @@ class PolicyAdmission:
         self._on_soft_budget = on_soft_budget
         self._warn = warn
         self._window_seconds = window_seconds
-        self._budgets = BudgetWindows()
-        self._plans: dict[tuple[int, tuple[Destination, ...]], Plan] = {}
+        self._planner = Planner(resolve=resolve, price_for=price_for, strict=strict_budgets)
 
     @classmethod
     def from_config(
@@ -171,19 +169,8 @@ class PolicyAdmission:
         )
 
     def _plan(self, principal: Principal, destinations: tuple[Destination, ...], now: float) -> Plan:
-        key = (id(principal), destinations)
-        plan = self._plans.get(key)
-        if plan is not None and plan.principal is principal and plan.compiled_at <= now < plan.valid_until:
-            return plan
         entities = principal.entities if self._proxy is None else (*principal.entities, self._proxy)
-        plan = compile_plan(
-            principal, destinations, entities, now, resolve=self._resolve, price_for=self._price_for,
-            budgets=self._budgets, strict=self._strict,
-        )
-        if len(self._plans) >= MAX_PLANS:
-            self._plans.clear()  # principals come and go: a full cache starts again rather than grows
-        self._plans[key] = plan
-        return plan
+        return self._planner.plan(principal, destinations, entities, now)
 
     async def _run(self, admission: CounterAdmission, lines: tuple[BudgetLine, ...]) -> AdmissionResult:
         try:
