@@ -8,8 +8,9 @@ Redis sends in order, resolve the waiting requests in order (hiredis parses them
 call. redis-py still serves everything else (cache invalidation pub/sub, routing state) and parses
 the URL here.
 
-A call that times out cuts the connection (every call waiting on it fails, and the next call
-reconnects): a Redis that stopped answering must not hold requests longer than ``timeout``.
+When the oldest unanswered command has waited ``timeout``, the connection is cut (every call
+waiting on it fails, and the next call reconnects): a Redis that stopped answering must not hold
+requests more than twice ``timeout``.
 Failures raise ``WireError``; a Redis error reply raises ``hiredis.ReplyError``.
 May import: nothing from tollgate (stdlib, hiredis, redis-py's URL parser).
 """
@@ -39,24 +40,49 @@ class Script:
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self) -> None:
+    """One connection. A single watchdog timer, not one per call, checks the oldest unanswered
+    command: replies come in order, so if it has waited ``timeout`` Redis has stopped answering."""
+
+    def __init__(self, timeout: float) -> None:
         self.transport: asyncio.Transport | None = None
-        self.waiting: deque[asyncio.Future[Any]] = deque()
+        self._loop = asyncio.get_running_loop()
+        self._timeout = timeout
+        self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._reader = hiredis.Reader()
         self._outgoing: list[bytes] = []
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._failure = "connection to Redis lost"
 
-    def send(self, command: bytes, waiter: asyncio.Future[Any]) -> None:
+    def send(self, command: bytes) -> asyncio.Future[Any]:
         """Queue a command; all commands queued in one turn of the event loop leave in one write
         (one system call for the requests that were admitted together)."""
+        loop = self._loop
         if not self._outgoing:
-            asyncio.get_running_loop().call_soon(self._flush)
+            loop.call_soon(self._flush)
         self._outgoing.append(command)
-        self.waiting.append(waiter)
+        waiter: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append((waiter, loop.time()))
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(self._timeout, self._check)
+        return waiter
 
     def _flush(self) -> None:
         outgoing, self._outgoing = self._outgoing, []
         if self.transport is not None:
             self.transport.write(b"".join(outgoing))
+
+    def _check(self) -> None:
+        self._watchdog = None
+        if not self._waiting or self.transport is None:
+            return
+        waited = self._loop.time() - self._waiting[0][1]
+        if waited >= self._timeout:
+            # A Redis that stopped answering: fail everything waiting, the next call reconnects.
+            self._failure = f"Redis did not answer within {self._timeout:g}s"
+            transport, self.transport = self.transport, None
+            transport.abort()
+            return
+        self._watchdog = self._loop.call_later(self._timeout - waited, self._check)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport
@@ -64,9 +90,9 @@ class _Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
         while (reply := self._reader.gets()) is not False:
-            if not self.waiting:
+            if not self._waiting:
                 continue  # nothing asked for it (cannot happen unless Redis misbehaves)
-            waiter = self.waiting.popleft()
+            waiter, _ = self._waiting.popleft()
             if waiter.done():
                 continue  # its caller gave up; the reply still arrives in its turn
             if isinstance(reply, hiredis.ReplyError):
@@ -76,10 +102,14 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
-        while self.waiting:
-            waiter = self.waiting.popleft()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        reason = f"{self._failure}: {exc}" if exc is not None else self._failure
+        while self._waiting:
+            waiter, _ = self._waiting.popleft()
             if not waiter.done():
-                waiter.set_exception(WireError(f"connection to Redis lost: {exc or 'closed'}"))
+                waiter.set_exception(WireError(reason))
 
 
 class RedisWire:
@@ -121,20 +151,9 @@ class RedisWire:
             protocol.transport.close()
 
     async def _send(self, protocol: _Protocol, args: tuple[Any, ...]) -> Any:
-        transport = protocol.transport
-        if transport is None:
+        if protocol.transport is None:
             raise WireError("connection to Redis lost")
-        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        protocol.send(hiredis.pack_command(args), waiter)
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await waiter
-        except TimeoutError:
-            # A Redis that stopped answering: fail fast, and let the next call connect afresh
-            # (connection_lost, called soon, fails everything still waiting on this one).
-            protocol.transport = None
-            transport.abort()
-            raise WireError(f"Redis did not answer within {self._timeout:g}s") from None
+        return await protocol.send(hiredis.pack_command(args))
 
     async def _connect(self) -> _Protocol:
         if self._connecting is None:
@@ -147,13 +166,14 @@ class RedisWire:
             protocol: _Protocol | None = None
             try:
                 async with asyncio.timeout(self._connect_timeout):
+                    def make() -> _Protocol:
+                        return _Protocol(self._timeout)
+
                     if self._path is not None:
-                        _, protocol = await loop.create_unix_connection(_Protocol, self._path)
+                        _, protocol = await loop.create_unix_connection(make, self._path)
                     else:
                         context = self._tls_context() if self._tls else None
-                        _, protocol = await loop.create_connection(
-                            _Protocol, self._host, self._port, ssl=context
-                        )
+                        _, protocol = await loop.create_connection(make, self._host, self._port, ssl=context)
                     for command in self._hello:
                         await self._send(protocol, command)
             except (OSError, TimeoutError, hiredis.ReplyError) as exc:
