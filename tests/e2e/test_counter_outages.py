@@ -72,11 +72,7 @@ def token_of(key: str) -> str:
 def slots_taken(prefix: str, key: str) -> int:
     client = redis.Redis(*REDIS, socket_timeout=2)
     try:
-        name = "{" + prefix + "}:p:key:" + token_of(key)
-        kind = client.type(name)
-        if kind == b"zset":  # how slots were kept before records (main): leases in a sorted set
-            return int(client.zcard(name))
-        value = client.get(name)
+        value = client.get("{" + prefix + "}:slot:key:" + token_of(key))
         return int(value) if value is not None else 0
     finally:
         client.close()

@@ -97,7 +97,8 @@ def counted(
         if limit is not None:
             windows.append(WindowSpec(entity, metric, model, f"w:{base}:{short}{suffix}", limit, group))
     if limits.max_parallel is not None:
-        slots.append(SlotSpec(entity, model, f"p:{base}{suffix}", limits.max_parallel, group))
+        # "slot:", not the "p:" sorted sets of earlier versions: an upgrade never reads one as the other.
+        slots.append(SlotSpec(entity, model, f"slot:{base}{suffix}", limits.max_parallel, group))
 
 
 def rate_headers(

@@ -146,7 +146,7 @@ class Planner:
                 if limits is not None:
                     counted(entity, limits, destination.group, index, windows, slots)
         lines = tuple(self._budgets.lines((entity,), now))
-        reserve_key = f"r:{entity.kind}:{entity.id}"
+        reserve_key = f"held:{entity.kind}:{entity.id}"  # in-flight cost (not earlier versions' "r:")
         ends = [line.window.end for line in lines if not line.window.lifetime]
         return Part(
             compiled_at=now,

@@ -2,11 +2,12 @@
 heartbeat. Each runs atomically in Redis; together they implement ``store/counters.py``'s
 semantics, exactly as ``memory_counters.MemoryCounterStore`` does in one process.
 
-Layout (every key starts with the deployment's hash tag ``{prefix}:``): windows are hashes
-``second → count`` (expire ``window + 2`` s after their last write); slots, reservations and spend
-totals are integer strings (nano-dollars for money); ``replicas`` is a sorted set ``owner → lease
-expiry``; ``i:<owner>`` is a hash ``member → record`` (a cjson array ``[key, amount, …]`` of what
-the admission took, or ``"x"`` once a heartbeat has given it back for a dead owner).
+Layout (every key starts with the deployment's hash tag ``{prefix}:``): windows (``w:…``) are
+hashes ``second → count`` (expire ``window + 2`` s after their last write); slots (``slot:…``),
+in-flight cost (``held:…``) and spend totals (``s:…``) are integer strings (nano-dollars for
+money); ``replicas`` is a sorted set ``owner → lease expiry``; ``i:<owner>`` is a hash
+``member → record`` (a cjson array ``[key, amount, …]`` of what the admission took, or ``"x"``
+once a heartbeat has given it back for a dead owner).
 
 A record names full keys that are not declared in ``KEYS``: on a Redis Cluster this is safe only
 because every key shares one hash tag, hence one slot (the price: one shard serves all counters).
