@@ -47,6 +47,7 @@ from tollgate.errors import GatewayError, StoreUnavailable
 from tollgate.gateway import Gateway
 from tollgate.policy.access import denying_entity
 from tollgate.policy.admission import PolicyAdmission
+from tollgate.policy.standing import BudgetStanding
 from tollgate.providers.http import HttpClient
 from tollgate.providers.table import ProviderTable
 from tollgate.routing import MemoryDeploymentState, RedisDeploymentState, Router
@@ -285,12 +286,13 @@ def build(
 
     # Admin writes drop cached principals here and, through Redis pub/sub, on every replica.
     invalidation = key_cache(config, env, authenticator)
+    counters = build_counter_store(config, env=env, warn=log.warning)
+    standing = BudgetStanding(counters, store.spend_of_record, clock)
     admin = AdminServices.build(
         store, cache=invalidation, on_deployments_changed=reload_db_models,
-        settings=admin_settings(config, env),
+        settings=admin_settings(config, env), standing=standing.annotate,
     )
     pricer = Pricer(load_bundled_table(), warn=log.warning)
-    counters = build_counter_store(config, env=env, warn=log.warning)
 
     def price_for(deployment_id: str) -> Price:
         deployment = router.table.deployment(deployment_id)
@@ -301,7 +303,8 @@ def build(
 
     alerts = SoftBudgetAlerts(config.general.soft_budget_webhook_url, post_webhook)
     policy = PolicyAdmission.from_config(
-        config, counters, price_for=price_for, clock=clock, on_soft_budget=alerts, warn=log.warning
+        config, counters, price_for=price_for, resolve=router.table.resolve,
+        spend_of_record=store.spend_of_record, clock=clock, on_soft_budget=alerts, warn=log.warning,
     )
 
     ui = web_ui(config, store, http, clock, env)
@@ -363,6 +366,7 @@ def build(
         health.add_check("counters", counters_check)
 
     refresher = _Refresher(reload_db_models)
+    counters_start = getattr(counters, "start", None)  # Redis: the replica lease and settlement retries
 
     async def close() -> None:
         await refresher.stop()
@@ -399,7 +403,8 @@ def build(
             *ui.routes(),
         ],
         routers=admin_routers,
-        on_startup=[refresher.start, invalidation.start, *observability.on_startup],
+        on_startup=[refresher.start, invalidation.start, *observability.on_startup,
+                    *([counters_start] if counters_start is not None else [])],
         on_shutdown=[*observability.on_shutdown, close],
     )
     return create_app(parts)

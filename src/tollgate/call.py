@@ -8,7 +8,7 @@ accounting (``Accounting``, fed one ``Attempted`` per finished request); ``polic
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
@@ -34,17 +34,43 @@ class Call:
         return self.request.model
 
 
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A model group a request may reach: ``name`` as the client or the config wrote it (a group,
+    an alias, an upstream id), the ``group`` it resolves to, and that group's deployments."""
+
+    name: str
+    group: str
+    deployment_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Every destination a request's plan may reach — the group its model resolved to first, then
+    each fallback group — and its input-token estimate (``policy.tokens``)."""
+
+    destinations: tuple[Destination, ...]
+    input_tokens: int = 0
+
+
 class Ticket(Protocol):
-    """An admitted request's reservation. ``settle`` is idempotent and called exactly once."""
+    """An admitted request's reservation. ``settle`` is idempotent and called exactly once.
+
+    ``reachable`` names the model groups admission let the request reach (fallback groups the
+    principal may not use are not among them); ``settle`` takes the group that answered, if any.
+    """
 
     @property
     def headers(self) -> Mapping[str, str]: ...
 
-    async def settle(self, usage: Usage | None, cost: Decimal) -> None: ...
+    @property
+    def reachable(self) -> frozenset[str]: ...
+
+    async def settle(self, usage: Usage | None, cost: Decimal, group: str | None = None) -> None: ...
 
 
 class Admission(Protocol):
-    async def admit(self, call: Call, deployment_ids: Sequence[str] = ()) -> Ticket: ...
+    async def admit(self, call: Call, route: Route) -> Ticket: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from tollgate.call import Accounting, Admission, Attempted, Call, Ticket
+from tollgate.call import Accounting, Admission, Attempted, Call, Destination, Route, Ticket
 from tollgate.canonical import (
     NO_HINTS,
     ChatRequest,
@@ -99,15 +99,38 @@ class Gateway:
         self._tracing = tracing
 
     async def _admit(self, call: Call, *, stream: bool = False) -> tuple[Plan, Ticket]:
-        """Plan the route (resolving aliases; UnknownModel here), then admit against every
-        deployment the plan may use."""
+        """Plan the route (resolving aliases; UnknownModel here), then admit against every model
+        group the plan may reach — its own and each fallback's (per-request, configured,
+        context-window, content-policy and default). Fallbacks admission does not let the principal
+        reach (no access, or their per-model limits full) are dropped from the plan."""
         request = call.request
         estimate = estimate_input_tokens(request)
         hints = request.hints if isinstance(request, ChatRequest) else NO_HINTS
         with self._tracing.span("admission"):
             plan = self._router.plan(request.model, hints, estimate, stream=stream)
-            candidates = [d.id for d in self._router.table.deployments(plan.group)]
-            return plan, await self._admission.admit(call, candidates)
+            table = self._router.table
+            def destination(name: str, group: str) -> Destination:
+                return Destination(name, group, tuple(d.id for d in table.deployments(group)))
+
+            destinations = [destination(request.model, plan.group)]
+            chains = (plan.fallbacks, plan.context_window_fallbacks, plan.content_policy_fallbacks)
+            for name in dict.fromkeys(n for chain in chains for n in chain):
+                group = table.resolve(name)
+                if group is not None:
+                    destinations.append(destination(name, group))
+            ticket = await self._admission.admit(call, Route(tuple(destinations), estimate))
+            if len(destinations) > 1:
+                reachable = ticket.reachable
+
+                def kept(chain: tuple[str, ...]) -> tuple[str, ...]:
+                    return tuple(n for n in chain if table.resolve(n) in reachable)
+
+                plan = replace(
+                    plan, fallbacks=kept(plan.fallbacks),
+                    context_window_fallbacks=kept(plan.context_window_fallbacks),
+                    content_policy_fallbacks=kept(plan.content_policy_fallbacks),
+                )
+            return plan, ticket
 
     def _attempt_span(self, deployment: Deployment, number: int) -> AbstractContextManager[SpanHandle]:
         if not self._tracing.enabled:
@@ -305,7 +328,7 @@ class Gateway:
     ) -> None:
         deployment = outcome.deployment if outcome is not None else None
         cost = self._accounting.cost(deployment, usage) if deployment is not None and usage else Decimal(0)
-        await ticket.settle(usage, cost)
+        await ticket.settle(usage, cost, outcome.model_group if outcome is not None else None)
         if deployment is not None and usage is not None:
             await self._router.record_usage(deployment, usage.total_tokens)
         self._accounting.record(

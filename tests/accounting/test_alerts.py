@@ -10,7 +10,7 @@ import pytest
 
 from tests.polling import until
 from tollgate.accounting.alerts import SoftBudgetAlerts
-from tollgate.policy.limits import SoftBudgetCrossed
+from tollgate.policy.ticket import SoftBudgetCrossed
 from tollgate.telemetry.metrics import Metrics
 
 EVENT = SoftBudgetCrossed("team", "t-1", Decimal("5"), Decimal("5.25"), 1_700_000_000.0)

@@ -1,4 +1,4 @@
-"""config.durations (the one duration grammar, budget windows) and the budget decisions of policy.budgets."""
+"""config.durations: the one duration grammar and the calendar budget windows; the budget refusal wording."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from tollgate.config.durations import Duration, parse_duration, window_at
 from tollgate.errors import ConfigError, InvalidRequest
-from tollgate.policy.budgets import budget_exceeded_message, exceeds
+from tollgate.policy.budgets import budget_exceeded_message
 
 
 def ts(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:
@@ -50,36 +50,45 @@ def test_day_windows_start_at_utc_midnight() -> None:
     assert window.ttl(ts(2025, 3, 10, 23, 0), margin=0) == 3600
 
 
-def test_windows_anchored_at_a_budget_start() -> None:
-    anchor = ts(2025, 1, 1, 12)
-    window = window_at(parse_duration("7d"), ts(2025, 1, 9), anchor)
-    assert (window.start, window.end) == (ts(2025, 1, 8, 12), ts(2025, 1, 15, 12))
-    assert window_at(parse_duration("30s"), anchor + 45, anchor).start == anchor + 30
+@pytest.mark.parametrize("text", ["7d", "1w", "7 D"])
+def test_week_windows_start_on_monday_midnight_utc(text: str) -> None:
+    # 2025-01-09 is a Thursday: its week runs from Monday 6 January to Monday 13 January.
+    window = window_at(parse_duration(text), ts(2025, 1, 9, 17))
+    assert (window.start, window.end) == (ts(2025, 1, 6), ts(2025, 1, 13))
+    assert datetime.fromtimestamp(window.start, UTC).weekday() == 0
+    # The first instant of a Monday opens a new week; the last minute of a Sunday does not.
+    assert window_at(parse_duration(text), ts(2025, 1, 13)).start == ts(2025, 1, 13)
+    assert window_at(parse_duration(text), ts(2025, 1, 12, 23, 59)).start == ts(2025, 1, 6)
+
+
+def test_two_week_windows_start_on_a_monday() -> None:
+    window = window_at(parse_duration("2w"), ts(2025, 1, 9))
+    assert window.end - window.start == 14 * 86400
+    assert datetime.fromtimestamp(window.start, UTC).weekday() == 0
+    assert window.start <= ts(2025, 1, 9) < window.end
+
+
+def test_hour_and_second_windows_are_aligned_on_the_clock() -> None:
+    assert window_at(parse_duration("1h"), ts(2025, 1, 9, 17, 42)).start == ts(2025, 1, 9, 17)
+    assert window_at(parse_duration("30s"), ts(2025, 1, 9) + 45).start == ts(2025, 1, 9) + 30
 
 
 def test_month_windows_follow_the_calendar() -> None:
     window = window_at(parse_duration("1mo"), ts(2025, 2, 14, 8))
     assert (window.start, window.end) == (ts(2025, 2, 1), ts(2025, 3, 1))
-    anchored = window_at(parse_duration("1mo"), ts(2025, 2, 20), ts(2025, 1, 31))
-    assert (anchored.start, anchored.end) == (ts(2025, 1, 31), ts(2025, 2, 28))
-    quarter = window_at(parse_duration("3mo"), ts(2025, 5, 5), ts(2025, 1, 1))
+    # LiteLLM resets 30d budgets on the 1st of each month: so does tollgate.
+    thirty = window_at(parse_duration("30d"), ts(2025, 2, 14, 8))
+    assert (thirty.start, thirty.end) == (ts(2025, 2, 1), ts(2025, 3, 1))
+    quarter = window_at(parse_duration("3mo"), ts(2025, 5, 5))
     assert (quarter.start, quarter.end) == (ts(2025, 4, 1), ts(2025, 7, 1))
-    early = window_at(parse_duration("1mo"), ts(2025, 3, 10), ts(2025, 1, 15))
-    assert (early.start, early.end) == (ts(2025, 2, 15), ts(2025, 3, 15))
+    december = window_at(parse_duration("1mo"), ts(2025, 12, 31, 23, 59))
+    assert (december.start, december.end) == (ts(2025, 12, 1), ts(2026, 1, 1))
 
 
 def test_lifetime_window() -> None:
     window = window_at(None, 123.0)
     assert window.lifetime
     assert window.ttl(123.0) is None
-
-
-def test_exceeds() -> None:
-    d = Decimal
-    assert not exceeds(d("0.5"), d("0.2"), d("0.3"), d("1"))  # exactly at the limit fits
-    assert exceeds(d("0.5"), d("0.2"), d("0.31"), d("1"))
-    assert exceeds(d("1"), d("0"), d("0"), d("1"))  # spent in full refuses a free request
-    assert not exceeds(d("0.99"), d("0"), d("0"), d("1"))
 
 
 def test_message_keeps_litellm_wording() -> None:

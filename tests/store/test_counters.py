@@ -12,12 +12,10 @@ import redis.asyncio as aioredis
 
 from tests.services import missing
 from tollgate.store.counters import (
-    AdmissionResult,
+    MISSING,
     BudgetCheck,
     CounterAdmission,
     CounterStore,
-    CounterStoreUnavailable,
-    MemoryCounterStore,
     Reservation,
     Settlement,
     SlotCheck,
@@ -27,13 +25,14 @@ from tollgate.store.counters import (
     from_nano,
     to_nano,
 )
-from tollgate.store.redis_counters import RedisCounterStore, ResilientCounterStore
+from tollgate.store.memory_counters import MemoryCounterStore
+from tollgate.store.redis_counters import RedisCounterStore
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 T0 = 1_700_000_000.0  # a whole second, so bucket arithmetic in the tests is easy to follow
 
 
-async def _redis_reachable() -> bool:
+async def redis_reachable() -> bool:
     client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5)
     try:
         await client.ping()
@@ -44,17 +43,7 @@ async def _redis_reachable() -> bool:
         await client.aclose()
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[CounterStore]:
-    if request.param == "memory":
-        yield MemoryCounterStore()
-        return
-    if not await _redis_reachable():
-        missing("Redis is not reachable at 127.0.0.1:6379")
-    prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
-    redis_store = RedisCounterStore.from_url(REDIS_URL, prefix=prefix, timeout=5.0)
-    yield redis_store
-    await redis_store.close()
+async def drop_prefix(prefix: str) -> None:
     client = aioredis.Redis.from_url(REDIS_URL)
     keys = [key async for key in client.scan_iter(match="{" + prefix + "}:*")]
     if keys:
@@ -62,10 +51,24 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[CounterStore]:
     await client.aclose()
 
 
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[CounterStore]:
+    if request.param == "memory":
+        yield MemoryCounterStore()
+        return
+    if not await redis_reachable():
+        missing("Redis is not reachable at 127.0.0.1:6379")
+    prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
+    redis_store = RedisCounterStore.from_url(REDIS_URL, prefix=prefix, timeout=5.0)
+    yield redis_store
+    await redis_store.close()
+    await drop_prefix(prefix)
+
+
 def _window(
-    now: float, key: str = "w:rpm", limit: int = 3, amount: int = 1, member: str = "m"
+    now: float, key: str = "w:rpm", limit: int = 3, amount: int = 1, member: str | None = None
 ) -> CounterAdmission:
-    return CounterAdmission(now, member, windows=(WindowCheck(key, limit, amount),))
+    return CounterAdmission(now, member or uuid.uuid4().hex, windows=(WindowCheck(key, limit, amount),))
 
 
 async def test_window_refuses_exactly_at_limit_and_frees_after_the_window(store: CounterStore) -> None:
@@ -90,16 +93,23 @@ async def test_no_double_burst_at_a_minute_boundary(store: CounterStore) -> None
     assert (await store.admit(_window(T0 + 120.0))).admitted
 
 
-async def test_token_amounts_and_retry_after_counts_enough_buckets(store: CounterStore) -> None:
+async def test_token_window_admits_while_below_its_limit(store: CounterStore) -> None:
     assert (await store.admit(_window(T0, "w:tpm", 100, 40))).admitted
     assert (await store.admit(_window(T0 + 5, "w:tpm", 100, 40))).admitted
-    refused = await store.admit(_window(T0 + 10, "w:tpm", 100, 70))
-    # 80 used + 70 > 100: 50 must leave, i.e. both buckets; the second leaves at T0 + 66.
-    assert (refused.admitted, refused.current) == (False, 80)
-    assert refused.retry_after == pytest.approx(56.0)
-    too_big = await store.admit(_window(T0 + 10, "w:tpm", 100, 101))
-    assert not too_big.admitted
-    assert too_big.retry_after == 60.0
+    # 80 counted < 100: admitted, although 80 + 30 ends over the limit (LiteLLM's rule).
+    assert (await store.admit(_window(T0 + 8, "w:tpm", 100, 30))).admitted
+    refused = await store.admit(_window(T0 + 10, "w:tpm", 100, 1))
+    # 110 counted: 11 must leave, i.e. the first bucket (40, second T0) at T0 + 61.
+    assert (refused.admitted, refused.current) == (False, 110)
+    assert refused.retry_after == pytest.approx(51.0)
+
+
+async def test_a_request_larger_than_the_whole_limit_fits_an_empty_window(store: CounterStore) -> None:
+    assert (await store.admit(_window(T0, "w:big", 100, 1000))).admitted
+    refused = await store.admit(_window(T0 + 1, "w:big", 100, 1000))
+    assert not refused.admitted
+    assert refused.retry_after == pytest.approx(60.0)  # when the window is empty again
+    assert (await store.admit(_window(T0 + 61, "w:big", 100, 1000))).admitted
 
 
 async def test_admission_is_all_or_nothing(store: CounterStore) -> None:
@@ -112,71 +122,149 @@ async def test_admission_is_all_or_nothing(store: CounterStore) -> None:
     assert check.used == (1,)
 
 
+async def test_optional_groups_are_dropped_not_refused(store: CounterStore) -> None:
+    full = CounterAdmission(T0, "x", windows=(WindowCheck("w:fallback", 1, 1),))
+    assert (await store.admit(full)).admitted
+    mixed = CounterAdmission(
+        T0, "y",
+        windows=(WindowCheck("w:primary", 5, 1), WindowCheck("w:fallback", 1, 1, group=1),
+                 WindowCheck("w:other", 5, 1, group=2)),
+        slots=(SlotCheck("p:fallback", 5, group=1), SlotCheck("p:other", 5, group=2)),
+    )
+    result = await store.admit(mixed)
+    assert result.admitted
+    assert result.dropped == frozenset({1})
+    # The dropped group's checks were not applied; the kept group's were.
+    probe = CounterAdmission(
+        T0, "z", windows=(WindowCheck("w:fallback", 10, 0), WindowCheck("w:other", 10, 0)),
+        slots=(SlotCheck("p:fallback", 1), SlotCheck("p:other", 2)),
+    )
+    assert (await store.admit(probe)).used == (1, 1)
+    assert not (await store.admit(replace_slots(probe, SlotCheck("p:other", 1)))).admitted
+
+
+def replace_slots(admission: CounterAdmission, *slots: SlotCheck) -> CounterAdmission:
+    return CounterAdmission(admission.now, uuid.uuid4().hex, slots=slots)
+
+
 async def test_settlement_corrects_the_reserved_bucket(store: CounterStore) -> None:
-    assert (await store.admit(_window(T0, "w:tpm", 100, 90))).admitted
-    await store.settle(Settlement(T0 + 3, "m", windows=(WindowAdjust("w:tpm", int(T0), -80),)))
-    result = await store.admit(_window(T0 + 4, "w:tpm", 100, 90))
+    assert (await store.admit(_window(T0, "w:tpm", 100, 90, member="a"))).admitted
+    await store.settle(Settlement(T0 + 3, "a", windows=(WindowAdjust("w:tpm", int(T0), -80),)))
+    result = await store.admit(_window(T0 + 4, "w:tpm", 100, 90, member="b"))
     assert result.admitted
     assert result.used == (10,)
-    # A correction larger than the bucket floors at zero; one for a bucket past the window is dropped.
-    await store.settle(Settlement(T0 + 5, "m", windows=(WindowAdjust("w:tpm", int(T0), -1000),)))
-    await store.settle(Settlement(T0 + 200, "m", windows=(WindowAdjust("w:tpm", int(T0), 1000),)))
-    assert (await store.admit(_window(T0 + 6, "w:tpm", 100, 0))).used == (90,)
+    # A correction larger than its bucket floors at zero (b's own 90 stay in second T0 + 4).
+    await store.settle(Settlement(T0 + 5, "b", windows=(WindowAdjust("w:tpm", int(T0), -1000),)))
+    assert (await store.admit(_window(T0 + 6, "w:tpm", 100, 0, member="c"))).used == (90,)
 
 
-async def test_parallel_slots_take_release_and_expire(store: CounterStore) -> None:
-    def slot(now: float, member: str) -> CounterAdmission:
-        return CounterAdmission(now, member, slots=(SlotCheck("p:key", 2),), slot_lease=30.0)
+async def test_usage_beyond_the_reservation_still_counts_after_its_bucket_left(store: CounterStore) -> None:
+    assert (await store.admit(_window(T0, "w:long", 1000, 50, member="a"))).admitted
+    # Settled 100 s later with 300 tokens: the reservation's bucket has left the window, so the
+    # 250 beyond it go to the settling second; a smaller usage adds nothing.
+    await store.settle(Settlement(T0 + 100, "a", windows=(WindowAdjust("w:long", int(T0), 250),)))
+    assert (await store.admit(_window(T0 + 101, "w:long", 1000, 0, member="b"))).used == (250,)
+    await store.settle(Settlement(T0 + 102, "b", windows=(WindowAdjust("w:long", int(T0), -50),)))
+    assert (await store.admit(_window(T0 + 103, "w:long", 1000, 0, member="c"))).used == (250,)
 
-    assert (await store.admit(slot(T0, "a"))).admitted
-    assert (await store.admit(slot(T0, "b"))).admitted
-    refused = await store.admit(slot(T0, "c"))
+
+async def test_slots_are_taken_and_given_back_once(store: CounterStore) -> None:
+    def slot(member: str) -> CounterAdmission:
+        return CounterAdmission(T0, member, slots=(SlotCheck("p:key", 2),))
+
+    assert (await store.admit(slot("a"))).admitted
+    assert (await store.admit(slot("b"))).admitted
+    refused = await store.admit(slot("c"))
     assert (refused.admitted, refused.failed, refused.current, refused.retry_after) == (False, "slot", 2, 1.0)
-    await store.settle(Settlement(T0 + 1, "a", slots=("p:key",)))
-    await store.settle(Settlement(T0 + 1, "a", slots=("p:key",)))  # a second release frees nothing more
-    assert (await store.admit(slot(T0 + 1, "c"))).admitted
-    assert not (await store.admit(slot(T0 + 2, "d"))).admitted
-    # Leases of crashed requests expire on their own.
-    assert (await store.admit(slot(T0 + 31, "e"))).admitted
+    assert await store.settle(Settlement(T0 + 1, "a")) == ()
+    # A second settlement of the same admission (a retry after a lost reply) gives nothing back.
+    await store.settle(Settlement(T0 + 1, "a"))
+    assert (await store.admit(slot("c"))).admitted
+    assert not (await store.admit(slot("d"))).admitted
 
 
-async def test_budget_counts_spend_and_reservations(store: CounterStore) -> None:
-    def ask(member: str, amount: int = 400) -> CounterAdmission:
-        return CounterAdmission(
-            T0, member,
-            budgets=(BudgetCheck("s:key:1d", "r:key", 1000, amount),),
-            reservations=(Reservation("r:key", amount, 3600),),
-        )
+def _budget(member: str, amount: int = 400, *, strict: bool = False) -> CounterAdmission:
+    return CounterAdmission(
+        T0, member,
+        budgets=(BudgetCheck("s:key:1d", "r:key", 1000, strict, 0, T0 + 86400),),
+        reservations=(Reservation("r:key", amount),),
+        cost=amount,
+    )
 
-    assert (await store.admit(ask("a"))).admitted
-    assert (await store.admit(ask("b"))).admitted
-    refused = await store.admit(ask("c"))
-    assert (refused.admitted, refused.failed, refused.current) == (False, "budget", 800)
-    totals = await store.settle(
-        Settlement(
-            T0, "a", releases=(Reservation("r:key", 400, 0),), spends=(SpendAdd("s:key:1d", 150, 86400),)
+
+async def test_budget_admits_while_spend_and_reservations_are_below_it(store: CounterStore) -> None:
+    assert (await store.admit(_budget("a"))).admitted
+    assert (await store.admit(_budget("b"))).admitted
+    assert (await store.admit(_budget("c"))).admitted  # 800 < 1000: admitted, may end over
+    refused = await store.admit(_budget("d"))
+    assert (refused.admitted, refused.failed, refused.current, refused.reserved) == (False, "budget", 0, 1200)
+    totals = await store.settle(Settlement(T0, "a", spends=(SpendAdd("s:key:1d", 150, T0 + 86400),)))
+    assert totals == (150,)
+    assert (await store.admit(_budget("d"))).admitted  # 150 spent + 800 reserved < 1000
+    refused = await store.admit(_budget("e"))
+    assert (refused.current, refused.reserved) == (150, 1200)
+
+
+async def test_strict_budget_needs_room_for_the_worst_case(store: CounterStore) -> None:
+    assert (await store.admit(_budget("a", strict=True))).admitted
+    assert (await store.admit(_budget("b", strict=True))).admitted
+    refused = await store.admit(_budget("c", strict=True))
+    assert (refused.failed, refused.current, refused.reserved) == ("budget", 0, 800)
+    # Spend at the limit refuses even a free request, in both modes.
+    await store.settle(Settlement(T0, "a", spends=(SpendAdd("s:key:1d", 1000, T0 + 86400),)))
+    assert not (await store.admit(_budget("d", 0))).admitted
+
+
+async def test_missing_budget_totals_are_reported_until_seeded(store: CounterStore) -> None:
+    missing = await store.admit(
+        CounterAdmission(
+            T0, "a",
+            budgets=(BudgetCheck("s:seeded", "r:k", 1000), BudgetCheck("s:absent", "r:k", 1000)),
+            windows=(WindowCheck("w:untouched", 10, 1),),
         )
     )
-    assert totals == (150,)
-    assert (await store.admit(ask("c"))).admitted  # 150 spent + 400 + 400 reserved ≤ 1000
-    # Spend + reservations at the limit refuse even a free request.
-    await store.settle(Settlement(T0, "x", spends=(SpendAdd("s:key:1d", 50, 86400),)))
-    refused = await store.admit(ask("d", 0))
-    assert (refused.admitted, refused.current) == (False, 1000)
+    assert (missing.admitted, missing.failed, missing.missing) == (False, "missing", (0, 1))
+    seeded = CounterAdmission(
+        T0, "b", budgets=(BudgetCheck("s:seeded", "r:k", 1000, seed=999, expires=T0 + 60),),
+        windows=(WindowCheck("w:untouched", 10, 0),),
+    )
+    result = await store.admit(seeded)
+    assert result.admitted
+    assert result.used == (0,)  # the refused admission counted nothing
+    # A seed only fills a missing total: the same admission again finds 999 and keeps it.
+    assert (await store.admit(seeded)).admitted
+    assert await store.peek(["s:seeded", "s:absent"]) == (999, None)
+    refused = await store.admit(
+        CounterAdmission(T0, "c", budgets=(BudgetCheck("s:seeded", "r:k", 999, seed=0, expires=T0 + 60),))
+    )
+    assert (refused.failed, refused.current) == ("budget", 999)
+
+
+async def test_spend_is_added_only_to_totals_that_exist(store: CounterStore) -> None:
+    await store.admit(CounterAdmission(T0, "a", budgets=(BudgetCheck("s:there", "r:k", -1, seed=5),)))
+    totals = await store.settle(
+        Settlement(T0, "a", spends=(SpendAdd("s:there", 10, None), SpendAdd("s:gone", 10, None)))
+    )
+    assert totals == (15, MISSING)
+    assert await store.peek(["s:gone"]) == (None,)
+    # Settling the same admission again adds nothing.
+    assert await store.settle(Settlement(T0, "a", spends=(SpendAdd("s:there", 10, None),))) == ()
+    assert await store.peek(["s:there"]) == (15,)
 
 
 async def test_spend_windows_expire(store: CounterStore) -> None:
-    await store.settle(Settlement(T0, "a", spends=(SpendAdd("s:k:30s", 500, 30),)))
+    total = BudgetCheck("s:k:30s", "r:k", -1, seed=0, expires=T0 + 30)
+    await store.admit(CounterAdmission(T0, "a", budgets=(total,)))
+    await store.settle(Settlement(T0, "a", spends=(SpendAdd("s:k:30s", 500, T0 + 30),)))
     if isinstance(store, MemoryCounterStore):
-        later = CounterAdmission(T0 + 31, "b", budgets=(BudgetCheck("s:k:30s", "r:k", 600, 200),))
-        result = await store.admit(later)
-        assert result.admitted
+        later = CounterAdmission(T0 + 31, "b", budgets=(BudgetCheck("s:k:30s", "r:k", 600),))
+        assert (await store.admit(later)).missing == (0,)
     else:
         # Redis expiry runs on the real clock; its TTL is what we can check.
         client = aioredis.Redis.from_url(REDIS_URL)
         ttls = [await client.ttl(key) async for key in client.scan_iter(match="*s:k:30s")]
         await client.aclose()
-        assert ttls and all(0 < ttl <= 30 for ttl in ttls)
+        assert ttls and all(0 < ttl <= 31 for ttl in ttls)
 
 
 async def test_one_million_micro_dollars_add_up_to_exactly_one_dollar(store: CounterStore) -> None:
@@ -185,11 +273,12 @@ async def test_one_million_micro_dollars_add_up_to_exactly_one_dollar(store: Cou
     per_call = 1000
     calls = 1000 if isinstance(store, MemoryCounterStore) else 100
     batch = tuple(SpendAdd("s:exact", micro, None) for _ in range(per_call))
-    for _ in range(calls):
-        totals = await store.settle(Settlement(T0, "m", spends=batch))
+    totals: tuple[int, ...] = ()
+    for i in range(calls):
+        await store.admit(CounterAdmission(T0, f"m{i}", budgets=(BudgetCheck("s:exact", "r:x", -1, seed=0),)))
+        totals = await store.settle(Settlement(T0, f"m{i}", spends=batch))
     additions = calls * per_call
-    expected = Decimal("0.000001") * additions
-    assert from_nano(totals[-1]) == expected
+    assert from_nano(totals[-1]) == Decimal("0.000001") * additions
     if additions == 1_000_000:
         assert from_nano(totals[-1]) == Decimal(1)
 
@@ -210,96 +299,3 @@ async def test_concurrent_admissions_admit_exactly_the_limit(store: CounterStore
     burst = [_window(T0, "w:burst", n // 2, 1, f"m{i}") for i in range(n)]
     results = await asyncio.gather(*(store.admit(admission) for admission in burst))
     assert sum(r.admitted for r in results) == n // 2
-
-
-# ---------------------------------------------------------------------------------------------
-# ResilientCounterStore, against a closed port
-# ---------------------------------------------------------------------------------------------
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def test_closed_port_raises_store_unavailable() -> None:
-    dead = RedisCounterStore.from_url("redis://127.0.0.1:1/0")
-    with pytest.raises(CounterStoreUnavailable):
-        await dead.admit(_window(T0))
-    await dead.close()
-
-
-async def test_fallback_uses_process_counters_and_warns_once() -> None:
-    warnings: list[str] = []
-    clock = _Clock()
-    store = ResilientCounterStore(
-        RedisCounterStore.from_url("redis://127.0.0.1:1/0"), MemoryCounterStore(), "fallback",
-        clock=clock, retry_interval=5.0, warn=warnings.append,
-    )
-    assert store.healthy
-    results = [await store.admit(_window(T0, limit=2, member=f"m{i}")) for i in range(3)]
-    assert [r.admitted for r in results] == [True, True, False]
-    assert all(r.via == "memory" for r in results)
-    assert not store.healthy
-    assert len(warnings) == 1
-    assert "UNAVAILABLE" in warnings[0]
-    assert "per process" in warnings[0]
-    await store.close()
-
-
-async def test_fail_open_and_fail_closed() -> None:
-    open_store = ResilientCounterStore(
-        RedisCounterStore.from_url("redis://127.0.0.1:1/0"), MemoryCounterStore(), "fail_open"
-    )
-    results = [await open_store.admit(_window(T0, limit=1)) for _ in range(3)]
-    assert all(r.admitted and r.via == "none" for r in results)
-    assert await open_store.settle(Settlement(T0, "m", spends=(SpendAdd("s", 5, None),), via="none")) == (5,)
-    closed = ResilientCounterStore(
-        RedisCounterStore.from_url("redis://127.0.0.1:1/0"), MemoryCounterStore(), "fail_closed"
-    )
-    with pytest.raises(CounterStoreUnavailable):
-        await closed.admit(_window(T0))
-    assert not closed.healthy
-
-
-class _Flaky:
-    """A Redis stand-in that is down until ``up`` is set (for the recovery path only)."""
-
-    def __init__(self) -> None:
-        self.up = False
-        self.calls = 0
-        self.inner = MemoryCounterStore()
-
-    async def admit(self, admission: CounterAdmission) -> AdmissionResult:
-        self.calls += 1
-        if not self.up:
-            raise CounterStoreUnavailable("down")
-        result = await self.inner.admit(admission)
-        return AdmissionResult(result.admitted, used=result.used, via="redis")
-
-    async def settle(self, settlement: Settlement) -> tuple[int, ...]:
-        return await self.inner.settle(settlement)
-
-    async def close(self) -> None:
-        return None
-
-
-async def test_recovers_by_itself_after_the_retry_interval() -> None:
-    flaky, clock = _Flaky(), _Clock()
-    warnings: list[str] = []
-    store = ResilientCounterStore(
-        flaky, MemoryCounterStore(), "fallback", clock=clock, retry_interval=5.0, warn=warnings.append
-    )
-    assert (await store.admit(_window(T0))).via == "memory"
-    flaky.up = True
-    clock.now = 4.0
-    assert (await store.admit(_window(T0))).via == "memory"  # not probed before the interval
-    assert flaky.calls == 1
-    clock.now = 5.0
-    assert (await store.admit(_window(T0))).via == "redis"
-    assert store.healthy
-    assert len(warnings) == 2
-    assert "recovered" in warnings[1]

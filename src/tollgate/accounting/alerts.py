@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
-from tollgate.policy.limits import SoftBudgetCrossed
+from tollgate.policy.ticket import SoftBudgetCrossed
 
 log = logging.getLogger("tollgate.alerts")
 

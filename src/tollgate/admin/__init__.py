@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tollgate.admin.access import Clock, KeyCache, NoCache, utcnow
+from tollgate.admin.access import Clock, KeyCache, NoCache, Standing, as_stored, utcnow
 from tollgate.admin.audit import AuditService
 from tollgate.admin.deployments import DeploymentService, OnChange
 from tollgate.admin.journal import Journal
@@ -54,17 +54,19 @@ class AdminServices:
         clock: Clock = utcnow,
         on_deployments_changed: OnChange | None = None,
         settings: AdminSettings = AdminSettings(),
+        standing: Standing = as_stored,
     ) -> AdminServices:
         """``cache`` is the authenticator (``auth.keys.KeyAuthenticator``) whose entries writes drop,
-        or an ``auth.invalidation.Invalidation`` that also tells the other replicas."""
+        or an ``auth.invalidation.Invalidation`` that also tells the other replicas; ``standing``
+        completes info views with the current budget windows (``policy.standing``)."""
         cache = cache or NoCache()
         journal = Journal(store, clock)
         return cls(
             store=store,
-            keys=KeyService(journal, store, cache, clock, settings.key_bounds),
-            users=UserService(journal, store, cache, clock, settings.user_defaults),
-            teams=TeamService(journal, store, cache, clock, settings.user_defaults),
-            orgs=OrgService(journal, store, cache, clock),
+            keys=KeyService(journal, store, cache, clock, settings.key_bounds, standing),
+            users=UserService(journal, store, cache, clock, settings.user_defaults, standing),
+            teams=TeamService(journal, store, cache, clock, settings.user_defaults, standing),
+            orgs=OrgService(journal, store, cache, clock, standing),
             plans=UsagePlanService(journal, store, cache, clock),
             deployments=DeploymentService(journal, store, clock, on_deployments_changed,
                                           store_models=settings.store_models),

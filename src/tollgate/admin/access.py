@@ -14,15 +14,22 @@ Every refusal is a ``PermissionDenied`` that says why.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from tollgate.admin.matrix import RouteRule, gate_roles
 from tollgate.auth.principal import Principal
 from tollgate.errors import PermissionDenied
+from tollgate.store.records import EntityPolicy
 
 Clock = Callable[[], datetime]
+# Fills an info view with the current window's spend and real resets (policy.standing.BudgetStanding).
+Standing = Callable[[dict[str, Any], str, str, EntityPolicy], Awaitable[dict[str, Any]]]
+
+
+async def as_stored(view: dict[str, Any], kind: str, entity_id: str, policy: EntityPolicy) -> dict[str, Any]:
+    return view
 
 
 def utcnow() -> datetime:

@@ -13,7 +13,15 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from tollgate.admin.access import Clock, KeyCache, can_read_all, require_admin, require_key_writer
+from tollgate.admin.access import (
+    Clock,
+    KeyCache,
+    Standing,
+    as_stored,
+    can_read_all,
+    require_admin,
+    require_key_writer,
+)
 from tollgate.admin.journal import Journal
 from tollgate.admin.key_rules import (
     NO_BOUNDS,
@@ -157,7 +165,8 @@ async def _check_alias(tx: StoreTx, alias: str | None, token: str | None) -> Non
 
 class KeyService:
     def __init__(self, journal: Journal, store: Store, cache: KeyCache, clock: Clock,
-                 bounds: KeyBounds = NO_BOUNDS) -> None:
+                 bounds: KeyBounds = NO_BOUNDS, standing: Standing = as_stored) -> None:
+        self._standing = standing
         self._journal = journal
         self._store = store
         self._cache = cache
@@ -228,7 +237,8 @@ class KeyService:
         if not (can_read_all(actor) or token == actor.key_hash
                 or (actor.user_id is not None and record.user_id == actor.user_id)):
             raise PermissionDenied("you may only look up your own keys")
-        return {"key": key or token, "info": key_view(record)}
+        info = await self._standing(key_view(record), "key", record.token, record.policy)
+        return {"key": key or token, "info": info}
 
     async def list_keys(
         self,

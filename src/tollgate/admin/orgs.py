@@ -6,7 +6,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from tollgate.admin.access import Clock, KeyCache, require_admin, require_read_all
+from tollgate.admin.access import Clock, KeyCache, Standing, as_stored, require_admin, require_read_all
 from tollgate.admin.journal import Journal
 from tollgate.admin.key_rules import refuse_spend
 from tollgate.admin.policies import apply_fields
@@ -19,7 +19,9 @@ from tollgate.store.records import EMPTY_POLICY, ZERO, Organization
 
 
 class OrgService:
-    def __init__(self, journal: Journal, store: Store, cache: KeyCache, clock: Clock) -> None:
+    def __init__(self, journal: Journal, store: Store, cache: KeyCache, clock: Clock,
+                 standing: Standing = as_stored) -> None:
+        self._standing = standing
         self._journal = journal
         self._store = store
         self._cache = cache
@@ -41,7 +43,8 @@ class OrgService:
         require_read_all(actor, "reading an organization")
         async with self._store.transaction() as tx:
             org = await _org(tx, organization_id)
-            return org_view(org, await tx.teams.find({"org_id": org.id}))
+            view = org_view(org, await tx.teams.find({"org_id": org.id}))
+        return await self._standing(view, "org", org.id, org.policy)
 
     async def list_orgs(self, actor: Principal) -> list[dict[str, Any]]:
         require_read_all(actor, "listing organizations")

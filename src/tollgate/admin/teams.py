@@ -9,7 +9,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from tollgate.admin.access import Clock, KeyCache, can_read_all, require_admin, role_of
+from tollgate.admin.access import Clock, KeyCache, Standing, as_stored, can_read_all, require_admin, role_of
 from tollgate.admin.journal import Journal
 from tollgate.admin.key_rules import refuse_spend
 from tollgate.admin.keys import key_view
@@ -32,7 +32,8 @@ from tollgate.store.records import EMPTY_POLICY, ZERO, Membership, Team, User
 
 class TeamService:
     def __init__(self, journal: Journal, store: Store, cache: KeyCache, clock: Clock,
-                 defaults: UserDefaults) -> None:
+                 defaults: UserDefaults, standing: Standing = as_stored) -> None:
+        self._standing = standing
         self._journal = journal
         self._store = store
         self._cache = cache
@@ -66,7 +67,8 @@ class TeamService:
             if not can_read_all(actor) and actor.user_id not in {m.user_id for m in members}:
                 raise PermissionDenied(f"you are not a member of team '{team_id}'")
             keys = await tx.keys.find({"team_id": team_id})
-        return {"team_id": team_id, "team_info": team_view(team, members),
+        shown = await self._standing(team_view(team, members), "team", team.id, team.policy)
+        return {"team_id": team_id, "team_info": shown,
                 "keys": [key_view(k) for k in keys],
                 "team_memberships": [{"team_id": m.team_id, "user_id": m.user_id, "role": m.role}
                                      for m in members]}

@@ -16,7 +16,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tollgate.admin.access import Clock, KeyCache, can_read_all, require_admin, require_read_all
+from tollgate.admin.access import (
+    Clock,
+    KeyCache,
+    Standing,
+    as_stored,
+    can_read_all,
+    require_admin,
+    require_read_all,
+)
 from tollgate.admin.journal import Journal
 from tollgate.admin.key_rules import refuse_spend
 from tollgate.admin.keys import create_key, created_view, key_view
@@ -71,7 +79,8 @@ def new_member(user_id: str | None, email: str | None, policy: EntityPolicy, now
 
 class UserService:
     def __init__(self, journal: Journal, store: Store, cache: KeyCache, clock: Clock,
-                 defaults: UserDefaults = NO_DEFAULTS) -> None:
+                 defaults: UserDefaults = NO_DEFAULTS, standing: Standing = as_stored) -> None:
+        self._standing = standing
         self._journal = journal
         self._store = store
         self._cache = cache
@@ -130,7 +139,7 @@ class UserService:
                 if not (can_read_all(actor) or actor.user_id == user_id):
                     raise PermissionDenied(f"reading a user: you may only see your own user "
                                            f"({actor.user_id or 'none'})", param="user_id")
-            found = [await _user_info(tx, user_id) for user_id in dict.fromkeys(user_ids)]
+            found = [await _user_info(tx, user_id, self._standing) for user_id in dict.fromkeys(user_ids)]
         return found[0] if len(found) == 1 else {"users": found}
 
     async def list_users(
@@ -198,7 +207,7 @@ async def find_user(tx: StoreTx, user_id: str | None, email: str | None) -> User
     return user
 
 
-async def _user_info(tx: StoreTx, user_id: str) -> dict[str, Any]:
+async def _user_info(tx: StoreTx, user_id: str, standing: Standing) -> dict[str, Any]:
     user = await tx.users.get(user_id)
     if user is None:
         raise NotFound(f"user '{user_id}' not found", param="user_id")
@@ -206,7 +215,8 @@ async def _user_info(tx: StoreTx, user_id: str) -> dict[str, Any]:
     teams = [t for m in await tx.memberships.find({"user_id": user_id})
              if (t := await tx.teams.get(m.team_id)) is not None]
     team_views = [team_view(t, await members_of(tx, t.id)) for t in teams]
-    return {"user_id": user_id, "user_info": user_view(user), "keys": [key_view(k) for k in keys],
+    shown = await standing(user_view(user), "user", user.id, user.policy)
+    return {"user_id": user_id, "user_info": shown, "keys": [key_view(k) for k in keys],
             "teams": team_views}
 
 

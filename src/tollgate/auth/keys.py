@@ -2,10 +2,15 @@
 
 ``KeyAuthenticator`` turns a credential (found by ``bearer.credential_from_headers``) into a
 ``Principal``. The master key is compared in constant time. Virtual keys are looked
-up by their SHA-256 and the resulting principals cached (bounded, with a TTL), so the hot path
+up by their SHA-256 — the key with its user, team and organisation in one indexed read
+(``store.key_chain``) — and the resulting principals cached (bounded, with a TTL), so the hot path
 does not touch the database; admin writes call ``invalidate``/``invalidate_all``. Across replicas,
 the Redis pub/sub listener (``auth/invalidation.py``) calls the same two methods when another replica
 publishes a change — that is the only seam cross-replica invalidation needs.
+
+Memory: a cached principal holds its key's own entity, a tuple of entities and a small metadata
+dict; its user, team and organisation entities are shared with every other cached key of theirs
+(``chain.EntityCache``). ``cache_size`` bounds the number of principals (LRU).
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tollgate.auth.principal import MASTER, OPEN, Budget, Entity, EntityKind, Limits, Principal, Role
+from tollgate.auth.chain import EntityCache, blocked_parent, entity_of
+from tollgate.auth.principal import MASTER, OPEN, Principal, Role
 from tollgate.errors import AuthenticationFailed, StoreUnavailable
 from tollgate.store import Store
-from tollgate.store.records import EntityPolicy
 
 DEFAULT_CACHE_TTL = 60.0  # seconds a principal is served from memory (user_api_key_cache_ttl)
 # While the database cannot be reached, a principal loaded at most this long ago is still served
@@ -39,24 +44,6 @@ log = logging.getLogger("tollgate.auth")
 def hash_key(key: str) -> str:
     """The stored form of a virtual key: its SHA-256, hex (LiteLLM's token hash)."""
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def entity_of(kind: EntityKind, entity_id: str, policy: EntityPolicy, alias: str | None = None) -> Entity:
-    """The enforcement layer's view of a stored policy."""
-    return Entity(
-        kind=kind,
-        id=entity_id,
-        models=policy.models,
-        limits=Limits(policy.rpm, policy.tpm, policy.input_tpm, policy.output_tpm, policy.max_parallel),
-        model_limits={
-            model: Limits(v.get("rpm"), v.get("tpm"), v.get("input_tpm"), v.get("output_tpm"),
-                          v.get("max_parallel"))
-            for model, v in policy.model_limits.items()
-        },
-        budgets=tuple(Budget(b.max_budget, b.duration) for b in policy.all_budgets()),
-        soft_budget=policy.soft_budget,
-        alias=alias,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +90,7 @@ class KeyAuthenticator:
         self._last_stale_warning = -STALE_WARNING_EVERY
         self._down_until = 0.0  # until then lookups are not tried (one just failed)
         self._down_reason = ""
+        self._entities = EntityCache()
 
     async def authenticate(self, credential: str | None) -> Principal:
         if self._master is None:
@@ -160,6 +148,12 @@ class KeyAuthenticator:
 
     def invalidate_all(self) -> None:
         self._cache.clear()
+        self._entities.clear()
+
+    @property
+    def cached(self) -> int:
+        """Principals (and refusals) in the cache."""
+        return len(self._cache)
 
     def _remember(self, token: str, entry: _Entry) -> None:
         self._cache[token] = entry
@@ -169,30 +163,21 @@ class KeyAuthenticator:
 
     async def _load(self, token: str) -> _Entry:
         assert self._store is not None
-        async with self._store.transaction() as tx:
-            key = await tx.keys.get(token)
-            if key is None:
-                return self._refused("invalid API key.", negative=True)
-            user = await tx.users.get(key.user_id) if key.user_id else None
-            team = await tx.teams.get(key.team_id) if key.team_id else None
-            org_id = key.org_id or (team.org_id if team else None) or (user.org_id if user else None)
-            org = await tx.orgs.get(org_id) if org_id else None
+        chain = await self._store.key_chain(token)
+        if chain is None:
+            return self._refused("invalid API key.", negative=True)
+        key, user, team, org = chain.key, chain.user, chain.team, chain.org
         if key.policy.blocked:
             return self._refused("this key is blocked.")
-        for kind, record in (("user", user), ("team", team), ("organization", org)):
-            if record is not None and record.policy.blocked:
-                return self._refused(f"this key's {kind} '{record.id}' is blocked.")
-        entities = [entity_of("key", key.token, key.policy, key.key_alias)]
-        if user is not None:
-            entities.append(entity_of("user", user.id, user.policy, user.alias))
-        if team is not None:
-            entities.append(entity_of("team", team.id, team.policy, team.alias))
-        if org is not None:
-            entities.append(entity_of("org", org.id, org.policy, org.alias))
+        blocked = blocked_parent(user, team, org)
+        if blocked is not None:
+            return self._refused(f"this key's {blocked[0]} '{blocked[1]}' is blocked.")
+        own = entity_of("key", key.token, key.policy, key.key_alias)
+        org_id = key.org_id or (team.org_id if team else None) or (user.org_id if user else None)
         principal = Principal(
-            kind="key", entities=tuple(entities), key_hash=key.token, key_alias=key.key_alias,
-            user_id=key.user_id, team_id=key.team_id, org_id=org_id, role=_role(user.role if user else None),
-            metadata=dict(key.policy.metadata), tags=key.policy.tags,
+            kind="key", entities=(own, *self._entities.chain(user, team, org)), key_hash=key.token,
+            key_alias=key.key_alias, user_id=key.user_id, team_id=key.team_id, org_id=org_id,
+            role=_role(user.role if user else None), metadata=dict(key.policy.metadata), tags=key.policy.tags,
         )
         now = self._clock()
         return _Entry(principal, None, key.expires, now + self._ttl, now)
@@ -213,4 +198,4 @@ def _role(value: str | None) -> Role:
     return "internal_user"
 
 
-__all__ = ["KeyAuthenticator", "entity_of", "hash_key"]
+__all__ = ["KeyAuthenticator", "hash_key"]

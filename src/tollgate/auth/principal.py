@@ -49,7 +49,7 @@ class Budget:
     duration: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Entity:
     kind: EntityKind
     id: str
@@ -59,9 +59,12 @@ class Entity:
     budgets: tuple[Budget, ...] = ()
     soft_budget: Decimal | None = None
     alias: str | None = None
+    # Admission's compiled share of this entity (policy/plans.py): a cache, not part of its value,
+    # kept here so that it lives exactly as long as the entity.
+    parts: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Principal:
     kind: Literal["master", "key", "jwt", "open", "session"]  # session: a web UI sign-in
     entities: tuple[Entity, ...] = ()  # most specific first: key, user, team, org, proxy
@@ -74,6 +77,9 @@ class Principal:
     subject: str | None = None  # JWT sub / client id
     metadata: Mapping[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    # Admission plans per route (policy/plans.py): a cache, not part of the principal's value, kept
+    # here so that they live exactly as long as the principal (the principal cache bounds them).
+    plans: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def is_admin(self) -> bool:

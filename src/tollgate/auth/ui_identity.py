@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from tollgate.auth.keys import entity_of
+from tollgate.auth.chain import entity_of
 from tollgate.auth.principal import Entity, Principal, Role
 from tollgate.auth.sessions import Session
 from tollgate.auth.sso import SsoIdentity

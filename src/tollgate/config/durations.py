@@ -7,11 +7,14 @@ number and a unit, LiteLLM's spelling, with or without a space and in any case: 
 (minutes), ``1h``, ``1d``, ``7d``, ``2w``, ``1mo`` (calendar months). Anything else is refused
 where it is written (a config error at start, a 400 on an admin write), never at request time.
 
-Budget windows are fixed and anchored, as LiteLLM resets budgets on a schedule: a duration of N
-seconds starts at ``anchor + k·N`` (the anchor defaults to the Unix epoch, so ``1d`` windows start
-at 00:00 UTC and ``7d`` windows on Thursdays, the epoch's weekday); ``N mo`` windows start on the
-anchor's day of month at its time of day (the 1st, 00:00 UTC by default), a shorter month clamping
-to its last day. ``None`` is a lifetime budget.
+Budget windows are calendar windows in UTC, as LiteLLM resets budgets: they never depend on when a
+budget was created, so every replica and every admin view agrees on them. A duration of whole weeks
+(``7d``, ``1w``, ``2w`` …) starts on a Monday at 00:00 UTC (N-week windows count from Monday
+1970-01-05); ``30d`` and ``N mo`` are calendar months starting on the 1st at 00:00 UTC (LiteLLM also
+resets ``30d`` on the 1st); any other duration of N seconds starts at a multiple of N since the Unix
+epoch, so ``1d`` starts at 00:00 UTC and ``1h`` on the hour. A budget set mid-window gets its full
+amount for the rest of that window (a budget created on a Thursday with ``7d`` resets the next
+Monday): the first window is the current calendar one, by design. ``None`` is a lifetime budget.
 May import: ``errors``.
 """
 
@@ -67,27 +70,29 @@ def parse_duration(
     return Duration(seconds=amount * _UNITS[unit])
 
 
-def window_at(duration: Duration | None, now: float, anchor: float = 0.0) -> Window:
-    """The window of ``duration`` containing ``now``, anchored at ``anchor`` (Unix seconds)."""
+WEEK = 7 * 86400
+MONTH_DAYS = 30 * 86400  # LiteLLM's "30d" resets on the 1st of each month
+FIRST_MONDAY = 4 * 86400  # 1970-01-05 00:00 UTC, the first Monday after the epoch
+
+
+def window_at(duration: Duration | None, now: float) -> Window:
+    """The window of ``duration`` containing ``now`` (Unix seconds); see the module docstring."""
     if duration is None:
         return LIFETIME
-    if duration.seconds:
-        length = duration.seconds
-        start = anchor + ((now - anchor) // length) * length
-        return Window(start, start + length)
-    return _month_window(duration.months, now, anchor)
+    if duration.months or duration.seconds == MONTH_DAYS:
+        return _month_window(duration.months or 1, now)
+    length = duration.seconds
+    anchor = FIRST_MONDAY if length % WEEK == 0 else 0
+    start = anchor + ((now - anchor) // length) * length
+    return Window(start, start + length)
 
 
-def _month_window(months: int, now: float, anchor: float) -> Window:
-    base = datetime.fromtimestamp(anchor, UTC)
+def _month_window(months: int, now: float) -> Window:
     current = datetime.fromtimestamp(now, UTC)
-    elapsed = (current.year - base.year) * 12 + (current.month - base.month)
-    step = elapsed // months
-    start = add_months(base, step * months)
-    if start.timestamp() > now:
-        step -= 1
-        start = add_months(base, step * months)
-    end = add_months(base, (step + 1) * months)
+    index = current.year * 12 + current.month - 1
+    first = index - index % months
+    start = datetime(first // 12, first % 12 + 1, 1, tzinfo=UTC)
+    end = add_months(start, months)
     return Window(start.timestamp(), end.timestamp())
 
 
@@ -117,8 +122,8 @@ def expiry(text: str, now: datetime, field: str = "duration") -> datetime:
     return after(parse_duration(text, field), now)
 
 
-def next_reset(text: str, now: datetime, field: str = "budget_duration", anchor: float = 0.0) -> datetime:
+def next_reset(text: str, now: datetime, field: str = "budget_duration") -> datetime:
     """The end of the enforcement window of a ``text`` budget that contains ``now``: the instant the
     counters really start again, so a reported ``budget_reset_at`` never disagrees with enforcement."""
-    window = window_at(parse_duration(text, field), now.timestamp(), anchor)
+    window = window_at(parse_duration(text, field), now.timestamp())
     return datetime.fromtimestamp(window.end, UTC)

@@ -73,7 +73,12 @@ class GeneralSettings(_Section):
     spend_log_spill_dir: str | None = None  # crash-safety file of unwritten spend rows
     maximum_spend_logs_retention_period: str | None = None
     redis_fail_mode: Literal["fallback", "fail_open", "fail_closed"] = "fallback"
-    default_output_tokens: int = 1024  # reservation when a request sets no max tokens
+    default_output_tokens: int = 1024  # a request's max output when it sets no max tokens
+    # tollgate (docs/enforcement.md): output tokens a token-limit reservation expects (capped by the
+    # request's max), budget admission rule, and how long a dead replica's slots stay taken.
+    expected_output_tokens: int = Field(default=256, ge=0)
+    budget_admission: Literal["litellm", "strict"] = "litellm"
+    replica_lease_seconds: float = Field(default=15.0, gt=0)
     alerting: list[str] = Field(default_factory=list)
     alert_to_webhook_url: dict[str, Any] = Field(default_factory=dict)
     soft_budget_webhook_url: str | None = None

@@ -1,7 +1,9 @@
 """May this principal use this model? Pure functions over the ``Principal``'s entity chain.
 
 Every entity of the chain must allow the model, so a team's list bounds its keys' lists. An
-empty list allows any model. Patterns use ``*`` as a wildcard for any run of characters
+empty list allows any model. A model is allowed when the list allows the name the client used or
+the model group that name resolves to (an alias, or a Bedrock upstream id, of an allowed group
+reaches only that group's deployments). Patterns use ``*`` as a wildcard for any run of characters
 (``bedrock/*``, ``claude-*``, ``*``); LiteLLM's special names ``all-proxy-models`` and
 ``all-team-models`` allow any model at that level (a key's ``all-team-models`` is still bounded
 by its team's own list, which is checked in turn). A key's refusal is a 401, as LiteLLM's
@@ -46,17 +48,20 @@ def allows(models: Sequence[str], model: str) -> bool:
     return any(pattern in _ANY or matches(pattern, model) for pattern in models)
 
 
-def denying_entity(principal: Principal, model: str) -> Entity | None:
-    """The first entity of the chain (most specific first) that does not allow ``model``."""
+def denying_entity(principal: Principal, model: str, group: str | None = None) -> Entity | None:
+    """The first entity of the chain (most specific first) that allows neither ``model`` nor the
+    ``group`` it resolves to."""
     for entity in principal.entities:
-        if entity.models and not allows(entity.models, model):
+        if not entity.models or allows(entity.models, model):
+            continue
+        if group is None or group == model or not allows(entity.models, group):
             return entity
     return None
 
 
-def check_access(principal: Principal, model: str) -> None:
+def check_access(principal: Principal, model: str, group: str | None = None) -> None:
     """Raise ``ModelAccessDenied`` naming the model and the refusing level, or return."""
-    entity = denying_entity(principal, model)
+    entity = denying_entity(principal, model, group)
     if entity is None:
         return
     level = entity.kind

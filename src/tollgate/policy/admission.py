@@ -2,88 +2,89 @@
 
 Every entity of the principal's chain, plus a proxy-wide entity built from the config
 (``general_settings.global_max_parallel_requests``/``max_parallel_requests`` and
-``litellm_settings.max_budget``/``budget_duration``), must admit the request. All budget,
-window and slot checks of one request go to the counter store as one ``CounterAdmission``, applied
-all-or-nothing (one Redis script); when no entity has limits or budgets the store is not called.
-Budget refusals come first, then rate limits, in chain order (key, user, team, org, proxy).
-May import: ``call``, ``auth``, ``canonical``, ``config``, ``errors``, ``store.counters``, ``policy``.
+``litellm_settings.max_budget``/``budget_duration``), must admit the request. The request's
+``Route`` names every model group its plan may reach: the primary group must be allowed (else
+``ModelAccessDenied``); a fallback group the principal may not use is left out of the ticket's
+``reachable`` groups (the gateway drops it from the plan), and so is one whose per-model limits
+are full. Budgets are estimated against the most expensive deployment still reachable.
+
+All checks of one request go to the counter store as one ``CounterAdmission``, applied
+all-or-nothing (one Redis script); when nothing needs counting the store is not called. A budget
+total the store does not have is rebuilt from the spend of record (the database) and the
+admission sent again with it: two round trips, once per entity and window. Refusals come in
+chain order (key, user, team, org, proxy): budgets first, then rate limits.
+May import: ``call``, ``auth``, ``canonical``, ``config``, ``errors``, ``store``, ``policy``.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 
-from tollgate.auth.principal import Budget, Entity, Limits
-from tollgate.call import Call
+from tollgate.auth.principal import Budget, Entity, Limits, Principal
+from tollgate.call import Call, Destination, Route
 from tollgate.canonical import ChatRequest
 from tollgate.config import Config, Price
-from tollgate.config.durations import Duration, Window, parse_duration, window_at
-from tollgate.errors import BudgetExceeded, ConfigError, GatewayError
+from tollgate.config.durations import parse_duration
+from tollgate.errors import ConfigError, GatewayError
 from tollgate.policy.access import check_access
-from tollgate.policy.budgets import budget_exceeded_message
-from tollgate.policy.limits import (
-    CounterTicket,
-    SlotSpec,
-    SoftBudgetCrossed,
-    SpendTarget,
-    WindowSpec,
-    entity_key,
-    rate_headers,
-    slot_refusal,
-    slot_specs,
-    window_refusal,
-    window_specs,
-)
+from tollgate.policy.budgets import BudgetLine, budget_refusal, spend_query
+from tollgate.policy.limits import Amounts, rate_headers, slot_refusal, window_refusal
+from tollgate.policy.plans import Plan, Planner
+from tollgate.policy.ticket import CounterTicket, SoftBudgetCrossed
 from tollgate.policy.tokens import estimate_input_tokens
 from tollgate.store.counters import (
-    BudgetCheck,
+    AdmissionResult,
     CounterAdmission,
     CounterStore,
     CounterStoreUnavailable,
     Reservation,
-    SlotCheck,
     WindowCheck,
     from_nano,
     to_nano,
 )
+from tollgate.store.records import SpendQuery
 
-RESERVATION_TTL = 3600  # an in-flight cost reservation left by a crashed replica expires after this
+_ZERO = Decimal(0)
+SpendOfRecord = Callable[[Sequence[SpendQuery]], Awaitable[Sequence[Decimal]]]
 
 
 class PolicyAdmission:
-    """Admission control. ``price_for(name)`` prices each candidate deployment name."""
+    """Admission control. ``price_for(deployment_id)`` prices candidates; ``resolve(name)`` is the
+    routing table's name → model group; ``spend_of_record`` reads budget totals from the database."""
 
     def __init__(
         self,
         store: CounterStore,
         *,
         price_for: Callable[[str], Price],
+        resolve: Callable[[str], str | None] = lambda name: name,
+        spend_of_record: SpendOfRecord | None = None,
         clock: Callable[[], float] = time.time,
         default_output_tokens: int = 1024,
+        expected_output_tokens: int = 256,
+        strict_budgets: bool = False,
         proxy: Entity | None = None,
         on_soft_budget: Callable[[SoftBudgetCrossed], None] | None = None,
         warn: Callable[[str], None] | None = None,
-        budget_anchor: float = 0.0,
         window_seconds: int = 60,
-        slot_lease: float = 900.0,
     ) -> None:
         self._store = store
         self._price_for = price_for
+        self._resolve = resolve
+        self._spend_of_record = spend_of_record
         self._clock = clock
         self._default_output = default_output_tokens
+        self._expected_output = expected_output_tokens
+        self._strict = strict_budgets
         self._proxy = proxy if proxy is not None and _has_controls(proxy) else None
         self._on_soft_budget = on_soft_budget
         self._warn = warn
-        self._anchor = budget_anchor
         self._window_seconds = window_seconds
-        self._slot_lease = slot_lease
-        self._durations: dict[str, Duration] = {}
-        # The current window of each budget duration: recomputed only when ``now`` leaves it
-        # (calendar-month windows need datetime arithmetic, too slow to redo per request).
-        self._windows: dict[str | None, Window] = {}
+        self._planner = Planner(resolve=resolve, price_for=price_for, strict=strict_budgets)
 
     @classmethod
     def from_config(
@@ -92,163 +93,133 @@ class PolicyAdmission:
         store: CounterStore,
         *,
         price_for: Callable[[str], Price],
+        resolve: Callable[[str], str | None] = lambda name: name,
+        spend_of_record: SpendOfRecord | None = None,
         clock: Callable[[], float] = time.time,
         on_soft_budget: Callable[[SoftBudgetCrossed], None] | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> PolicyAdmission:
+        general = config.general
         return cls(
-            store, price_for=price_for, clock=clock,
-            default_output_tokens=config.general.default_output_tokens,
-            proxy=proxy_entity(config), on_soft_budget=on_soft_budget, warn=warn,
+            store, price_for=price_for, resolve=resolve, spend_of_record=spend_of_record, clock=clock,
+            default_output_tokens=general.default_output_tokens,
+            expected_output_tokens=general.expected_output_tokens,
+            strict_budgets=general.budget_admission == "strict", proxy=proxy_entity(config),
+            on_soft_budget=on_soft_budget, warn=warn,
         )
 
-    async def admit(self, call: Call, deployment_ids: Sequence[str] = ()) -> CounterTicket:
-        """Admit ``call`` or raise ModelAccessDenied / BudgetExceeded / RateLimited.
-
-        ``deployment_ids`` are the candidate deployments' ids, as ``price_for`` knows
-        them; the budget estimate uses the most expensive one.
-        """
-        model = call.model
-        check_access(call.principal, model)
-        entities = call.principal.entities
-        if self._proxy is not None:
-            entities = (*entities, self._proxy)
-        if not any(_has_controls(entity, model) for entity in entities):
-            return CounterTicket()  # nothing reserved: settle is a no-op
-        request = call.request
-        input_tokens = estimate_input_tokens(request)
-        output_tokens = 0
-        if isinstance(request, ChatRequest):
-            max_tokens = request.max_tokens
-            output_tokens = max_tokens if max_tokens is not None else self._default_output
+    async def admit(self, call: Call, route: Route | None = None) -> CounterTicket:
+        """Admit ``call`` or raise ModelAccessDenied / BudgetExceeded / RateLimited (see module)."""
+        principal = call.principal
+        destinations = route.destinations if route is not None and route.destinations else (
+            Destination(call.model, call.model),
+        )
+        primary = destinations[0]
+        check_access(principal, primary.name, primary.group)
         now = self._clock()
-        budgeted = [entity for entity in entities if entity.budgets]
-        estimate = Decimal(0)
-        if budgeted:
-            estimate = self._estimate(deployment_ids, input_tokens, output_tokens)
-        estimate_nano = to_nano(estimate, round_up=True)
-        budget_checks, budget_refs, reservations = self._budget_checks(budgeted, now, estimate_nano)
-        windows: list[WindowSpec] = []
-        slots: list[SlotSpec] = []
-        for entity in entities:
-            windows += window_specs(entity, model, input_tokens, output_tokens)
-            slots += slot_specs(entity, model)
+        plan = self._plan(principal, destinations, now)
+        if not plan.counted:
+            return CounterTicket(primary=plan.primary, reachable=plan.reachable)
+        request = call.request
+        input_tokens = route.input_tokens if route is not None else estimate_input_tokens(request)
+        max_output = 0
+        if isinstance(request, ChatRequest):
+            max_output = request.max_tokens if request.max_tokens is not None else self._default_output
+        expected_output = min(max_output, self._expected_output)
+        amounts = Amounts(input_tokens, expected_output)
+        window_amounts = tuple(amounts.of(spec.metric) for spec in plan.windows)
+        estimate = plan.worst_case(input_tokens, max_output) if plan.prices else _ZERO
+        cost = to_nano(estimate, round_up=True) if estimate else 0
         member = os.urandom(16).hex()
         admission = CounterAdmission(
             now, member,
-            budgets=tuple(budget_checks),
-            windows=tuple(WindowCheck(s.key, s.limit, s.amount) for s in windows),
-            slots=tuple(SlotCheck(s.key, s.limit) for s in slots),
-            reservations=tuple(reservations),
+            budgets=plan.budget_checks,
+            windows=tuple(
+                WindowCheck(spec.key, spec.limit, amount, spec.group)
+                for spec, amount in zip(plan.windows, window_amounts, strict=True)
+            ),
+            slots=plan.slot_checks,
+            reservations=tuple(Reservation(key, cost) for key in plan.reserve_keys) if cost else (),
+            cost=cost,
             window_seconds=self._window_seconds,
-            slot_lease=self._slot_lease,
         )
-        try:
-            result = await self._store.admit(admission)
-        except CounterStoreUnavailable as exc:
-            raise GatewayError(f"rate-limit store unavailable: {exc}", status=503) from exc
+        result = await self._run(admission, plan.lines)
         if not result.admitted:
-            if result.failed == "budget":
-                entity, budget = budget_refs[result.index]
-                raise BudgetExceeded(
-                    budget_exceeded_message(
-                        from_nano(result.current), budget.max_budget, entity.kind,
-                        entity.alias or entity.id, budget.duration,
-                    ),
-                    code="budget_exceeded",
-                )
-            if result.failed == "window":
-                raise window_refusal(windows[result.index], result.current, result.retry_after)
-            raise slot_refusal(slots[result.index], result.current)
-        tracked = [entity for entity in entities if entity.budgets or entity.soft_budget is not None]
+            self._refuse(result, plan, estimate)
+        dropped = result.dropped
         return CounterTicket(
             store=self._store,
             clock=self._clock,
             member=member,
             bucket=int(now),
-            windows=tuple(windows),
-            slots=tuple(s.key for s in slots),
-            releases=tuple(reservations),
-            spends=(lambda at: self._spend_targets(tracked, at)) if tracked else None,
+            windows=plan.windows,
+            amounts=window_amounts,
+            dropped=dropped,
+            spends=plan.targets,
             via=result.via,
             window_seconds=self._window_seconds,
-            headers=rate_headers(windows, result.used),
+            headers=rate_headers(plan.windows, window_amounts, result.used),
+            primary=plan.primary,
+            reachable=frozenset(d.group for i, d in enumerate(plan.reach) if i not in dropped),
             input_estimate=input_tokens,
-            output_reserve=output_tokens,
+            output_reserve=expected_output,
             estimated_cost=estimate,
             on_soft_budget=self._on_soft_budget,
             warn=self._warn,
         )
 
-    def _estimate(self, names: Sequence[str], input_tokens: int, output_tokens: int) -> Decimal:
-        highest = Decimal(0)
-        for name in names:
-            price = self._price_for(name)
-            cost = input_tokens * (price.input or Decimal(0)) + output_tokens * (price.output or Decimal(0))
-            highest = max(highest, cost)
-        return highest
+    def _plan(self, principal: Principal, destinations: tuple[Destination, ...], now: float) -> Plan:
+        entities = principal.entities if self._proxy is None else (*principal.entities, self._proxy)
+        return self._planner.plan(principal, destinations, entities, now)
 
-    def _budget_checks(
-        self, entities: list[Entity], now: float, amount: int
-    ) -> tuple[list[BudgetCheck], list[tuple[Entity, Budget]], list[Reservation]]:
-        checks: list[BudgetCheck] = []
-        refs: list[tuple[Entity, Budget]] = []
-        reservations: list[Reservation] = []
-        for entity in entities:
-            reserve_key = f"r:{entity_key(entity)}"
-            for budget in entity.budgets:
-                spend_key, _ = self._spend_key(entity, budget.duration, now)
-                checks.append(BudgetCheck(spend_key, reserve_key, to_nano(budget.max_budget), amount))
-                refs.append((entity, budget))
-            if amount:
-                reservations.append(Reservation(reserve_key, amount, RESERVATION_TTL))
-        return checks, refs, reservations
+    async def _run(self, admission: CounterAdmission, lines: tuple[BudgetLine, ...]) -> AdmissionResult:
+        try:
+            result = await self._store.admit(admission)
+            if result.failed != "missing":
+                return result
+            seeds = await self._seeds([lines[i] for i in result.missing])
+            budgets = list(admission.budgets)
+            for index, seed in zip(result.missing, seeds, strict=True):
+                budgets[index] = replace(budgets[index], seed=seed)
+            result = await self._store.admit(replace(admission, budgets=tuple(budgets)))
+        except CounterStoreUnavailable as exc:
+            raise GatewayError(f"rate-limit store unavailable: {exc}", status=503) from exc
+        if result.failed == "missing":
+            raise GatewayError("budget totals could not be rebuilt; retry", status=503, retry_after=1.0)
+        return result
 
-    def _window(self, duration: str | None, now: float) -> Window:
-        window = self._windows.get(duration)
-        if window is None or not window.start <= now < window.end:
-            window = self._windows[duration] = window_at(self._duration(duration), now, self._anchor)
-        return window
+    async def _seeds(self, lines: list[BudgetLine]) -> list[int]:
+        """The spend of record of each line, in nano-dollars (0 where the database has none)."""
+        queries = [spend_query(line) for line in lines]
+        asked = [q for q in queries if q is not None]
+        if not asked or self._spend_of_record is None:
+            return [0] * len(lines)
+        try:
+            found = iter(await self._spend_of_record(asked))
+        except Exception as exc:
+            # Guessing would re-admit a spent budget; without the database nobody can know it.
+            raise GatewayError(
+                f"budget totals unavailable: the database could not be read ({type(exc).__name__})",
+                status=503, retry_after=5.0,
+            ) from exc
+        return [to_nano(next(found)) if q is not None else 0 for q in queries]
 
-    def _spend_key(self, entity: Entity, duration: str | None, now: float) -> tuple[str, Window]:
-        window = self._window(duration, now)
-        start = "0" if window.lifetime else str(int(window.start))
-        return f"s:{entity_key(entity)}:{duration or 'life'}:{start}", window
-
-    def _duration(self, text: str | None) -> Duration | None:
-        if text is None:
-            return None
-        parsed = self._durations.get(text)
-        if parsed is None:
-            parsed = self._durations[text] = parse_duration(text, "budget_duration")
-        return parsed
-
-    def _spend_targets(self, entities: list[Entity], now: float) -> list[SpendTarget]:
-        targets: list[SpendTarget] = []
-        for entity in entities:
-            seen: set[str] = set()
-            # The soft budget is measured in the entity's first budget window (lifetime if none).
-            durations = [b.duration for b in entity.budgets] or [None]
-            for position, duration in enumerate(durations):
-                key, window = self._spend_key(entity, duration, now)
-                if key in seen:
-                    continue
-                seen.add(key)
-                soft = entity.soft_budget if position == 0 else None
-                start = 0.0 if window.lifetime else window.start
-                targets.append(SpendTarget(entity, key, window.ttl(now), start, soft))
-        return targets
+    def _refuse(self, result: AdmissionResult, plan: Plan, estimate: Decimal) -> None:
+        if result.failed == "budget":
+            raise budget_refusal(
+                plan.lines[result.index], from_nano(result.current), from_nano(result.reserved), estimate,
+                self._strict,
+            )
+        if result.failed == "window":
+            window = plan.windows[result.index]
+            raise window_refusal(window, result.current, result.retry_after, self._window_seconds)
+        raise slot_refusal(plan.slots[result.index], result.current)
 
 
-def _has_controls(entity: Entity, model: str | None = None) -> bool:
-    if entity.budgets or entity.soft_budget is not None or not entity.limits.empty:
-        return True
-    if not entity.model_limits:
-        return False
-    if model is None:
-        return True
-    per_model = entity.model_limits.get(model)
-    return per_model is not None and not per_model.empty
+def _has_controls(entity: Entity) -> bool:
+    return bool(
+        entity.budgets or entity.soft_budget is not None or not entity.limits.empty or entity.model_limits
+    )
 
 
 def proxy_entity(config: Config) -> Entity:

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import struct
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -159,10 +160,19 @@ def embed(request: EmbeddingRequest, dimensions: int | None = None) -> Embedding
     return EmbeddingResponse(model=request.model, vectors=tuple(vectors), usage=Usage(input_tokens=tokens))
 
 
+def _billed(response: ChatResponse, deployment: Deployment) -> ChatResponse:
+    """``mock_output_tokens``: report that many output tokens, whatever the reply (an upstream that
+    ignores ``max_tokens`` and bills more than a reservation expected)."""
+    billed = deployment.params.get("mock_output_tokens")
+    if billed is None:
+        return response
+    return replace(response, usage=replace(response.usage, output_tokens=int(billed)))
+
+
 class FakeProvider:
     """``fake/<anything>`` deployments. ``litellm_params.mock_response`` fixes the reply text;
     ``mock_error_status`` makes every call fail with that upstream status (for demos of errors);
-    ``mock_latency`` (seconds) delays the answer."""
+    ``mock_latency`` (seconds) delays the answer; ``mock_output_tokens`` overrides the billed output."""
 
     name = "fake"
 
@@ -179,13 +189,14 @@ class FakeProvider:
 
     async def chat(self, deployment: Deployment, request: ChatRequest, options: SendOptions) -> ChatResponse:
         await self._delay(deployment)
-        return reply(request, deployment.params.get("mock_response"))
+        return _billed(reply(request, deployment.params.get("mock_response")), deployment)
 
     async def chat_stream(
         self, deployment: Deployment, request: ChatRequest, options: SendOptions
     ) -> AsyncIterator[StreamEvent]:
         await self._delay(deployment)
-        return _iterate(stream_events(reply(request, deployment.params.get("mock_response"))))
+        answer = _billed(reply(request, deployment.params.get("mock_response")), deployment)
+        return _iterate(stream_events(answer))
 
     async def embed(
         self, deployment: Deployment, request: EmbeddingRequest, options: SendOptions

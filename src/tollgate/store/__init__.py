@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -20,9 +21,11 @@ from tollgate.config import Config
 from tollgate.errors import ConfigError
 from tollgate.store.records import (
     AuditEntry,
+    KeyChain,
     Membership,
     Organization,
     SpendGroup,
+    SpendQuery,
     SpendRow,
     StoredDeployment,
     Team,
@@ -35,8 +38,8 @@ R = TypeVar("R")
 Search = tuple[tuple[str, ...], str]
 
 __all__ = [
-    "AUDIT_FILTERS", "DEFAULT_DATABASE_URL", "GROUP_COLUMNS", "SPEND_FILTERS", "AuditStore", "RecordTable",
-    "Search", "SpendStore", "Store", "StoreTx", "database_url", "open_store", "prepare",
+    "AUDIT_FILTERS", "DEFAULT_DATABASE_URL", "GROUP_COLUMNS", "SPEND_FILTERS", "AuditStore", "PrincipalStore",
+    "RecordTable", "Search", "SpendStore", "Store", "StoreTx", "database_url", "open_store", "prepare",
 ]
 
 SPEND_FILTERS = (
@@ -168,6 +171,11 @@ class SpendStore(Protocol):
     async def purge_spend_logs(self, before: datetime) -> int:
         """Delete spend-log rows that started before ``before``; returns how many."""
 
+    async def spend_of_record(self, queries: Sequence[SpendQuery]) -> list[Decimal]:
+        """Each query's total, in one round trip where the database allows: a lifetime total is the
+        entity's ``spend`` column (one primary-key read), a window the sum of its spend-log rows by
+        an index on (entity column, ``started_at``). Budget counters are rebuilt from these."""
+
 
 class AuditStore(Protocol):
     """Audit entries are written inside admin transactions (``StoreTx.audit``); this reads them."""
@@ -184,7 +192,12 @@ class AuditStore(Protocol):
         """Newest first; filters: ``AUDIT_FILTERS``."""
 
 
-class Store(SpendStore, AuditStore, Protocol):
+class PrincipalStore(Protocol):
+    async def key_chain(self, token: str) -> KeyChain | None:
+        """The key whose hash is ``token`` with its user, team and organisation: one indexed read."""
+
+
+class Store(SpendStore, AuditStore, PrincipalStore, Protocol):
     def transaction(self) -> AbstractAsyncContextManager[StoreTx]: ...
 
     async def close(self) -> None: ...

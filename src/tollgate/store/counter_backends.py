@@ -9,7 +9,8 @@ from urllib.parse import quote
 
 from tollgate.config import Config
 from tollgate.config.environment import REDIS_PREFIX
-from tollgate.store.counters import CounterStore, MemoryCounterStore
+from tollgate.store.counters import CounterStore
+from tollgate.store.memory_counters import MemoryCounterStore
 
 
 def redis_url(config: Config, env: Mapping[str, str] | None = None) -> str | None:
@@ -46,10 +47,12 @@ def build_counter_store(
     memory = MemoryCounterStore()
     if url is None:
         return memory
-    from tollgate.store.redis_counters import RedisCounterStore, ResilientCounterStore
+    from tollgate.store.redis_counters import RedisCounterStore
+    from tollgate.store.resilient_counters import ResilientCounterStore
 
     prefix = (env or {}).get(REDIS_PREFIX) or prefix
+    lease = config.general.replica_lease_seconds
     return ResilientCounterStore(
-        RedisCounterStore.from_url(url, prefix=prefix), memory, config.general.redis_fail_mode,
+        RedisCounterStore.from_url(url, prefix=prefix, lease=lease), memory, config.general.redis_fail_mode,
         clock=clock, warn=warn,
     )

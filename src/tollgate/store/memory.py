@@ -20,9 +20,11 @@ from tollgate.store.aggregate import Aggregator
 from tollgate.store.records import (
     AuditEntry,
     EntityPolicy,
+    KeyChain,
     Membership,
     Organization,
     SpendGroup,
+    SpendQuery,
     SpendRow,
     StoredDeployment,
     Team,
@@ -33,6 +35,8 @@ from tollgate.store.records import (
 
 R = TypeVar("R")
 _AGGREGATED = ("spend", "prompt_tokens", "completion_tokens", "status_code", "started_at")
+_ENTITY_TABLES = {"key": "keys", "user": "users", "team": "teams", "org": "orgs"}
+_SPEND_COLUMNS = {"key": "api_key", "user": "user_id", "team": "team_id", "org": "org_id"}
 Getter = Callable[[R], object]
 
 
@@ -246,6 +250,37 @@ class MemoryStore:
         self._spend = kept
         self._logged = {row.request_id for row in kept}
         return purged
+
+    async def spend_of_record(self, queries: Sequence[SpendQuery]) -> list[Decimal]:
+        totals: list[Decimal] = []
+        for query in queries:
+            if query.start is None and query.kind in _ENTITY_TABLES:
+                record = await getattr(self._tables.tx, _ENTITY_TABLES[query.kind]).get(query.entity_id)
+                totals.append(record.policy.spend if record is not None else Decimal(0))
+                continue
+            column = _SPEND_COLUMNS.get(query.kind)
+            if column is None and query.kind != "proxy":
+                totals.append(Decimal(0))  # a JWT service is not named in the spend log
+                continue
+            totals.append(sum(
+                (row.spend for row in self._spend
+                 if (column is None or getattr(row, column) == query.entity_id)
+                 and (query.start is None or row.started_at >= query.start)
+                 and (query.end is None or row.started_at < query.end)),
+                Decimal(0),
+            ))
+        return totals
+
+    async def key_chain(self, token: str) -> KeyChain | None:
+        tx = self._tables.tx
+        key = await tx.keys.get(token)
+        if key is None:
+            return None
+        user = await tx.users.get(key.user_id) if key.user_id else None
+        team = await tx.teams.get(key.team_id) if key.team_id else None
+        org_id = key.org_id or (team.org_id if team else None) or (user.org_id if user else None)
+        org = await tx.orgs.get(org_id) if org_id else None
+        return KeyChain(key, user, team, org)
 
     async def audit_logs(
         self,

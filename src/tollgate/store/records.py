@@ -218,3 +218,29 @@ class AuditEntry:
     status_code: int = 200
     before: Any = None
     after: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChain:
+    """A virtual key with the user, team and organisation it belongs to (the org: the key's own, else
+    its team's, else its user's), read together for authentication."""
+
+    key: VirtualKey
+    user: User | None = None
+    team: Team | None = None
+    org: Organization | None = None
+
+
+SPEND_OF_RECORD_KINDS = ("key", "user", "team", "org", "proxy")
+
+
+@dataclass(frozen=True, slots=True)
+class SpendQuery:
+    """The spend of record of one entity — ``kind`` is key (``entity_id`` its hash), user, team, org,
+    or proxy (every request) — over the requests that started in ``[start, end)``; with ``start``
+    None, its lifetime total (the entity's ``spend``; for the proxy, the whole spend log)."""
+
+    kind: str
+    entity_id: str
+    start: datetime | None = None
+    end: datetime | None = None

@@ -39,6 +39,7 @@ from tollgate.store.records import (
     SpendGroup,
     SpendRow,
 )
+from tollgate.store.sql_principals import PrincipalReads
 from tollgate.store.sql_tables import (
     AUDIT,
     AUDITS,
@@ -220,7 +221,7 @@ class _BulkInsert:
         return [{n: p(row[n]) if p else row[n] for n, p in plan} for row in rows]
 
 
-class SqlStore:
+class SqlStore(PrincipalReads):
     def __init__(self, url: str, pool_size: int = 10, *, timeout: float | None = None) -> None:
         self.engine = make_engine(url, pool_size, timeout=timeout)
         self._spend_insert = _BulkInsert(SPEND, self.engine.dialect)

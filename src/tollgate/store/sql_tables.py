@@ -169,10 +169,10 @@ def build_metadata() -> MetaData:
     spend = Table(
         f"{PREFIX}spend_logs", meta,
         Column("request_id", String(128), primary_key=True),
-        Column("api_key", String(64), index=True),
+        Column("api_key", String(64)),
         Column("key_alias", String(256)),
-        Column("user_id", String(256), index=True),
-        Column("team_id", String(128), index=True),
+        Column("user_id", String(256)),
+        Column("team_id", String(128)),
         Column("org_id", String(128)),
         Column("model_group", String(256), index=True),
         Column("deployment_id", String(128)),
@@ -197,6 +197,9 @@ def build_metadata() -> MetaData:
         Column("response", JSON),
     )
     Index(f"ix_{PREFIX}spend_logs_started_at", spend.c.started_at)
+    for column in ("api_key", "user_id", "team_id", "org_id"):
+        # Budget windows of one entity (the spend of record) and the spend log filtered by it.
+        Index(f"ix_{PREFIX}spend_logs_{column}_started_at", spend.c[column], spend.c.started_at)
     audit = Table(
         f"{PREFIX}audit_logs", meta,
         Column("id", String(64), primary_key=True),

@@ -11,14 +11,14 @@ before the workers start: prometheus_client then keeps values in per-process fil
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as mp
 
-from tollgate.call import Admission, Attempted, Call, Ticket
+from tollgate.call import Admission, Attempted, Call, Route, Ticket
 from tollgate.canonical import Usage
 from tollgate.errors import BudgetExceeded, GatewayError, RateLimited
 
@@ -190,11 +190,15 @@ class _CountedTicket:
     def headers(self) -> Mapping[str, str]:
         return self._inner.headers
 
-    async def settle(self, usage: Usage | None, cost: Decimal) -> None:
+    @property
+    def reachable(self) -> frozenset[str]:
+        return self._inner.reachable
+
+    async def settle(self, usage: Usage | None, cost: Decimal, group: str | None = None) -> None:
         if not self._settled:
             self._settled = True
             self._gauge.dec()
-        await self._inner.settle(usage, cost)
+        await self._inner.settle(usage, cost, group)
 
 
 class MeteredAdmission:
@@ -204,9 +208,9 @@ class MeteredAdmission:
         self._inner = inner
         self._metrics = metrics
 
-    async def admit(self, call: Call, deployment_ids: Sequence[str] = ()) -> Ticket:
+    async def admit(self, call: Call, route: Route) -> Ticket:
         try:
-            ticket = await self._inner.admit(call, deployment_ids)
+            ticket = await self._inner.admit(call, route)
         except (RateLimited, BudgetExceeded) as exc:
             self._metrics.refused(call, exc)
             raise

@@ -58,7 +58,7 @@ class IdentityResolver(Protocol):
     team); refuse blocked records with ``PermissionDenied``; apply
     ``enforce_team_based_model_access`` (no team → ``PermissionDenied`` unless admin); and return
     ``Principal(kind="jwt", ...)`` with entities most specific first (service/user, team, org)
-    built with ``keys.entity_of``. Results are cached by ``JwtAuthenticator`` for
+    built with ``chain.entity_of``. Results are cached by ``JwtAuthenticator`` for
     ``principal_cache_ttl`` seconds, so admin edits show up within that time (or call
     ``JwtAuthenticator.invalidate_all``).
     """

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+from tollgate.auth.chain import EntityCache, blocked_parent
 from tollgate.auth.jwt.identity import Identity
 from tollgate.auth.jwt.settings import EntityDefaults, JwtSettings, MachineClient
-from tollgate.auth.keys import entity_of
 from tollgate.auth.principal import Entity, Principal, Role
 from tollgate.errors import AuthenticationFailed, ConfigError, Conflict, PermissionDenied
 from tollgate.store import Store, StoreTx
@@ -107,6 +107,7 @@ class StoreIdentityResolver:
         self._user_seed = user_seed if user_seed is not None else policy_of(settings.default_user)
         self._team_seed = team_seed if team_seed is not None else policy_of(settings.default_team)
         self._clock = clock
+        self._parents = EntityCache()
 
     async def resolve(self, identity: Identity) -> Principal:
         s = self._settings
@@ -137,9 +138,9 @@ class StoreIdentityResolver:
         if org_id is not None:
             async with self._store.transaction() as tx:
                 org = await tx.orgs.get(org_id)
-        for kind, record in (("user", user), ("team", team), ("organization", org)):
-            if record is not None and record.policy.blocked:
-                raise PermissionDenied(f"this token's {kind} is blocked.")
+        blocked = blocked_parent(user, team, org)
+        if blocked is not None:  # the id is not named: it may come from the token's claims
+            raise PermissionDenied(f"this token's {blocked[0]} is blocked.")
         role = identity.role if identity.role is not None else _STORED_ROLES.get(user.role) if user else None
         if s.enforce_team_based_model_access and team is None and role != "proxy_admin":
             raise PermissionDenied("the token names no team, and team-based model access is enforced.")
@@ -174,9 +175,8 @@ class StoreIdentityResolver:
         default = self._settings.team_id_default
         return (default,) if default else ()
 
-    @staticmethod
     def _entities(
-        identity: Identity, machine: MachineClient | None, user: User | None, team: Team | None,
+        self, identity: Identity, machine: MachineClient | None, user: User | None, team: Team | None,
         org: Organization | None,
     ) -> list[Entity]:
         entities: list[Entity] = []
@@ -184,13 +184,7 @@ class StoreIdentityResolver:
             d = machine.defaults if machine else EntityDefaults()
             entities.append(Entity(kind="service", id=identity.service_id, models=d.models, limits=d.limits,
                                    budgets=d.budgets))
-        if user is not None:
-            entities.append(entity_of("user", user.id, user.policy, user.alias))
-        if team is not None:
-            entities.append(entity_of("team", team.id, team.policy, team.alias))
-        if org is not None:
-            entities.append(entity_of("org", org.id, org.policy, org.alias))
-        return entities
+        return entities + self._parents.chain(user, team, org)
 
     async def _upsert_user(self, identity: Identity) -> User:
         assert identity.user_id is not None

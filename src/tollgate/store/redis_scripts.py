@@ -1,0 +1,221 @@
+"""The Lua scripts of ``redis_counters.RedisCounterStore``: admission, settlement and the replica
+heartbeat. Each runs atomically in Redis; together they implement ``store/counters.py``'s
+semantics, exactly as ``memory_counters.MemoryCounterStore`` does in one process.
+
+Layout (every key starts with the deployment's hash tag ``{prefix}:``): windows (``w:…``) are
+hashes ``second → count`` (expire ``window + 2`` s after their last write); slots (``slot:…``),
+in-flight cost (``held:…``) and spend totals (``s:…``) are integer strings (nano-dollars for
+money); ``replicas`` is a sorted set ``owner → lease expiry``; ``i:<owner>`` is a hash
+``member → record`` (a cjson array ``[key, amount, …]`` of what the admission took, or ``"x"``
+once a heartbeat has given it back for a dead owner).
+
+A record names full keys that are not declared in ``KEYS``: on a Redis Cluster this is safe only
+because every key shares one hash tag, hence one slot (the price: one shard serves all counters).
+"""
+
+from __future__ import annotations
+
+# KEYS: replicas, record hash, then (spend, reserve) per budget, window keys, slot keys, reservation keys.
+# ARGV: now, window, owner, member, lease, counter ttl, cost, nb, nw, ns, nr; then per budget: limit,
+# strict, seed (-1: none), ttl (0: none); per window: limit, amount, group; per slot: limit, group;
+# per reservation: amount.
+# Reply: {1, '', -1, 0, 0, #dropped, dropped…, used…} | {0, kind, index, current, reserved, buckets…}
+#        | {2, 'missing', -1, 0, 0, indices…}
+ADMIT = """
+local now = tonumber(ARGV[1])
+local second = math.floor(now)
+local window = tonumber(ARGV[2])
+local owner, member, lease, ttl = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local cost = tonumber(ARGV[7])
+local nb, nw, ns, nr = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+local oldest = second - window
+local k, a = 3, 12
+local missing = {}
+for i = 1, nb do
+  if redis.call('EXISTS', KEYS[k]) == 0 then
+    local seed = tonumber(ARGV[a + 2])
+    if seed < 0 then
+      missing[#missing + 1] = i - 1
+    else
+      local life = tonumber(ARGV[a + 3])
+      if life > 0 then
+        redis.call('SET', KEYS[k], ARGV[a + 2], 'EX', life)
+      else
+        redis.call('SET', KEYS[k], ARGV[a + 2])
+      end
+    end
+  end
+  k, a = k + 2, a + 4
+end
+if #missing > 0 then
+  local out = {2, 'missing', -1, 0, 0}
+  for i = 1, #missing do out[#out + 1] = missing[i] end
+  return out
+end
+k, a = 3, 12
+for i = 1, nb do
+  local limit = tonumber(ARGV[a])
+  if limit >= 0 then
+    local spent = tonumber(redis.call('GET', KEYS[k]) or '0')
+    local reserved = tonumber(redis.call('GET', KEYS[k + 1]) or '0')
+    local current = spent + reserved
+    if current >= limit or (ARGV[a + 1] == '1' and current + cost > limit) then
+      return {0, 'budget', i - 1, spent, reserved}
+    end
+  end
+  k, a = k + 2, a + 4
+end
+local wk, wa = k, a
+local used, dropped, ndropped = {}, {}, {}
+for i = 1, nw do
+  local limit, group = tonumber(ARGV[a]), tonumber(ARGV[a + 2])
+  used[i] = 0
+  if group == 0 or not dropped[group] then
+    local flat = redis.call('HGETALL', KEYS[k])
+    local total, stale, live = 0, {}, {}
+    for j = 1, #flat, 2 do
+      local b = tonumber(flat[j])
+      if b < oldest then
+        stale[#stale + 1] = flat[j]
+      else
+        local c = tonumber(flat[j + 1])
+        total = total + c
+        live[#live + 1] = b
+        live[#live + 1] = c
+      end
+    end
+    if #stale > 0 then redis.call('HDEL', KEYS[k], unpack(stale)) end
+    if total >= limit then
+      if group == 0 then
+        local out = {0, 'window', i - 1, total, 0}
+        for j = 1, #live do out[#out + 1] = live[j] end
+        return out
+      end
+      dropped[group] = true
+      ndropped[#ndropped + 1] = group
+    end
+    used[i] = total
+  end
+  k, a = k + 1, a + 3
+end
+local sk, sa = k, a
+for i = 1, ns do
+  local limit, group = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  if group == 0 or not dropped[group] then
+    local live = tonumber(redis.call('GET', KEYS[k]) or '0')
+    if live >= limit then
+      if group == 0 then return {0, 'slot', i - 1, live, 0} end
+      dropped[group] = true
+      ndropped[#ndropped + 1] = group
+    end
+  end
+  k, a = k + 1, a + 2
+end
+local record = {}
+k, a = wk, wa
+for i = 1, nw do
+  local group, amount = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 1])
+  if amount ~= 0 and (group == 0 or not dropped[group]) then
+    redis.call('HINCRBY', KEYS[k], second, amount)
+    redis.call('EXPIRE', KEYS[k], window + 2)
+  end
+  k, a = k + 1, a + 3
+end
+for i = 1, ns do
+  local group = tonumber(ARGV[a + 1])
+  if group == 0 or not dropped[group] then
+    redis.call('INCR', KEYS[k])
+    redis.call('EXPIRE', KEYS[k], ttl)
+    record[#record + 1] = KEYS[k]
+    record[#record + 1] = '1'
+  end
+  k, a = k + 1, a + 2
+end
+for i = 1, nr do
+  local amount = tonumber(ARGV[a])
+  if amount > 0 then
+    redis.call('INCRBY', KEYS[k], ARGV[a])
+    redis.call('EXPIRE', KEYS[k], ttl)
+    record[#record + 1] = KEYS[k]
+    record[#record + 1] = ARGV[a]  -- kept as text: cjson would print a large number as 1e+14
+  end
+  k, a = k + 1, a + 1
+end
+redis.call('HSET', KEYS[2], member, cjson.encode(record))
+redis.call('PERSIST', KEYS[2])
+redis.call('ZADD', KEYS[1], 'GT', now + lease, owner)
+local out = {1, '', -1, 0, 0, #ndropped}
+for i = 1, #ndropped do out[#out + 1] = ndropped[i] end
+for i = 1, nw do out[#out + 1] = used[i] end
+return out
+"""
+
+# KEYS: record hash, window keys, spend keys. ARGV: now, window, member, nw, np; per window:
+# bucket, delta; per spend: amount, ttl (0: none). Reply: {} if already settled, else {1, totals…}.
+SETTLE = """
+local spec = redis.call('HGET', KEYS[1], ARGV[3])
+if not spec then return {} end
+redis.call('HDEL', KEYS[1], ARGV[3])
+if spec ~= 'x' then
+  local items = cjson.decode(spec)
+  for j = 1, #items, 2 do
+    if redis.call('DECRBY', items[j], items[j + 1]) <= 0 then redis.call('DEL', items[j]) end
+  end
+end
+local now = tonumber(ARGV[1])
+local second = math.floor(now)
+local window = tonumber(ARGV[2])
+local oldest = second - window
+local nw, np = tonumber(ARGV[4]), tonumber(ARGV[5])
+local k, a = 2, 6
+for i = 1, nw do
+  local bucket, delta = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  if bucket >= oldest and redis.call('HEXISTS', KEYS[k], ARGV[a]) == 1 then
+    if redis.call('HINCRBY', KEYS[k], ARGV[a], delta) < 0 then redis.call('HSET', KEYS[k], ARGV[a], 0) end
+  elseif delta > 0 then
+    redis.call('HINCRBY', KEYS[k], second, delta)
+    redis.call('EXPIRE', KEYS[k], window + 2)
+  end
+  k, a = k + 1, a + 2
+end
+local out = {1}
+for i = 1, np do
+  if redis.call('EXISTS', KEYS[k]) == 1 then
+    out[#out + 1] = redis.call('INCRBY', KEYS[k], ARGV[a])
+    local life = tonumber(ARGV[a + 1])
+    if life > 0 then redis.call('EXPIRE', KEYS[k], life) end
+  else
+    out[#out + 1] = -1
+  end
+  k, a = k + 1, a + 2
+end
+return out
+"""
+
+# KEYS: replicas. ARGV: owner, now, lease, record key prefix ("{prefix}:i:"), how long a dead owner's
+# given-back records stay readable (so its late settlements still add their spend).
+# Renews this owner's lease, then gives back every record of owners whose lease has lapsed.
+# Reply: the number of records given back.
+HEARTBEAT = """
+local now = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
+local swept = 0
+for _, who in ipairs(dead) do
+  local key = ARGV[4] .. who
+  local flat = redis.call('HGETALL', key)
+  for j = 1, #flat, 2 do
+    if flat[j + 1] ~= 'x' then
+      local items = cjson.decode(flat[j + 1])
+      for m = 1, #items, 2 do
+        if redis.call('DECRBY', items[m], items[m + 1]) <= 0 then redis.call('DEL', items[m]) end
+      end
+      redis.call('HSET', key, flat[j], 'x')
+      swept = swept + 1
+    end
+  end
+  if #flat > 0 then redis.call('EXPIRE', key, tonumber(ARGV[5])) end
+  redis.call('ZREM', KEYS[1], who)
+end
+return swept
+"""
