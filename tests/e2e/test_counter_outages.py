@@ -32,9 +32,13 @@ import yaml
 from tests.e2e.servers import _wait_ready, free_port, gateway
 from tests.e2e.tcp_proxy import tcp_proxy
 from tests.e2e.test_enforcement import COST, Outcome, admin, config, new_key, send
-from tests.e2e.test_replicas import REDIS, _drop_prefix, _reachable, shared_database
+from tests.e2e.test_replicas import REDIS, shared_database
+from tests.services import delete_prefix, require_redis
 
-pytestmark = pytest.mark.skipif(not _reachable(REDIS), reason="no Redis on 127.0.0.1:6379")
+
+@pytest.fixture(autouse=True)
+def _redis() -> None:
+    require_redis()
 LEASE = 2.0  # replica_lease_seconds of these gateways: a dead replica's slots come back this fast
 
 
@@ -62,7 +66,7 @@ def outage() -> Iterator[dict[str, Any]]:
             ):
                 yield {"fallback": fallback, "fail_open": fail_open, "proxy": proxy, "prefix": prefix}
         finally:
-            _drop_prefix(prefix)
+            delete_prefix(prefix)
 
 
 def token_of(key: str) -> str:
@@ -144,7 +148,7 @@ def spend_a_lifetime_budget(base: str) -> tuple[str, Decimal]:
 def test_a_spent_budget_stays_spent_after_redis_loses_its_data(outage: dict[str, Any]) -> None:
     base, prefix = outage["fallback"], outage["prefix"]
     key, spend = spend_a_lifetime_budget(base)
-    _drop_prefix(prefix)  # Redis restarted without persistence, or was flushed
+    delete_prefix(prefix)  # Redis restarted without persistence, or was flushed
     refused = send("openai", base, key)
     assert refused.status == 400, refused
     assert f"Budget has been exceeded! Current cost: {spend}" in refused.message
@@ -213,4 +217,4 @@ def test_a_killed_replicas_slots_come_back_within_its_lease() -> None:
                 for thread in threads:
                     thread.join(30)
         finally:
-            _drop_prefix(prefix)
+            delete_prefix(prefix)
