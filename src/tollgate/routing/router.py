@@ -58,8 +58,8 @@ class Plan:
     group: str  # the model group it resolved to
     estimated_tokens: int
     stream: bool
-    num_retries: int
-    retries_from_request: bool  # a per-request num_retries beats retry_policy
+    num_retries: int  # the operator's, or the request's (which may only lower the operator's)
+    retries_from_request: bool
     priority: int | None
     fallbacks: tuple[str, ...]  # generic chain (request hint, group entry, "*", default_fallbacks)
     context_window_fallbacks: tuple[str, ...]
@@ -69,14 +69,17 @@ class Plan:
     default_stream_timeout: float
 
     def timeout_for(self, deployment: Deployment) -> float:
-        """Seconds one attempt on ``deployment`` may take (to the first byte, for a stream)."""
-        if self.request_timeout is not None:
-            return self.request_timeout
+        """Seconds one attempt on ``deployment`` may take (to the first byte, for a stream). A
+        request's own ``timeout`` may shorten the operator's setting, never lengthen it."""
         if self.stream and deployment.stream_timeout is not None:
-            return deployment.stream_timeout
-        if deployment.timeout is not None:
-            return deployment.timeout
-        return self.default_stream_timeout if self.stream else self.default_timeout
+            configured = deployment.stream_timeout
+        elif deployment.timeout is not None:
+            configured = deployment.timeout
+        else:
+            configured = self.default_stream_timeout if self.stream else self.default_timeout
+        if self.request_timeout is not None:
+            return min(self.request_timeout, configured)
+        return configured
 
     def chain_for(self, err: GatewayError) -> tuple[str, ...]:
         if err.fallback == "none":
@@ -242,24 +245,34 @@ class Router:
     # ----------------------------------------------------------------------------------------
 
     async def run(self, plan: Plan, attempt: Callable[[Deployment, int], Awaitable[T]]) -> Outcome[T]:
-        """Call ``attempt`` until it succeeds; raise the last error when every option failed."""
+        """Call ``attempt`` until it succeeds; raise the last error when every option failed.
+
+        A group whose deployments are all at their rpm/tpm caps waits in its queue only when no
+        fallback group is left to try; otherwise the request falls back at once."""
         count = _Count()
         try:
-            return await self._run_group(plan, plan.group, attempt, count)
+            spare = bool(self._groups(plan.fallbacks, plan.group))
+            return await self._run_group(plan, plan.group, attempt, count, spare)
         except GatewayError as err:
             last = err
-            chain = plan.chain_for(err)
-        seen = {plan.group}
-        for name in chain:
-            group = self.table.resolve(name)
-            if group is None or group in seen:
-                continue
-            seen.add(group)
+            groups = self._groups(plan.chain_for(err), plan.group)
+        for position, group in enumerate(groups):
             try:
-                return await self._run_group(plan, group, attempt, count)
+                return await self._run_group(plan, group, attempt, count, position + 1 < len(groups))
             except GatewayError as err:
                 last = err
         raise last
+
+    def _groups(self, chain: Sequence[str], first: str) -> list[str]:
+        """The distinct model groups a fallback chain resolves to, in order, without ``first``."""
+        seen = {first}
+        groups: list[str] = []
+        for name in chain:
+            group = self.table.resolve(name)
+            if group is not None and group not in seen:
+                seen.add(group)
+                groups.append(group)
+        return groups
 
     async def _run_group(
         self,
@@ -267,7 +280,9 @@ class Router:
         group: str,
         attempt: Callable[[Deployment, int], Awaitable[T]],
         count: _Count,
+        spare: bool = False,
     ) -> Outcome[T]:
+        """``spare``: another group can take the request, so capacity is not waited for here."""
         deployments = self.table.deployments(group)
         if not deployments:
             raise NoDeploymentAvailable(f"model group '{group}' has no deployments")
@@ -276,7 +291,7 @@ class Router:
         retries = 0
         while True:
             if tracking.snapshot:
-                dep, others = await self._pick(plan, group, deployments, tried)
+                dep, others = await self._pick(plan, group, deployments, tried, spare)
             else:
                 dep, others = deployments[0], False  # one uncapped deployment: nothing to choose
             tried.add(dep.id)
@@ -326,7 +341,7 @@ class Router:
             self.wake(group)
 
     async def _pick(
-        self, plan: Plan, group: str, deployments: Sequence[Deployment], tried: set[str]
+        self, plan: Plan, group: str, deployments: Sequence[Deployment], tried: set[str], spare: bool
     ) -> tuple[Deployment, bool]:
         """A deployment for the next attempt, and whether another untried one was also eligible."""
         ids = [d.id for d in deployments]
@@ -341,6 +356,10 @@ class Router:
                 others = any(d.id != dep.id for d in fresh)
                 return dep, others
             if screened.at_cap:
+                if spare:
+                    raise NoDeploymentAvailable(
+                        f"all deployments of '{group}' are at their rate limits", retry_after=1.0
+                    )
                 await self._queue(group).wait(plan.priority, self._has_capacity(plan, deployments))
                 continue
             if screened.too_small:
@@ -398,11 +417,10 @@ class Router:
         # 400/401/403-class errors are never retried, whatever retry_policy says.
         if not err.retryable:
             return 0
-        if not plan.retries_from_request:
-            policy = self._retry_policy.get(f"{litellm_error_class(err)}Retries")
-            if policy is not None:
-                return policy
-        return plan.num_retries
+        policy = self._retry_policy.get(f"{litellm_error_class(err)}Retries")
+        configured = policy if policy is not None else self._num_retries
+        # A request may ask for fewer retries than the operator allows, never more.
+        return min(plan.num_retries, configured) if plan.retries_from_request else configured
 
     def _retry_wait(self, err: GatewayError, retry_number: int, others: bool) -> float:
         floor = self.settings.retry_after
