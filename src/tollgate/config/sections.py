@@ -100,6 +100,9 @@ class GeneralSettings(_Section):
     alert_to_webhook_url: dict[str, Any] = Field(default_factory=dict)
     soft_budget_webhook_url: str | None = None
     health_check_details: bool = True
+    # Request bodies above this many MB get 413 (LiteLLM's key); unset: DEFAULT_MAX_REQUEST_MB.
+    max_request_size_mb: float | None = Field(default=None, gt=0)
+    enforced_params: list[str] = Field(default_factory=list)  # params every request must carry
 
 
 class LitellmSettings(_Section):
@@ -195,7 +198,6 @@ ACCEPTED: dict[str, frozenset[str]] = {
             "disable_responses_id_security",
             "reject_clientside_metadata_tags",
             "always_include_stream_usage",
-            "max_request_size_mb",
             "max_response_size_mb",
             "mcp_client_side_auth_header_name",
             "store_model_in_db_cache",

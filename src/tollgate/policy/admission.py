@@ -116,7 +116,9 @@ class PolicyAdmission:
         if not any(_has_controls(entity, model) for entity in entities):
             return CounterTicket()  # nothing reserved: settle is a no-op
         request = call.request
-        input_tokens = estimate_input_tokens(request)
+        input_tokens = call.input_tokens
+        if input_tokens is None:
+            input_tokens = estimate_input_tokens(request)
         output_tokens = 0
         if isinstance(request, ChatRequest):
             max_tokens = request.max_tokens
