@@ -23,6 +23,7 @@ from tollgate.auth.principal import Principal
 from tollgate.canonical import ChatRequest
 from tollgate.config import Deployment
 from tollgate.dialects.anthropic import messages as anthropic_messages
+from tollgate.dialects.bounds import load_json
 from tollgate.edge.inference import INTERNAL_ERROR, Admittance, error_response, internal_error
 from tollgate.errors import GatewayError, InvalidRequest, UpstreamNotFound
 from tollgate.policy.tokens import estimate_input_tokens
@@ -32,10 +33,7 @@ from tollgate.providers import NativeRelay, SendOptions
 def parse_count_request(body: bytes) -> ChatRequest:
     """A count_tokens body as a ``ChatRequest``: the Messages parser requires ``max_tokens``,
     which count_tokens does not take, so a placeholder is supplied when it is absent."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
+    data = load_json(body)
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object", param="body")
     data.pop("stream", None)

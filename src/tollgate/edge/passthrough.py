@@ -37,6 +37,7 @@ from tollgate.dialects.anthropic import messages as anthropic_messages
 from tollgate.dialects.anthropic.errors import error_body as anthropic_error_body
 from tollgate.dialects.bedrock import converse as bedrock_converse
 from tollgate.dialects.bedrock.errors import STREAM_EXCEPTIONS
+from tollgate.dialects.bounds import load_json
 from tollgate.edge.count_tokens import CountTokens
 from tollgate.edge.inference import Admittance, ErrorRenderer, error_response, internal_error
 from tollgate.edge.native_usage import (
@@ -301,7 +302,7 @@ def _loads(body: bytes) -> Any:
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
-    data = _loads(body)
+    data = load_json(body)  # re-serialised below: it must be within the bounds orjson can write
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object", param="body")
     return data

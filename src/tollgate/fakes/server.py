@@ -21,10 +21,12 @@ More behaviours for routing tests, also picked by the upstream model name (any p
 ``hang`` never answers (until the client gives up), ``slow-<ms>`` answers after that delay,
 ``flaky-<n>`` fails with 503 on the first n calls per model name and then succeeds
 (``flaky-<n>-<status>`` with that status instead; 429s carry ``retry-after: 1``),
-``stream-error-after-<k>`` streams k events then an in-stream error in the route's format, and
-``stream-drop-after-<k>`` streams k events then drops the connection (non-streamed calls to the
-last two answer normally). ``GET /_fake/calls`` returns ``{model name: calls}`` for this process
-(``DELETE`` resets it), so tests can see which upstream a request reached.
+``stream-error-after-<k>`` streams k events then an in-stream error in the route's format,
+``stream-drop-after-<k>`` streams k events then drops the connection, and ``stream-cut-after-<k>``
+streams k events then ends the body cleanly without the format's end marker, as an upstream (or a
+proxy in between) that gives up would (non-streamed calls to the last three answer normally).
+``GET /_fake/calls`` returns ``{model name: calls}`` for this process (``DELETE`` resets it), so
+tests can see which upstream a request reached.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ _ERROR_MODEL = re.compile(r"error-(\d{3})")
 _HANG_MODEL = re.compile(r"(?<![a-z])hang(?![a-z])")
 _SLOW_MODEL = re.compile(r"slow-(\d+)")
 _FLAKY_MODEL = re.compile(r"flaky-(\d+)(?:-(\d{3}))?")
-_STREAM_FAIL_MODEL = re.compile(r"stream-(error|drop)-after-(\d+)")
+_STREAM_FAIL_MODEL = re.compile(r"stream-(error|drop|cut)-after-(\d+)")
 _HANG_LIMIT = 120.0  # a hung request still ends eventually, so the server can shut down
 
 
@@ -104,17 +106,17 @@ def _injected_error(model: str) -> GatewayError | None:
 
 @dataclass(frozen=True, slots=True)
 class StreamFailure:
-    """``stream-error-after-<k>`` / ``stream-drop-after-<k>``: fail after ``after`` events."""
+    """``stream-<how>-after-<k>``: fail after ``after`` events; ``how`` is error, drop or cut."""
 
     after: int
-    drop: bool
+    how: str
 
 
 def stream_failure(model: str) -> StreamFailure | None:
     match = _STREAM_FAIL_MODEL.search(model)
     if not match:
         return None
-    return StreamFailure(int(match.group(2)), match.group(1) == "drop")
+    return StreamFailure(int(match.group(2)), match.group(1))
 
 
 async def _hang(request: Request) -> None:
@@ -301,8 +303,10 @@ def create_fake_app(
                     if i:
                         # Let what was sent arrive on its own, as from a real upstream failing later.
                         await asyncio.sleep(0.1)
-                    if failure.drop:
+                    if failure.how == "drop":
                         raise ConnectionAbortedError(f"fake upstream dropped the stream after {i} events")
+                    if failure.how == "cut":
+                        return  # a clean end of the body, without the end marker
                     err = upstream_error_for_status(500, f"fake upstream failed after {i} events")
                     err.status = 500
                     yield encoder.error(err)
@@ -369,7 +373,10 @@ def create_fake_app(
         if "anthropic_version" in body or "anthropic" in model_id:
             return _invoke_anthropic(model_id, raw, stream)
         if stream:
-            return Response(_chunk_frame({"echo": body, "model": model_id}), media_type=EVENT_STREAM)
+            # The last chunk of a real InvokeModelWithResponseStream carries the invocation metrics.
+            metrics = {"inputTokenCount": 1, "outputTokenCount": 1, "invocationLatency": 1}
+            last = {"echo": body, "model": model_id, "amazon-bedrock-invocationMetrics": metrics}
+            return Response(_chunk_frame(last), media_type=EVENT_STREAM)
         return _json({"echo": body, "model": model_id})
 
     async def count_tokens(request: Request) -> Response:

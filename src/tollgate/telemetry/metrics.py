@@ -141,7 +141,7 @@ class Metrics:
             ttft.observe(attempted.first_token_at - attempted.started)
         if attempted.attempts > 1:
             retries.inc(attempted.attempts - 1)
-        if attempted.error is not None:
+        if attempted.error is not None and attempted.attempts:  # refusals never reached an upstream
             dep = attempted.deployment
             self.errors.labels(
                 self._label("model_group", attempted.model_group or attempted.call.model),
