@@ -53,15 +53,15 @@ def _serves(url: str, config: Mapping[str, Any]) -> bool:
 
 
 @contextmanager
-def running_gateway(config: Mapping[str, Any]) -> Iterator[Gateway]:
-    """``tollgate serve`` with ``config`` on a free loopback port."""
+def running_gateway(config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Iterator[Gateway]:
+    """``tollgate serve`` with ``config`` on a free loopback port (``env``: extra variables)."""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(dict(config), handle)
     try:
         for _ in range(3):
             port = free_port()
             args = ["serve", "--config", handle.name, "--host", "127.0.0.1", "--port", str(port)]
-            with process(args, f"http://127.0.0.1:{port}/health/liveliness") as log:
+            with process(args, f"http://127.0.0.1:{port}/health/liveliness", env) as log:
                 url = f"http://127.0.0.1:{port}"
                 if _serves(url, config):
                     yield Gateway(url, log)
