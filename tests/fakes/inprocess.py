@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,10 +97,17 @@ class ScriptedTransport:
 
 
 class _AsgiBody:
-    def __init__(self, status: int, headers: Mapping[str, str], queue: asyncio.Queue[bytes | BaseException]):
+    def __init__(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        queue: asyncio.Queue[bytes | BaseException],
+        gone: asyncio.Event,
+    ) -> None:
         self.status = status
         self.headers = headers
         self._queue = queue
+        self._gone = gone  # tells the app its client left, as a closed socket would
         self._done = False
 
     async def read_chunk(self) -> bytes:
@@ -121,9 +129,11 @@ class _AsgiBody:
 
     def release(self) -> None:
         self._done = True
+        self._gone.set()
 
     def close(self) -> None:
         self._done = True
+        self._gone.set()
 
 
 class AsgiTransport:
@@ -145,14 +155,15 @@ class AsgiTransport:
         body_sent = False
         started: asyncio.Future[tuple[int, dict[str, str]]] = asyncio.get_running_loop().create_future()
         queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue()
+        gone = asyncio.Event()
 
         async def receive() -> Message:
             nonlocal body_sent
             if not body_sent:
                 body_sent = True
                 return {"type": "http.request", "body": request.body, "more_body": False}
-            await asyncio.Event().wait()  # the app listens for a disconnect that never comes
-            raise AssertionError("unreachable")
+            await gone.wait()
+            return {"type": "http.disconnect"}
 
         async def send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -176,8 +187,12 @@ class AsgiTransport:
         task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        status, headers = await started
-        return _AsgiBody(status, headers, queue)
+        try:
+            status, headers = await started
+        except BaseException:
+            gone.set()  # the gateway gave up waiting (a timeout): the app sees its client leave
+            raise
+        return _AsgiBody(status, headers, queue, gone)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
@@ -196,7 +211,10 @@ class InProcessGateway:
         self, config: Mapping[str, Any], transport: Transport, env: Mapping[str, str] | None = None
     ) -> None:
         environment = dict(env or {})
-        self.app = build(parse_config(dict(config), env=environment), env=environment, transport=transport)
+        self.metric_output = io.StringIO()  # the JSON metric lines (``litellm_settings.json_logs``)
+        parsed = parse_config(dict(config), env=environment)
+        with contextlib.redirect_stdout(self.metric_output):
+            self.app = build(parsed, env=environment, transport=transport)
         self._lifespan: asyncio.Queue[Message] = asyncio.Queue()
         self._sent: asyncio.Queue[Message] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -215,6 +233,12 @@ class InProcessGateway:
         await self._sent.get()
         if self._task is not None:
             await self._task
+
+    def metric_lines(self) -> list[dict[str, Any]]:
+        import orjson
+
+        lines = self.metric_output.getvalue().splitlines()
+        return [orjson.loads(line) for line in lines if line.startswith("{") and "litellm_metric" in line]
 
     def anthropic_http(self) -> Any:
         """The anthropic SDK brings its own httpx fork (``httpx2``); its client for this app."""
