@@ -435,3 +435,64 @@ async def test_passthrough_and_count_tokens_are_admitted_and_accounted(
     assert (await one_row(gateway, counted.headers["x-request-id"]))["status_code"] == 401
     row = await one_row(gateway, allowed.headers["x-request-id"])
     assert (row["status_code"], row["prompt_tokens"], row["model_group"]) == (200, 7, "nova")
+
+
+# ---------------------------------------------------------------------------------------------
+# request limits at the edge
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_enforced_params_from_the_config_name_the_missing_param(upstream: Upstream) -> None:
+    upstream.replies["chat"] = Reply(pieces=[orjson.dumps(_completion())])
+    async with running(config(enforced_params=["user"]), upstream.transport) as gw:
+        async with gw.client(authorization=f"Bearer {MASTER}") as client:
+            missing = await client.post("/v1/chat/completions", content=chat_body(stream=False))
+            given = await client.post("/v1/chat/completions", content=chat_body(stream=False, user="u1"))
+        assert missing.status_code == 400
+        error = missing.json()["error"]
+        assert error["param"] == "user" and "param=user" in error["message"]
+        assert given.status_code == 200
+        assert upstream.calls == 1
+        assert (await one_row(gw, missing.headers["x-request-id"]))["status_code"] == 400
+
+
+LONG = [{"role": "user", "content": "x" * 2048}]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "kind"),
+    [
+        ("/v1/chat/completions", {"model": "chat", "messages": LONG}, "openai"),
+        ("/v1/messages", {"model": "chat", "max_tokens": 5, "messages": LONG}, "anthropic"),
+        ("/bedrock/model/chat/converse", {"messages": [{"role": "user", "content": [{"text": "x" * 2048}]}]},
+         "bedrock"),
+        ("/v1/embeddings", {"model": "chat", "input": "x" * 2048}, "openai"),
+        ("/bedrock/model/nova/invoke", {"inputText": "x" * 2048}, "bedrock"),
+        ("/key/generate", {"metadata": {"x": "x" * 2048}}, "openai"),
+    ],
+)
+async def test_bodies_above_the_limit_are_413_in_the_route_format(
+    upstream: Upstream, path: str, body: dict[str, Any], kind: str
+) -> None:
+    headers = {"authorization": f"Bearer {MASTER}", "x-api-key": MASTER}
+    async with (
+        running(config(max_request_size_mb=1 / 1024), upstream.transport) as gw,  # a 1 KB limit
+        gw.client(**headers) as client,
+    ):
+        answer = await client.post(path, json=body)
+        chunked = await client.post(path, content=_pieces(orjson.dumps(body)))
+    for refused in (answer, chunked):
+        assert refused.status_code == 413, refused.text
+        if kind == "anthropic":
+            assert refused.json()["error"]["type"] == "request_too_large"
+        elif kind == "bedrock":
+            assert refused.headers["x-amzn-errortype"] == "ValidationException"
+        else:
+            assert refused.json()["error"]["type"] == "invalid_request_error"
+    assert upstream.calls == 0
+
+
+async def _pieces(body: bytes) -> AsyncIterator[bytes]:
+    """The body in small pieces without a content-length (chunked transfer)."""
+    for start in range(0, len(body), 256):
+        yield body[start : start + 256]
