@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from tollgate.canonical import NO_HINTS, RouteHints
 from tollgate.config import Config, Deployment, LitellmSettings, RouterSettings
@@ -37,6 +37,7 @@ from tollgate.routing.cooldowns import (
     causes_cooldown,
     litellm_error_class,
 )
+from tollgate.routing.plan import Outcome, Plan, fallback_map
 from tollgate.routing.queue import RequestQueue
 from tollgate.routing.strategies import choose, latency_ttl, lowest_order, screen
 from tollgate.routing.table import ModelTable, parse_aliases
@@ -48,55 +49,6 @@ T = TypeVar("T")
 DEFAULT_NUM_RETRIES = 2  # LiteLLM's Router falls back to openai.DEFAULT_MAX_RETRIES
 DEFAULT_REQUEST_TIMEOUT = 6000.0  # litellm.request_timeout
 MAX_HONOURED_RETRY_AFTER = 60.0  # LiteLLM ignores longer upstream Retry-After values
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What routing decided for one request before the first attempt."""
-
-    model: str  # as the client named it
-    group: str  # the model group it resolved to
-    estimated_tokens: int
-    stream: bool
-    num_retries: int  # the operator's, or the request's (which may only lower the operator's)
-    retries_from_request: bool
-    priority: int | None
-    fallbacks: tuple[str, ...]  # generic chain (request hint, group entry, "*", default_fallbacks)
-    context_window_fallbacks: tuple[str, ...]
-    content_policy_fallbacks: tuple[str, ...]
-    request_timeout: float | None  # per-request timeout hint
-    default_timeout: float
-    default_stream_timeout: float
-
-    def timeout_for(self, deployment: Deployment) -> float:
-        """Seconds one attempt on ``deployment`` may take (to the first byte, for a stream). A
-        request's own ``timeout`` may shorten the operator's setting, never lengthen it."""
-        if self.stream and deployment.stream_timeout is not None:
-            configured = deployment.stream_timeout
-        elif deployment.timeout is not None:
-            configured = deployment.timeout
-        else:
-            configured = self.default_stream_timeout if self.stream else self.default_timeout
-        if self.request_timeout is not None:
-            return min(self.request_timeout, configured)
-        return configured
-
-    def chain_for(self, err: GatewayError) -> tuple[str, ...]:
-        if err.fallback == "none":
-            return ()
-        if err.fallback == "context_window" and self.context_window_fallbacks:
-            return self.context_window_fallbacks
-        if err.fallback == "content_policy" and self.content_policy_fallbacks:
-            return self.content_policy_fallbacks
-        return self.fallbacks
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome(Generic[T]):
-    value: T
-    deployment: Deployment
-    model_group: str
-    attempts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +67,6 @@ class _Count:
 
     def __init__(self) -> None:
         self.n = 0
-
-
-def _fallback_map(*sources: Sequence[Mapping[str, Sequence[str]]]) -> dict[str, tuple[str, ...]]:
-    out: dict[str, tuple[str, ...]] = {}
-    for source in sources:
-        for entry in source:
-            for name, chain in entry.items():
-                out.setdefault(name, tuple(chain))
-    return out
 
 
 class Router:
@@ -160,9 +103,9 @@ class Router:
         self._num_retries = next(
             (n for n in (settings.num_retries, ls.num_retries) if n is not None), DEFAULT_NUM_RETRIES
         )
-        self._fallbacks = _fallback_map(settings.fallbacks or ls.fallbacks)
-        self._cw_fallbacks = _fallback_map(settings.context_window_fallbacks or ls.context_window_fallbacks)
-        self._cp_fallbacks = _fallback_map(settings.content_policy_fallbacks or ls.content_policy_fallbacks)
+        self._fallbacks = fallback_map(settings.fallbacks or ls.fallbacks)
+        self._cw_fallbacks = fallback_map(settings.context_window_fallbacks or ls.context_window_fallbacks)
+        self._cp_fallbacks = fallback_map(settings.content_policy_fallbacks or ls.content_policy_fallbacks)
         self._default_fallbacks = tuple(settings.default_fallbacks or ls.default_fallbacks)
         base_timeout = next(
             (t for t in (settings.timeout, ls.request_timeout, request_timeout) if t is not None),
@@ -186,10 +129,6 @@ class Router:
         table = ModelTable(config.deployments, aliases)
         kwargs.setdefault("request_timeout", config.general.request_timeout)
         return cls(table, config.router, config.litellm, **kwargs)
-
-    # ----------------------------------------------------------------------------------------
-    # plan
-    # ----------------------------------------------------------------------------------------
 
     def plan(
         self,
@@ -239,10 +178,6 @@ class Router:
     @staticmethod
     def _lookup(table: Mapping[str, tuple[str, ...]], model: str, group: str) -> tuple[str, ...]:
         return table.get(model) or table.get(group) or ()
-
-    # ----------------------------------------------------------------------------------------
-    # run
-    # ----------------------------------------------------------------------------------------
 
     async def run(self, plan: Plan, attempt: Callable[[Deployment, int], Awaitable[T]]) -> Outcome[T]:
         """Call ``attempt`` until it succeeds; raise the last error when every option failed.
