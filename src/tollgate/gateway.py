@@ -109,7 +109,6 @@ class Gateway:
         self._router = router
         self._providers = providers
         self._admission = admission
-        self._accounting = accounting
         self._drop_params = drop_params
         self._clock = clock
         self._tracing = tracing

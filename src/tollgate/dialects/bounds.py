@@ -12,6 +12,7 @@ Pure; imports ``errors`` only.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -23,38 +24,49 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_TOKENS = 2**31 - 1  # no model has a context anywhere near this
 
 
+_LONG_NUMBER = re.compile(rb"\d{19}")  # 2**63 has 19 digits: shorter integers always fit
+
+
 def load_json(body: bytes) -> Any:
     """``orjson.loads`` plus the bounds above; ``InvalidRequest`` for anything else."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
-    check_bounds(data)
+    # Scans in C decide whether the Python walk is needed at all: fewer brackets than the depth
+    # limit cannot nest deeper than it, and no 19-digit run means no integer out of range.
+    deep = body.count(b"{") + body.count(b"[") > MAX_DEPTH
+    large = _LONG_NUMBER.search(body) is not None
+    if deep or large:
+        check_bounds(data, integers=large)
     return data
 
 
-def check_bounds(data: Any) -> None:
-    if not isinstance(data, dict | list):
-        _check_int(data)
+def check_bounds(data: Any, *, integers: bool = True) -> None:
+    """``InvalidRequest`` if ``data`` nests deeper than ``MAX_DEPTH`` or (with ``integers``) holds an
+    integer outside the 64-bit range. Iterative, so a hostile depth cannot exhaust the stack."""
+    if type(data) is not dict and type(data) is not list:
+        if integers and type(data) is int:
+            _check_int(data)
         return
-    # Iterative, so a hostile depth cannot exhaust the interpreter's stack either.
     stack: list[tuple[Any, int]] = [(data, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        value, depth = stack.pop()
+        value, depth = pop()
         if depth > MAX_DEPTH:
             raise InvalidRequest(
                 f"The request body is nested more than {MAX_DEPTH} levels deep.", param="body"
             )
-        items = value.values() if isinstance(value, dict) else value
-        for item in items:
-            if isinstance(item, dict | list):
-                stack.append((item, depth + 1))
-            elif type(item) is int:
+        for item in value.values() if type(value) is dict else value:
+            kind = type(item)
+            if kind is dict or kind is list:
+                push((item, depth + 1))
+            elif integers and kind is int:
                 _check_int(item)
 
 
-def _check_int(value: Any) -> None:
-    if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+def _check_int(value: int) -> None:
+    if not INT64_MIN <= value <= INT64_MAX:
         raise InvalidRequest("The request body has an integer outside the 64-bit range.")
 
 

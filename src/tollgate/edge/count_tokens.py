@@ -63,8 +63,9 @@ class CountTokens:
             self._admittance.refused(err, principal, None, "anthropic", request_id, http, received)
             return internal_error(render, exc, request_id)
         try:
+            estimate = call.input_tokens if call.input_tokens is not None else estimate_input_tokens(request)
             passage = await self._admittance.gateway.native(
-                call, "anthropic", lambda deployment: self._count(request, deployment)
+                call, "anthropic", lambda deployment: self._count(request, estimate, deployment)
             )
             await passage.land(None, None)  # counting uses no tokens
             tokens, source = passage.value
@@ -78,12 +79,14 @@ class CountTokens:
         except Exception as exc:
             return internal_error(render, exc, request_id)
 
-    async def _count(self, request: ChatRequest, anthropic: Deployment | None) -> tuple[int, str]:
+    async def _count(
+        self, request: ChatRequest, estimate: int, anthropic: Deployment | None
+    ) -> tuple[int, str]:
         provider = self._providers.get("anthropic")
         if anthropic is None or not isinstance(provider, NativeRelay):
-            return estimate_input_tokens(request), "estimate"
+            return estimate, "estimate"
         options = SendOptions(timeout=anthropic.timeout, drop_params=True)
         try:
             return await provider.count_tokens(anthropic, request, options), "upstream"
         except UpstreamNotFound:
-            return estimate_input_tokens(request), "estimate"
+            return estimate, "estimate"

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tollgate.config import Config
-from tollgate.errors import GatewayError, InvalidRequest, PayloadTooLarge
+from tollgate.errors import ClientDisconnected, GatewayError, InvalidRequest, PayloadTooLarge
 
 DEFAULT_MAX_REQUEST_MB = 32.0  # Anthropic's own limit for a Messages request
 MB = 1024 * 1024
@@ -68,11 +68,14 @@ async def read_body(http: Request, limit: int) -> bytes:
         raise too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in http.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in http.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientDisconnected("the client disconnected while sending its request") from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

@@ -241,6 +241,7 @@ class Passthrough:
     ) -> Response:
         upstream = passage.value
         headers = _relayed_headers(upstream.headers, request_id, group)
+        headers.update(passage.headers)  # the x-ratelimit-* headers of admission
         media_type = upstream.headers.get("content-type", "application/json")
         streamed = media_type.startswith(("text/event-stream", "application/vnd.amazon.eventstream"))
         if meter is None or not streamed or upstream.status >= 400:

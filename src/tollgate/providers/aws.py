@@ -15,6 +15,7 @@ Bedrock provider names the deployment in), never a 401 that would read as a bad 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -211,10 +212,15 @@ def credentials_problem(settings: AwsSettings, env: Mapping[str, str]) -> str | 
     shared files; may ask the instance metadata service); assumed roles are not tried here."""
     if settings.role_name or (settings.access_key_id and settings.secret_access_key):
         return None
+    quiet = logging.getLogger("botocore.credentials")  # it says where it found them, at INFO
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
     try:
         found = AwsSigner(settings, env=env)._base_credentials()
     except (BotoCoreError, ClientError) as exc:
         return f"AWS credentials could not be obtained: {exc}"
+    finally:
+        quiet.setLevel(level)
     return None if found is not None else NO_CREDENTIALS
 
 
