@@ -465,6 +465,45 @@ async def test_a_saturated_group_with_a_fallback_falls_back_instead_of_queueing(
     assert (await asyncio.wait_for(task, 1.0)).model_group in ("g", "h")
 
 
+class _SlowEnd(MemoryDeploymentState):
+    """Ends of attempts wait for ``gate``, as a Redis round trip would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def end(self, deployment_id: str, now: float, latency: float | None) -> None:
+        await self.gate.wait()
+        await super().end(deployment_id, now, latency)
+
+
+async def test_a_cancelled_attempt_still_ends_its_in_flight_count() -> None:
+    state = _SlowEnd()
+    router = make([dep("a", "g", rpm=100)], state=state)  # an rpm cap: in-flight is tracked
+    started = asyncio.Event()
+
+    async def attempt(deployment: Deployment, number: int) -> str:
+        started.set()
+        await asyncio.Event().wait()  # the upstream is slow; the client leaves
+        return "never"
+
+    task = asyncio.create_task(router.run(router.plan("g"), attempt))
+    await started.wait()
+    # Cancelled twice, as anyio's cancel scope (a client gone mid-stream) keeps cancelling
+    # every await: the second one lands on the end of the attempt.
+    task.cancel()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    state.gate.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    stats = await state.snapshot(["a"], 1_000_000.0)
+    assert stats["a"].in_flight == 0
+
+
 async def test_redis_state_shared_by_two_routers() -> None:
     import uuid
 

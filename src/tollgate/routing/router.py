@@ -271,9 +271,13 @@ class Router:
             latency = max(0.0, self._clock() - start)
             return value
         finally:
-            if tracking.in_flight or (tracking.latency and latency is not None):
-                await self.state.end(dep.id, self._clock(), latency if tracking.latency else None)
             self.wake(group)
+            if tracking.in_flight or (tracking.latency and latency is not None):
+                ended = self.state.end(dep.id, self._clock(), latency if tracking.latency else None)
+                task = asyncio.current_task()
+                # A cancelled request (client gone) cannot await any more: the shielded write
+                # still runs, so the deployment's in-flight count does not leak.
+                await (asyncio.shield(ended) if task is not None and task.cancelling() else ended)
 
     async def _pick(
         self, plan: Plan, group: str, deployments: Sequence[Deployment], tried: set[str], spare: bool
