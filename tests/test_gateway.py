@@ -496,3 +496,23 @@ async def _pieces(body: bytes) -> AsyncIterator[bytes]:
     """The body in small pieces without a content-length (chunked transfer)."""
     for start in range(0, len(body), 256):
         yield body[start : start + 256]
+
+
+async def test_every_answer_prints_a_metric_line_without_made_up_model_names(upstream: Upstream) -> None:
+    upstream.replies["chat"] = Reply(pieces=[orjson.dumps(_completion())])
+    settings = {**config(), "litellm_settings": {"json_logs": True}}
+    async with running(settings, upstream.transport) as gw:
+        limited = await new_key(gw, rpm_limit=1)
+        asks = [(limited, chat_body(stream=False)), (limited, chat_body(stream=False)),
+                (MASTER, chat_body("made-up-name", stream=False)), ("sk-bad", chat_body(stream=False)),
+                (MASTER, b"[")]
+        async with gw.client() as client:
+            for key, body in asks:
+                headers = {"authorization": f"Bearer {key}"}
+                await client.post("/v1/chat/completions", content=body, headers=headers)
+            metrics = await client.get("/metrics")
+        lines = [(line["status_code"], line["model"], "error" in line) for line in gw.metric_lines()]
+    # Answered, rate-limited, unknown model, bad key, bad body: each a line; no made-up name in any.
+    expected = [(200, "chat", False), (429, "chat", True), (400, "", True), (401, "", True), (400, "", True)]
+    assert lines == expected
+    assert "made-up-name" not in metrics.text

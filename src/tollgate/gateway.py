@@ -41,7 +41,7 @@ from tollgate.canonical import (
     Usage,
 )
 from tollgate.config import Deployment
-from tollgate.errors import GatewayError, InvalidRequest, StreamTruncated
+from tollgate.errors import GatewayError, InvalidRequest, StreamTruncated, UnknownModel
 from tollgate.policy.tokens import estimate_input_tokens, text_tokens
 from tollgate.providers import Provider, SendOptions
 from tollgate.routing import Outcome, Plan, Router
@@ -130,9 +130,10 @@ class Gateway:
         try:
             plan, ticket = await self._admit(call, stream=stream)
         except BaseException as exc:
-            self._landing.refused(call, failure(exc), started)
+            known = None if isinstance(exc, UnknownModel) else call.model  # routing got past the name
+            self._landing.refused(call, failure(exc), started, known)
             raise
-        return plan, Flight(call, ticket, started, stream)
+        return plan, Flight(call, ticket, started, stream, model_group=plan.group)
 
     def refused(self, call: Call, error: GatewayError, started: float | None = None) -> None:
         """Account for a request answered with ``error`` before any upstream was asked (the edge

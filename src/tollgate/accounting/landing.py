@@ -87,11 +87,14 @@ class Landing:
         self._tracing = tracing
         self._background: set[asyncio.Task[None]] = set()
 
-    def refused(self, call: Call, error: GatewayError, started: float | None = None) -> None:
-        """Account for a request answered with ``error`` before any upstream was asked."""
+    def refused(
+        self, call: Call, error: GatewayError, started: float | None = None, model_group: str | None = None
+    ) -> None:
+        """Account for a request answered with ``error`` before any upstream was asked;
+        ``model_group`` only when the model is one the gateway serves."""
         self._record(
             Attempted(
-                call=call, deployment=None, model_group=None, attempts=0, usage=None,
+                call=call, deployment=None, model_group=model_group, attempts=0, usage=None,
                 status=error.status, error=error,
                 started=call.received_at if started is None else started, ended=self._clock(),
             ),
