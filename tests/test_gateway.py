@@ -3,7 +3,7 @@ driven by the official SDKs over ``httpx.ASGITransport`` or by a raw ASGI client
 disconnect at any moment. Every request the gateway answers must be accounted once — a spend
 row with its real status and attempt count — however it ends: answered, refused, failed, cut
 short by the upstream, or abandoned by the client; and its counters (parallel slot, token
-reservation) must be released.
+reservation) must be released. (Request limits at the edge: tests/edge/test_request_limits.py.)
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from typing import Any
 
 import anthropic
 import boto3
@@ -23,86 +21,22 @@ from botocore import UNSIGNED
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from tests.fakes.inprocess import InProcessGateway, Reply, ScriptedTransport, running, until
-from tollgate.framing.eventstream import EventStreamDecoder, encode_message
-from tollgate.providers.http import UpstreamRequest
-
-MASTER = "sk-inprocess-master"
-FIXTURES = Path(__file__).parent / "fixtures"
-OPENAI_SSE = (FIXTURES / "openai/stream_tool_call.sse").read_bytes()
-ANTHROPIC_SSE = (FIXTURES / "anthropic/stream_thinking_tool.sse").read_bytes()
-BEDROCK_STREAM = (FIXTURES / "bedrock/converse_stream.bin").read_bytes()
-SSE = {"content-type": "text/event-stream"}
-EVENT_STREAM = {"content-type": "application/vnd.amazon.eventstream"}
-ASK = [{"role": "user", "content": "hi"}]
-AWS = {"aws_access_key_id": "AKIDTEST", "aws_secret_access_key": "secret", "aws_region_name": "us-east-1"}
-
-
-def sse_events(transcript: bytes) -> list[bytes]:
-    return [block + b"\n\n" for block in transcript.split(b"\n\n") if block.strip()]
-
-
-def bedrock_frames(transcript: bytes) -> list[tuple[str, bytes]]:
-    messages = EventStreamDecoder().feed(transcript)
-    return [
-        (m.event_type or "", encode_message(tuple(m.headers.items()), m.payload)) for m in messages
-    ]
-
-
-def upstream_stream(fmt: str, *, cut: bool = False) -> Reply:
-    """A real upstream transcript in ``fmt``, whole or cut just before its end marker."""
-    if fmt == "openai":
-        pieces = sse_events(OPENAI_SSE)
-        return Reply(headers=SSE, pieces=pieces[:-1] if cut else pieces)
-    if fmt == "anthropic":
-        pieces = sse_events(ANTHROPIC_SSE)
-        end = next(i for i, p in enumerate(pieces) if p.startswith(b"event: message_stop"))
-        return Reply(headers=SSE, pieces=pieces[:end] if cut else pieces)
-    frames = bedrock_frames(BEDROCK_STREAM)
-    end = next(i for i, (kind, _) in enumerate(frames) if kind == "messageStop")
-    return Reply(headers=EVENT_STREAM, pieces=[f for _, f in (frames[:end] if cut else frames)])
-
-
-def deployments() -> list[dict[str, Any]]:
-    def openai_dep(name: str, **extra: Any) -> dict[str, Any]:
-        params = {"model": f"openai/{name}", "api_base": "http://upstream/v1", "api_key": "k", **extra}
-        return {"model_name": name, "litellm_params": params}
-
-    return [
-        openai_dep("chat"),
-        openai_dep("flaky"),
-        {"model_name": "claude", "litellm_params": {"model": "anthropic/claude", "api_base": "http://up"}},
-        {"model_name": "nova", "litellm_params": {"model": "bedrock/amazon.nova-micro-v1:0",
-                                                  "api_base": "http://bedrock", **AWS}},
-    ]
-
-
-def config(**general: Any) -> dict[str, Any]:
-    return {
-        "model_list": deployments(),
-        "general_settings": {"master_key": MASTER, "database_url": "memory", "proxy_batch_write_at": 0.01,
-                             **general},
-        "router_settings": {"num_retries": 2, "retry_after": 0},
-    }
-
-
-class Upstream:
-    """Routes scripted replies by upstream model (the ``model`` in the body, or the Bedrock path)."""
-
-    def __init__(self) -> None:
-        self.replies: dict[str, Reply] = {}
-        self.transport = ScriptedTransport(self._answer)
-
-    def _answer(self, request: UpstreamRequest) -> Reply:
-        url = str(request.url)
-        if "/model/" in url:
-            return self.replies["nova"]
-        model = orjson.loads(request.body).get("model", "") if request.body else ""
-        return self.replies.get(model, Reply(status=500, pieces=[b'{"error": {"message": "unscripted"}}']))
-
-    @property
-    def calls(self) -> int:
-        return len(self.transport.requests)
+from tests.fakes.inprocess import InProcessGateway, Reply, running, until
+from tests.fakes.scripted import (
+    ASK,
+    MASTER,
+    OPENAI_SSE,
+    SSE,
+    Upstream,
+    chat_body,
+    completion,
+    config,
+    new_key,
+    one_row,
+    sse_events,
+    upstream_stream,
+)
+from tollgate.framing.eventstream import EventStreamDecoder
 
 
 @pytest.fixture
@@ -114,24 +48,6 @@ def upstream() -> Upstream:
 async def gateway(upstream: Upstream) -> AsyncIterator[InProcessGateway]:
     async with running(config(), upstream.transport) as gw:
         yield gw
-
-
-async def new_key(gw: InProcessGateway, **fields: Any) -> str:
-    async with gw.client(authorization=f"Bearer {MASTER}") as client:
-        answer = await client.post("/key/generate", json=fields)
-        assert answer.status_code == 200, answer.text
-        key: str = answer.json()["key"]
-        return key
-
-
-def chat_body(model: str = "chat", stream: bool = True, **extra: Any) -> bytes:
-    return orjson.dumps({"model": model, "messages": ASK, "stream": stream, **extra})
-
-
-async def one_row(gw: InProcessGateway, request_id: str) -> dict[str, Any]:
-    rows = await gw.spend_rows(MASTER, request_id)
-    assert len(rows) == 1, rows
-    return rows[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,7 +97,7 @@ async def test_a_dropped_stream_is_accounted_and_frees_its_slot(
     request_id = orjson.loads(chunks[0].removeprefix(b"data: ").strip())["id"].removeprefix("chatcmpl-")
     assert await until(lambda: _closed(upstream))  # the upstream connection is let go
     # The parallel slot is free again: the same key gets an answer.
-    upstream.replies["chat"] = Reply(pieces=[orjson.dumps(_completion())])
+    upstream.replies["chat"] = Reply(pieces=[orjson.dumps(completion())])
     async with counted.client() as client:
         again = await client.post("/v1/chat/completions", content=chat_body(stream=False), headers=headers)
     assert again.status_code == 200, again.text
@@ -207,7 +123,7 @@ async def test_a_client_gone_before_the_first_byte_is_accounted(
         "/v1/chat/completions", chat_body(), headers, disconnect=lambda chunks: True
     )
     assert status == 200
-    upstream.replies["chat"] = Reply(pieces=[orjson.dumps(_completion())])
+    upstream.replies["chat"] = Reply(pieces=[orjson.dumps(completion())])
     async with counted.client() as client:
         again = await client.post("/v1/chat/completions", content=chat_body(stream=False), headers=headers)
     assert again.status_code == 200, again.text  # the slot was released
@@ -227,7 +143,7 @@ async def test_a_cancelled_request_is_accounted_and_frees_its_slot(
         pending.cancel()  # as a server that stops cancels the requests still running
         with pytest.raises(asyncio.CancelledError):
             await pending
-        upstream.replies["chat"] = Reply(pieces=[orjson.dumps(_completion())])
+        upstream.replies["chat"] = Reply(pieces=[orjson.dumps(completion())])
 
         tries: list[int] = []
 
@@ -243,12 +159,6 @@ async def test_a_cancelled_request_is_accounted_and_frees_its_slot(
     assert set(statuses) <= {200, 429, 499}  # refusals while the slot was still held are rows too
 
 
-def _completion() -> dict[str, Any]:
-    return {
-        "id": "", "object": "chat.completion", "created": 1, "model": "chat",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,7 +282,7 @@ async def test_refused_requests_are_rows_with_their_status(
 ) -> None:
     limited = await new_key(gateway, rpm_limit=1, models=["chat"])
     spent = await new_key(gateway, max_budget=0)
-    upstream.replies["chat"] = Reply(pieces=[orjson.dumps(_completion())])
+    upstream.replies["chat"] = Reply(pieces=[orjson.dumps(completion())])
     expected: dict[str, int] = {}
     async with gateway.client() as client:
         for key, model in [
@@ -398,7 +308,7 @@ async def test_refused_requests_are_rows_with_their_status(
 
 
 async def test_openai_answers_always_carry_an_id(gateway: InProcessGateway, upstream: Upstream) -> None:
-    upstream.replies["chat"] = Reply(pieces=[orjson.dumps(_completion())])  # the upstream's id is ""
+    upstream.replies["chat"] = Reply(pieces=[orjson.dumps(completion())])  # the upstream's id is ""
     async with gateway.client() as http:
         client = openai.AsyncOpenAI(api_key=MASTER, base_url="http://gateway/v1", http_client=http)
         answer = await client.chat.completions.create(model="chat", messages=ASK)  # type: ignore[arg-type]
@@ -435,84 +345,3 @@ async def test_passthrough_and_count_tokens_are_admitted_and_accounted(
     assert (await one_row(gateway, counted.headers["x-request-id"]))["status_code"] == 401
     row = await one_row(gateway, allowed.headers["x-request-id"])
     assert (row["status_code"], row["prompt_tokens"], row["model_group"]) == (200, 7, "nova")
-
-
-# ---------------------------------------------------------------------------------------------
-# request limits at the edge
-# ---------------------------------------------------------------------------------------------
-
-
-async def test_enforced_params_from_the_config_name_the_missing_param(upstream: Upstream) -> None:
-    upstream.replies["chat"] = Reply(pieces=[orjson.dumps(_completion())])
-    async with running(config(enforced_params=["user"]), upstream.transport) as gw:
-        async with gw.client(authorization=f"Bearer {MASTER}") as client:
-            missing = await client.post("/v1/chat/completions", content=chat_body(stream=False))
-            given = await client.post("/v1/chat/completions", content=chat_body(stream=False, user="u1"))
-        assert missing.status_code == 400
-        error = missing.json()["error"]
-        assert error["param"] == "user" and "param=user" in error["message"]
-        assert given.status_code == 200
-        assert upstream.calls == 1
-        assert (await one_row(gw, missing.headers["x-request-id"]))["status_code"] == 400
-
-
-LONG = [{"role": "user", "content": "x" * 2048}]
-
-
-@pytest.mark.parametrize(
-    ("path", "body", "kind"),
-    [
-        ("/v1/chat/completions", {"model": "chat", "messages": LONG}, "openai"),
-        ("/v1/messages", {"model": "chat", "max_tokens": 5, "messages": LONG}, "anthropic"),
-        ("/bedrock/model/chat/converse", {"messages": [{"role": "user", "content": [{"text": "x" * 2048}]}]},
-         "bedrock"),
-        ("/v1/embeddings", {"model": "chat", "input": "x" * 2048}, "openai"),
-        ("/bedrock/model/nova/invoke", {"inputText": "x" * 2048}, "bedrock"),
-        ("/key/generate", {"metadata": {"x": "x" * 2048}}, "openai"),
-    ],
-)
-async def test_bodies_above_the_limit_are_413_in_the_route_format(
-    upstream: Upstream, path: str, body: dict[str, Any], kind: str
-) -> None:
-    headers = {"authorization": f"Bearer {MASTER}", "x-api-key": MASTER}
-    async with (
-        running(config(max_request_size_mb=1 / 1024), upstream.transport) as gw,  # a 1 KB limit
-        gw.client(**headers) as client,
-    ):
-        answer = await client.post(path, json=body)
-        chunked = await client.post(path, content=_pieces(orjson.dumps(body)))
-    for refused in (answer, chunked):
-        assert refused.status_code == 413, refused.text
-        if kind == "anthropic":
-            assert refused.json()["error"]["type"] == "request_too_large"
-        elif kind == "bedrock":
-            assert refused.headers["x-amzn-errortype"] == "ValidationException"
-        else:
-            assert refused.json()["error"]["type"] == "invalid_request_error"
-    assert upstream.calls == 0
-
-
-async def _pieces(body: bytes) -> AsyncIterator[bytes]:
-    """The body in small pieces without a content-length (chunked transfer)."""
-    for start in range(0, len(body), 256):
-        yield body[start : start + 256]
-
-
-async def test_every_answer_prints_a_metric_line_without_made_up_model_names(upstream: Upstream) -> None:
-    upstream.replies["chat"] = Reply(pieces=[orjson.dumps(_completion())])
-    settings = {**config(), "litellm_settings": {"json_logs": True}}
-    async with running(settings, upstream.transport) as gw:
-        limited = await new_key(gw, rpm_limit=1)
-        asks = [(limited, chat_body(stream=False)), (limited, chat_body(stream=False)),
-                (MASTER, chat_body("made-up-name", stream=False)), ("sk-bad", chat_body(stream=False)),
-                (MASTER, b"[")]
-        async with gw.client() as client:
-            for key, body in asks:
-                headers = {"authorization": f"Bearer {key}"}
-                await client.post("/v1/chat/completions", content=body, headers=headers)
-            metrics = await client.get("/metrics")
-        lines = [(line["status_code"], line["model"], "error" in line) for line in gw.metric_lines()]
-    # Answered, rate-limited, unknown model, bad key, bad body: each a line; no made-up name in any.
-    expected = [(200, "chat", False), (429, "chat", True), (400, "", True), (401, "", True), (400, "", True)]
-    assert lines == expected
-    assert "made-up-name" not in metrics.text
