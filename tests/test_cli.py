@@ -27,6 +27,10 @@ EXAMPLE_ENV = {
     "REDIS_HOST": "127.0.0.1",
     "REDIS_PORT": "6379",
     "REDIS_PASSWORD": "pw",
+    # The examples' Bedrock deployments use the default AWS chain (a task role in production);
+    # without credentials check-config would rightly warn about each of them.
+    "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "example-secret",
 }
 
 

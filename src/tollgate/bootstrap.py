@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 from tollgate.accounting.alerts import SoftBudgetAlerts
 from tollgate.accounting.ledger import Ledger
 from tollgate.accounting.observability import Observability
-from tollgate.accounting.passthrough_usage import PassthroughUsage
 from tollgate.accounting.pricing import Pricer, load_bundled_table
 from tollgate.admin import AdminServices, AdminSettings, KeyBounds, UserDefaults
 from tollgate.auth.bearer import CredentialAuthenticator, credential_from_headers, fetch_via
@@ -40,7 +39,8 @@ from tollgate.config.environment import CONFIG, DISABLE_SCHEMA_UPDATE, REDIS_PRE
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.edge.app import EdgeParts, create_app, json_response
 from tollgate.edge.health import Health
-from tollgate.edge.inference import Inference, error_response
+from tollgate.edge.inference import Admittance, Inference, error_response
+from tollgate.edge.limits import RequestLimits
 from tollgate.edge.metrics import metrics_route
 from tollgate.edge.passthrough import Passthrough
 from tollgate.errors import GatewayError, StoreUnavailable
@@ -48,7 +48,7 @@ from tollgate.gateway import Gateway
 from tollgate.policy.access import denying_entity
 from tollgate.policy.admission import PolicyAdmission
 from tollgate.policy.standing import BudgetStanding
-from tollgate.providers.http import HttpClient
+from tollgate.providers.http import AiohttpTransport, HttpClient, Transport
 from tollgate.providers.table import ProviderTable
 from tollgate.routing import MemoryDeploymentState, RedisDeploymentState, Router
 from tollgate.routing.cooldowns import DeploymentState
@@ -253,13 +253,15 @@ def build(
     clock: Callable[[], float] = time.time,
     tracing: Tracing | None = None,
     env: Mapping[str, str] | None = None,
+    transport: Transport | None = None,
 ) -> ASGIApp:
     """``tracing``: a test's own; by default OpenTelemetry when the config asks for it. ``env``: the
-    environment snapshot (read now when not given)."""
+    environment snapshot (read now when not given). ``transport``: the upstream HTTP transport
+    (aiohttp unless a test scripts its upstreams)."""
     env = read_environment() if env is None else env
     if tracing is None:
         tracing = build_tracing(config, env, log.warning)
-    http = HttpClient(verify_tls=upstream_tls(config.litellm.ssl_verify))
+    http = HttpClient(transport or AiohttpTransport(verify_tls=upstream_tls(config.litellm.ssl_verify)))
     providers = ProviderTable(http, env)
     db_url = database_url(config, env)
     store = open_store(
@@ -388,14 +390,14 @@ def build(
             ui.router(admin, authenticate),
         ]
 
+    limits = RequestLimits.from_config(config)
+    admittance = Admittance(gateway, authenticate, limits, clock)
     parts = EdgeParts(
-        inference=Inference(gateway, authenticate, clock, tracing),
+        inference=Inference(admittance, tracing),
         health=health,
         list_models=list_models,
         extra_routes=[
-            *Passthrough(
-                router.deployments, providers, authenticate, PassthroughUsage(ledger, clock), clock=clock
-            ).routes(),
+            *Passthrough(admittance, router.deployments, providers).routes(),
             metrics_route(
                 observability.metrics,
                 authenticate if config.litellm.require_auth_for_metrics_endpoint else None,
@@ -405,7 +407,9 @@ def build(
         routers=admin_routers,
         on_startup=[refresher.start, invalidation.start, *observability.on_startup,
                     *([counters_start] if counters_start is not None else [])],
-        on_shutdown=[*observability.on_shutdown, close],
+        # Settlements still running for cancelled requests finish before the stores close.
+        on_shutdown=[gateway.drain, *observability.on_shutdown, close],
+        max_body_bytes=limits.max_body_bytes,
     )
     return create_app(parts)
 

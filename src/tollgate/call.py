@@ -28,6 +28,9 @@ class Call:
     received_at: float  # the injected clock's reading when the request arrived
     tags: tuple[str, ...] = ()
     headers: dict[str, str] = field(default_factory=dict)  # x-tollgate-* request headers only
+    # The input-token estimate (``policy.tokens``), made once by the edge for routing and
+    # admission alike; ``None``: not made yet (whoever needs it estimates).
+    input_tokens: int | None = None
 
     @property
     def model(self) -> str:

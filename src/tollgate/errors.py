@@ -13,8 +13,10 @@ Each class knows its HTTP status, a dialect-neutral ``kind`` (which every dialec
     │   └── ModelAccessDenied         permission       401/403
     ├── NotFound                      not_found        404
     ├── Conflict                      invalid_request  400
+    ├── PayloadTooLarge               too_large        413
     ├── BudgetExceeded                budget           400
     ├── RateLimited                   rate_limit       429     (gateway's own limits, never retried)
+    ├── ClientDisconnected            api_error        499     (recorded only: nobody is listening)
     ├── ConfigError                   config           —       (start-up only)
     ├── StoreUnavailable              unavailable      503     (the database cannot be reached; retry-after)
     ├── NoDeploymentAvailable         unavailable      503            fallbacks
@@ -26,7 +28,9 @@ Each class knows its HTTP status, a dialect-neutral ``kind`` (which every dialec
         ├── UpstreamRateLimited       rate_limit       429     yes    fallbacks
         ├── UpstreamUnavailable       overloaded       503     yes    fallbacks
         ├── UpstreamTimeout           timeout          408     yes    fallbacks
-        └── UpstreamConnectionError   api_error        502     yes    fallbacks
+        ├── UpstreamConnectionError   api_error        502     yes    fallbacks
+        ├── StreamTruncated           api_error        502     yes    fallbacks
+        └── DeploymentMisconfigured   config           500     no     fallbacks
 
 ``ContextWindowExceeded`` and ``ContentPolicyViolation`` may come from an upstream too (the
 dialects' ``parse_error`` recognise them), so routing can act on them either way. Messages
@@ -48,6 +52,7 @@ ErrorKind = Literal[
     "authentication",
     "permission",
     "budget",
+    "too_large",
     "rate_limit",
     "config",
     "unavailable",
@@ -137,6 +142,20 @@ class NotFound(GatewayError):
 class Conflict(GatewayError):
     status = 400
     kind: ErrorKind = "invalid_request"
+
+
+class PayloadTooLarge(GatewayError):
+    """The request body is larger than ``general_settings.max_request_size_mb`` allows."""
+
+    status = 413
+    kind: ErrorKind = "too_large"
+
+
+class ClientDisconnected(GatewayError):
+    """The client went away before its answer was complete. Never rendered: it names the
+    spend-log row and metric line of such a request (499, as nginx logs it)."""
+
+    status = 499
 
 
 class BudgetExceeded(GatewayError):
@@ -231,6 +250,24 @@ class UpstreamTimeout(UpstreamError):
 class UpstreamConnectionError(UpstreamError):
     status = 502
     kind: ErrorKind = "api_error"
+
+
+class StreamTruncated(UpstreamError):
+    """The upstream's stream ended cleanly but without its end marker (``[DONE]``,
+    ``message_stop``, ``messageStop``): the answer is incomplete, whatever it said so far."""
+
+    status = 502
+    kind: ErrorKind = "api_error"
+
+
+class DeploymentMisconfigured(UpstreamError):
+    """The gateway's own settings for a deployment cannot work (e.g. no AWS credentials): an
+    operator's problem, never the caller's, so a 5xx naming the deployment; another model group
+    may still answer."""
+
+    status = 500
+    kind: ErrorKind = "config"
+    retryable = False
 
 
 def upstream_error_for_status(

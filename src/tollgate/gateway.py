@@ -1,22 +1,31 @@
 """The request lifecycle, top to bottom: admit → route (attempt ▸ retry/fallback) → send → account.
 
-``Gateway.chat``, ``chat_stream`` and ``embed`` are the only ways a request reaches an upstream.
-Each step is an ordinary ``await`` here (DESIGN.md §2.8); the edge only parses, authenticates
-and renders. Streams: routing may retry and fall back only until the upstream stream has
-produced its first event; after that, failures travel inside the stream, and usage is accounted
-in a ``finally`` however the stream ends (done, failed, client gone).
+``Gateway.chat``, ``chat_stream``, ``embed`` and ``native`` (the provider-native passthrough
+routes) are the only ways a request reaches an upstream. Each step is an ordinary ``await`` here
+(DESIGN.md §2.8); the edge only parses, authenticates and renders. Every request the gateway
+takes is accounted exactly once, as a ``Flight`` that lands: refused at admission, failed,
+answered, cut short by the upstream or abandoned by the client.
+
+Streams: routing may retry and fall back only until the upstream stream has produced its first
+event; after that, failures travel inside the stream. A stream that ends without its end marker
+is a ``StreamTruncated`` failure, never a silent success.
+
+Cancellation (a client that disconnects mid-stream, a server stopping) must not lose the
+accounting: the spend row and metric line are recorded synchronously, before anything can be
+cancelled, and the counter settlement runs in a background task the request cannot cancel when
+the request is already being cancelled (``drain`` waits for those at shutdown).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from tollgate.call import Accounting, Admission, Attempted, Call, Destination, Route, Ticket
+from tollgate.accounting.landing import Flight, Landing, cancelled, failure
+from tollgate.call import Accounting, Admission, Call, Destination, Route, Ticket
 from tollgate.canonical import (
     NO_HINTS,
     ChatRequest,
@@ -32,21 +41,13 @@ from tollgate.canonical import (
     Usage,
 )
 from tollgate.config import Deployment
-from tollgate.errors import GatewayError, InvalidRequest, UpstreamError
+from tollgate.errors import GatewayError, InvalidRequest, StreamTruncated, UnknownModel
 from tollgate.policy.tokens import estimate_input_tokens, text_tokens
 from tollgate.providers import Provider, SendOptions
 from tollgate.routing import Outcome, Plan, Router
 from tollgate.telemetry.tracing import NO_TRACING, SpanHandle, Tracing
 
 T = TypeVar("T")
-
-
-
-
-
-
-
-
 
 
 @dataclass(slots=True)
@@ -63,8 +64,23 @@ class EmbeddingResult:
 
 @dataclass(slots=True)
 class StreamResult:
+    """``events`` for the client; ``close`` after the response ended, however it ended (even if
+    ``events`` was never read): it lands the request if the stream did not."""
+
     events: AsyncIterator[StreamEvent]
+    close: Callable[[], Awaitable[None]]
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Passage(Generic[T]):
+    """An admitted passthrough call: what ``send`` returned, and ``land`` to account for it (once;
+    later calls do nothing)."""
+
+    value: T
+    deployment: Deployment | None
+    headers: Mapping[str, str]
+    land: Callable[[Usage | None, GatewayError | None], Awaitable[None]]
 
 
 def _headers(outcome: Outcome[Any], ticket: Ticket) -> dict[str, str]:
@@ -93,10 +109,10 @@ class Gateway:
         self._router = router
         self._providers = providers
         self._admission = admission
-        self._accounting = accounting
         self._drop_params = drop_params
         self._clock = clock
         self._tracing = tracing
+        self._landing = Landing(accounting, router.record_usage, clock=clock, tracing=tracing)
 
     async def _admit(self, call: Call, *, stream: bool = False) -> tuple[Plan, Ticket]:
         """Plan the route (resolving aliases; UnknownModel here), then admit against every model
@@ -104,7 +120,7 @@ class Gateway:
         context-window, content-policy and default). Fallbacks admission does not let the principal
         reach (no access, or their per-model limits full) are dropped from the plan."""
         request = call.request
-        estimate = estimate_input_tokens(request)
+        estimate = call.input_tokens if call.input_tokens is not None else estimate_input_tokens(request)
         hints = request.hints if isinstance(request, ChatRequest) else NO_HINTS
         with self._tracing.span("admission"):
             plan = self._router.plan(request.model, hints, estimate, stream=stream)
@@ -131,6 +147,25 @@ class Gateway:
                     content_policy_fallbacks=kept(plan.content_policy_fallbacks),
                 )
             return plan, ticket
+
+    async def _take_off(self, call: Call, *, stream: bool = False) -> tuple[Plan, Flight]:
+        started = self._clock()
+        try:
+            plan, ticket = await self._admit(call, stream=stream)
+        except BaseException as exc:
+            known = None if isinstance(exc, UnknownModel) else call.model  # routing got past the name
+            self._landing.refused(call, failure(exc), started, known)
+            raise
+        return plan, Flight(call, ticket, started, stream, model_group=plan.group)
+
+    def refused(self, call: Call, error: GatewayError, started: float | None = None) -> None:
+        """Account for a request answered with ``error`` before any upstream was asked (the edge
+        calls this for the requests it refuses itself: authentication, bad bodies, size)."""
+        self._landing.refused(call, error, started)
+
+    async def drain(self) -> None:
+        """Wait for settlements still running in the background (shutdown, before stores close)."""
+        await self._landing.drain()
 
     def _attempt_span(self, deployment: Deployment, number: int) -> AbstractContextManager[SpanHandle]:
         if not self._tracing.enabled:
@@ -159,42 +194,71 @@ class Gateway:
             raise InvalidRequest(f"model '{request.model}' is an embedding model; use /embeddings")
         return self._providers[deployment.provider]
 
+    async def _fly(
+        self,
+        flight: Flight,
+        plan: Plan,
+        attempt: Callable[[Deployment, int], Awaitable[T]],
+        usage_of: Callable[[T], Usage | None] | None,
+    ) -> Outcome[T]:
+        """Route the attempts. A failure or a cancellation lands the flight; so does success
+        unless ``usage_of`` is None (a stream lands when it ends)."""
+        try:
+            outcome = await self._router.run(plan, attempt)
+        except BaseException as exc:
+            await self._landing.land(flight, None, failure(exc))
+            raise
+        flight.deployment, flight.model_group = outcome.deployment, outcome.model_group
+        flight.attempts = outcome.attempts
+        if usage_of is not None:
+            await self._landing.land(flight, usage_of(outcome.value))
+        return outcome
+
     async def chat(self, call: Call) -> ChatResult:
         request = call.request
         assert isinstance(request, ChatRequest)
-        plan, ticket = await self._admit(call)
-        started = self._clock()
-        usage: Usage | None = None
-        outcome: Outcome[ChatResponse] | None = None
-        error: GatewayError | None = None
+        plan, flight = await self._take_off(call)
 
         async def attempt(deployment: Deployment, number: int) -> ChatResponse:
+            flight.aboard(deployment, number)
             with self._attempt_span(deployment, number):
                 provider = self._provider(deployment, request)
                 return await provider.chat(deployment, request, self._options(deployment, plan))
 
-        try:
-            outcome = await self._router.run(plan, attempt)
-            usage = outcome.value.usage
-            response = replace(
-                outcome.value, model=request.model, created=outcome.value.created or int(started)
-            )
-            return ChatResult(response, _headers(outcome, ticket))
-        except GatewayError as exc:
-            error = exc
-            raise
-        finally:
-            await self._finish(call, ticket, outcome, usage, error, started)
+        outcome = await self._fly(flight, plan, attempt, lambda answer: answer.usage)
+        value = outcome.value
+        response = replace(
+            value,
+            id=value.id or f"chatcmpl-{call.request_id}",
+            model=request.model,
+            created=value.created or int(flight.started),
+        )
+        return ChatResult(response, _headers(outcome, flight.ticket))
+
+    async def embed(self, call: Call) -> EmbeddingResult:
+        request = call.request
+        assert isinstance(request, EmbeddingRequest)
+        plan, flight = await self._take_off(call)
+
+        async def attempt(deployment: Deployment, number: int) -> EmbeddingResponse:
+            flight.aboard(deployment, number)
+            with self._attempt_span(deployment, number):
+                return await self._provider(deployment).embed(
+                    deployment, request, self._options(deployment, plan)
+                )
+
+        outcome = await self._fly(flight, plan, attempt, lambda answer: answer.usage)
+        return EmbeddingResult(replace(outcome.value, model=request.model), _headers(outcome, flight.ticket))
 
     async def chat_stream(self, call: Call) -> StreamResult:
         request = call.request
         assert isinstance(request, ChatRequest)
-        plan, ticket = await self._admit(call, stream=True)
-        started = self._clock()
+        plan, flight = await self._take_off(call, stream=True)
 
         async def attempt(
             deployment: Deployment, number: int
         ) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
+            flight.aboard(deployment, number)
             with self._attempt_span(deployment, number):
                 provider = self._provider(deployment, request)
                 options = self._options(deployment, plan)
@@ -204,7 +268,7 @@ class Gateway:
                 try:
                     first = await anext(events)
                 except StopAsyncIteration:
-                    raise UpstreamError(
+                    raise StreamTruncated(
                         "upstream stream ended before any event", provider=deployment.provider
                     ) from None
                 except BaseException:
@@ -212,34 +276,25 @@ class Gateway:
                     raise
                 return first, events
 
-        try:
-            outcome = await self._router.run(plan, attempt)
-        except GatewayError as exc:
-            await self._finish(call, ticket, None, None, exc, started, stream=True)
-            raise
-        except BaseException:
-            await ticket.settle(None, Decimal(0))
-            raise
+        outcome = await self._fly(flight, plan, attempt, None)
         first, rest = outcome.value
-        return StreamResult(
-            self._relay(call, ticket, outcome, first, rest, started, plan.estimated_tokens),
-            _headers(outcome, ticket),
-        )
+        events = self._relay(flight, first, rest, plan.estimated_tokens)
+
+        async def close() -> None:
+            await _aclose(events)  # a relay left suspended lands here, with its usage so far
+            if not flight.landed:  # never read at all: the client left before the first byte
+                await self._landing.land(flight, _fill_usage(Usage(), plan.estimated_tokens, []), cancelled())
+            await _aclose(rest)
+
+        return StreamResult(events, close, _headers(outcome, flight.ticket))
 
     async def _relay(
-        self,
-        call: Call,
-        ticket: Ticket,
-        outcome: Outcome[tuple[StreamEvent, AsyncIterator[StreamEvent]]],
-        first: StreamEvent,
-        rest: AsyncIterator[StreamEvent],
-        started: float,
-        estimated_input: int = 0,
+        self, flight: Flight, first: StreamEvent, rest: AsyncIterator[StreamEvent], estimated_input: int
     ) -> AsyncIterator[StreamEvent]:
-        model = call.request.model
+        call = flight.call
         usage = Usage()
         error: GatewayError | None = None
-        first_token_at: float | None = None
+        stopped = False
         streamed: list[str] = []  # output so far, in case the upstream never reports usage
         try:
             event = first
@@ -248,16 +303,17 @@ class Gateway:
                     usage = usage + event.usage
                     event = replace(
                         event,
-                        model=model,
+                        model=call.request.model,
                         id=event.id or f"chatcmpl-{call.request_id}",
-                        created=event.created or int(started),
+                        created=event.created or int(flight.started),
                     )
                 elif isinstance(event, MessageStop):
                     # MessageStop carries the whole message's usage; it supersedes the start's.
                     usage = event.usage if event.usage.total_tokens else usage
+                    stopped = True
                 else:
-                    if first_token_at is None:
-                        first_token_at = self._clock()
+                    if flight.first_token_at is None:
+                        flight.first_token_at = self._clock()
                     if isinstance(event, TextDelta | ReasoningDelta):
                         streamed.append(event.text)
                     elif isinstance(event, ToolArgumentsDelta):
@@ -267,86 +323,39 @@ class Gateway:
                     event = await anext(rest)
                 except StopAsyncIteration:
                     break
-        except GatewayError as exc:
-            error = exc
+            if not stopped:
+                provider = flight.deployment.provider if flight.deployment is not None else None
+                raise StreamTruncated("the upstream stream ended before its end", provider=provider)
+        except BaseException as exc:
+            error = failure(exc)
             raise
         finally:
+            await self._landing.land(flight, _fill_usage(usage, estimated_input, streamed), error)
             await _aclose(rest)
-            usage = _fill_usage(usage, estimated_input, streamed)
-            await self._finish(call, ticket, outcome, usage, error, started, first_token_at, stream=True)
 
-    async def embed(self, call: Call) -> EmbeddingResult:
-        request = call.request
-        assert isinstance(request, EmbeddingRequest)
-        plan, ticket = await self._admit(call)
-        started = self._clock()
-        outcome: Outcome[EmbeddingResponse] | None = None
-        error: GatewayError | None = None
-
-        async def attempt(deployment: Deployment, number: int) -> EmbeddingResponse:
-            with self._attempt_span(deployment, number):
-                return await self._provider(deployment).embed(
-                    deployment, request, self._options(deployment, plan)
-                )
-
+    async def native(
+        self, call: Call, provider: str, send: Callable[[Deployment | None], Awaitable[T]]
+    ) -> Passage[T]:
+        """A provider-native passthrough call: admitted like any other, then ``send`` with the
+        model group's first deployment of ``provider`` (None if it has none). No retries or
+        fallbacks: the body is the provider's own. The caller lands the passage when the
+        answer has been relayed."""
+        plan, flight = await self._take_off(call)
+        deployments = self._router.table.deployments(plan.group)
+        deployment = next((d for d in deployments if d.provider == provider), None)
+        flight.model_group = plan.group
+        if deployment is not None:
+            flight.aboard(deployment, 1)
         try:
-            outcome = await self._router.run(plan, attempt)
-            response = replace(outcome.value, model=request.model)
-            return EmbeddingResult(response, _headers(outcome, ticket))
-        except GatewayError as exc:
-            error = exc
+            value = await send(deployment)
+        except BaseException as exc:
+            await self._landing.land(flight, None, failure(exc))
             raise
-        finally:
-            usage = outcome.value.usage if outcome is not None else None
-            await self._finish(call, ticket, outcome, usage, error, started)
 
-    async def _finish(
-        self,
-        call: Call,
-        ticket: Ticket,
-        outcome: Outcome[Any] | None,
-        usage: Usage | None,
-        error: GatewayError | None,
-        started: float,
-        first_token_at: float | None = None,
-        *,
-        stream: bool = False,
-    ) -> None:
-        with self._tracing.span("accounting"):
-            await self._account(call, ticket, outcome, usage, error, started, first_token_at, stream)
+        async def land(usage: Usage | None, error: GatewayError | None) -> None:
+            await self._landing.land(flight, usage, error)
 
-    async def _account(
-        self,
-        call: Call,
-        ticket: Ticket,
-        outcome: Outcome[Any] | None,
-        usage: Usage | None,
-        error: GatewayError | None,
-        started: float,
-        first_token_at: float | None,
-        stream: bool,
-    ) -> None:
-        deployment = outcome.deployment if outcome is not None else None
-        cost = self._accounting.cost(deployment, usage) if deployment is not None and usage else Decimal(0)
-        await ticket.settle(usage, cost, outcome.model_group if outcome is not None else None)
-        if deployment is not None and usage is not None:
-            await self._router.record_usage(deployment, usage.total_tokens)
-        self._accounting.record(
-            Attempted(
-                call=call,
-                deployment=deployment,
-                model_group=outcome.model_group if outcome is not None else None,
-                attempts=outcome.attempts if outcome is not None else 0,
-                usage=usage,
-                status=error.status if error is not None else 200,
-                error=error,
-                started=started,
-                ended=self._clock(),
-                first_token_at=first_token_at,
-                stream=stream,
-            ),
-            cost,
-        )
+        return Passage(value, deployment, flight.ticket.headers, land)
 
 
 def _fill_usage(usage: Usage, estimated_input: int, streamed: list[str]) -> Usage:

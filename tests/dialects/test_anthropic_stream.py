@@ -116,9 +116,11 @@ def test_decoder_is_independent_of_chunking(chunk: int) -> None:
     assert _decode(TRANSCRIPT.replace(b"\n", b"\r\n"), chunk) == EXPECTED_EVENTS
 
 
-def test_decoder_finish_emits_stop_when_message_stop_is_missing() -> None:
+def test_decoder_gives_no_stop_when_message_stop_is_missing() -> None:
+    # The body ended early: without the end marker the stream must read as truncated (the
+    # gateway turns a stream without MessageStop into an error), not as complete.
     body = TRANSCRIPT[: TRANSCRIPT.index(b"event: message_stop")]
-    assert _decode(body) == EXPECTED_EVENTS
+    assert _decode(body) == EXPECTED_EVENTS[:-1]
 
 
 def test_decoder_finish_with_nothing_returns_nothing() -> None:

@@ -36,6 +36,7 @@ from tollgate.errors import (
     ContextWindowExceeded,
     GatewayError,
     InvalidRequest,
+    StreamTruncated,
     UpstreamBadRequest,
     UpstreamError,
     UpstreamRateLimited,
@@ -324,10 +325,18 @@ def test_decoder_truncated_stream_is_an_upstream_error() -> None:
         decoder.finish()
 
 
-def test_decoder_stream_without_message_stop_is_an_upstream_error() -> None:
+def test_decoder_stream_without_message_stop_gives_no_stop() -> None:
     decoder = bedrock.stream_decoder()
-    decoder.feed(encode_event("messageStart", b'{"role":"assistant"}'))
-    with pytest.raises(UpstreamError, match="before messageStop"):
+    events = decoder.feed(encode_event("messageStart", b'{"role":"assistant"}'))
+    assert events == [MessageStart("", "")]
+    assert decoder.finish() == []  # no MessageStop: the gateway reports the stream as truncated
+
+
+def test_decoder_stream_cut_inside_a_frame_is_truncated() -> None:
+    frame = encode_event("messageStart", b'{"role":"assistant"}')
+    decoder = bedrock.stream_decoder()
+    decoder.feed(frame[:-3])
+    with pytest.raises(StreamTruncated, match="cut off"):
         decoder.finish()
 
 

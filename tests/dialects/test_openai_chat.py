@@ -242,7 +242,7 @@ def test_model_keyword_fills_missing_model() -> None:
         (_body(response_format={"type": "yaml"}), "response_format.type"),
         (_body(response_format={"type": "json_schema"}), "response_format.json_schema"),
         (_body(reasoning_effort=3), "reasoning_effort"),
-        (_body(thinking={"type": "enabled", "budget_tokens": "many"}), "budget_tokens"),
+        (_body(thinking={"type": "enabled", "budget_tokens": "many"}), "thinking.budget_tokens"),
         (_body(metadata=[]), "metadata"),
         (_body(metadata={"tags": "a"}), "metadata.tags"),
         (_body(tags=[1]), "tags"),

@@ -88,13 +88,14 @@ def test_decode_byte_by_byte_gives_the_same_events() -> None:
     assert events + decoder.finish() == EXPECTED_EVENTS
 
 
-def test_decode_holds_stop_until_usage_then_finish_without_done() -> None:
+def test_decode_without_done_gives_no_stop() -> None:
+    # The finish reason and usage arrived, but the body ended before [DONE]: the stream was cut,
+    # so no MessageStop (the gateway then ends the client's stream with an error event).
     body = TRANSCRIPT.replace(b"data: [DONE]\n\n", b"")
     decoder = openai_chat.stream_decoder()
     events = decoder.feed(body)
     assert not any(isinstance(e, MessageStop) for e in events)
-    tail = decoder.finish()
-    assert tail == [EXPECTED_EVENTS[-1]]
+    assert decoder.finish() == []
 
 
 def _chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> bytes:
@@ -129,12 +130,12 @@ def test_decode_reasoning_then_text() -> None:
     ]
 
 
-def test_decode_without_finish_reason_or_done_is_error_finish() -> None:
+def test_decode_cut_mid_part_closes_the_part_without_stop() -> None:
     decoder = openai_chat.stream_decoder()
     events = decoder.feed(_chunk({"content": "cut"}))
     tail = decoder.finish()
     assert events[-1] == TextDelta(0, "cut")
-    assert tail == [PartStop(0), MessageStop("error", Usage())]
+    assert tail == [PartStop(0)]
 
 
 def test_decode_in_stream_error_raises_mapped_error() -> None:

@@ -53,7 +53,7 @@ def _serves(url: str, config: Mapping[str, Any]) -> bool:
 
 @contextmanager
 def running_gateway(config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Iterator[Gateway]:
-    """``tollgate serve`` with ``config`` on a free loopback port."""
+    """``tollgate serve`` with ``config`` on a free loopback port (``env``: extra variables)."""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(dict(config), handle)
     try:

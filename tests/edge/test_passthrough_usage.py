@@ -9,9 +9,9 @@ import pytest
 
 from tollgate.canonical import Usage
 from tollgate.edge.count_tokens import parse_count_request
-from tollgate.edge.passthrough import (
-    _AnthropicMeter,
-    _BedrockMeter,
+from tollgate.edge.native_usage import (
+    AnthropicMeter,
+    BedrockMeter,
     anthropic_event_usage,
     bedrock_metrics_usage,
     bedrock_usage,
@@ -51,14 +51,14 @@ def test_bedrock_meter_reads_split_frames() -> None:
             "amazon-bedrock-invocationMetrics": {"inputTokenCount": 2, "outputTokenCount": 5},
         }
     )
-    meter = _BedrockMeter()
+    meter = BedrockMeter()
     for i in range(0, len(stream), 7):  # frames cut at arbitrary points
         meter.feed(stream[i : i + 7])
     assert meter.usage == Usage(input_tokens=2, output_tokens=5)
 
 
 def test_bedrock_meter_gives_up_quietly_on_garbage() -> None:
-    meter = _BedrockMeter()
+    meter = BedrockMeter()
     meter.feed(b"\x00\x00\x00\x05garbage-that-is-not-a-frame" * 3)
     meter.feed(_chunk({"amazon-bedrock-invocationMetrics": {"inputTokenCount": 1}}))
     assert meter.usage is None
@@ -72,7 +72,7 @@ def test_anthropic_usage_from_message_and_stream() -> None:
     assert anthropic_event_usage(message, None) == Usage(
         input_tokens=10, output_tokens=4, cache_read_tokens=2
     )
-    meter = _AnthropicMeter()
+    meter = AnthropicMeter()
     meter.feed(
         b'event: message_start\ndata: {"type":"message_start",'
         b'"message":{"usage":{"input_tokens":7,"output_tokens":1}}}\n\n'

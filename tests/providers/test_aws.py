@@ -13,8 +13,14 @@ import pytest
 from tests.fakes.bedrock_upstream import TEST_ACCESS_KEY, TEST_SECRET_KEY, FakeBedrock, FakeSts, sigv4_problem
 from tests.fakes.server import run_app_in_thread
 from tollgate.config import AwsSettings
-from tollgate.errors import UpstreamAuthError
-from tollgate.providers.aws import AwsSigner, region_of_arn, resolve_region
+from tollgate.errors import DeploymentMisconfigured
+from tollgate.providers.aws import (
+    NO_CREDENTIALS,
+    AwsSigner,
+    credentials_problem,
+    region_of_arn,
+    resolve_region,
+)
 
 ARN = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20240620-v1:0"
 ENCODED_ARN = (
@@ -157,15 +163,20 @@ async def test_profile_in_config_file(clean_env: Path) -> None:
     assert creds.access_key == "AKIADEV"
 
 
-async def test_unknown_profile_is_an_auth_error(clean_env: Path) -> None:
-    with pytest.raises(UpstreamAuthError, match="profile"):
+async def test_unknown_profile_is_a_configuration_error(clean_env: Path) -> None:
+    with pytest.raises(DeploymentMisconfigured, match="profile") as info:
         await AwsSigner(AwsSettings(profile_name="nope"), env=os.environ).credentials()
+    assert info.value.status >= 500  # the operator's problem, not a bad gateway key
+    assert credentials_problem(AwsSettings(profile_name="nope"), os.environ) is not None
 
 
-async def test_no_credentials_is_an_auth_error(clean_env: Path) -> None:
+async def test_no_credentials_is_a_configuration_error(clean_env: Path) -> None:
     signer = AwsSigner(AwsSettings(), env=os.environ)
-    with pytest.raises(UpstreamAuthError, match="no AWS credentials found"):
+    with pytest.raises(DeploymentMisconfigured, match="no AWS credentials found") as info:
         await signer.sign("POST", "https://h/x", {}, b"")
+    assert info.value.status == 500 and info.value.kind == "config"
+    assert credentials_problem(AwsSettings(), os.environ) == NO_CREDENTIALS
+    assert credentials_problem(AwsSettings(access_key_id="A", secret_access_key="s"), os.environ) is None
 
 
 async def test_assume_role_through_sts_and_cache(clean_env: Path) -> None:
@@ -212,7 +223,7 @@ async def test_assumed_role_refreshes_before_expiry(clean_env: Path) -> None:
     assert {call["RoleSessionName"] for call in sts.calls} == {"batch-job"}
 
 
-async def test_rejected_assume_role_is_an_auth_error(clean_env: Path) -> None:
+async def test_rejected_assume_role_is_a_configuration_error(clean_env: Path) -> None:
     sts = FakeSts(FakeBedrock())
     with run_app_in_thread(sts.app()) as sts_url:
         settings = AwsSettings(
@@ -221,7 +232,7 @@ async def test_rejected_assume_role_is_an_auth_error(clean_env: Path) -> None:
             role_name="arn:aws:iam::123456789012:role/bedrock",
             sts_endpoint=sts_url,
         )
-        with pytest.raises(UpstreamAuthError, match="UnrecognizedClientException"):
+        with pytest.raises(DeploymentMisconfigured, match="UnrecognizedClientException"):
             await AwsSigner(settings, env=os.environ).credentials()
 
 

@@ -166,11 +166,23 @@ async def test_retry_policy_per_error_class() -> None:
     with pytest.raises(UpstreamBadRequest):
         await router.run(router.plan("g"), bad)
     assert len(bad.calls) == 1
-    # A per-request num_retries wins over the policy.
+    # A per-request num_retries may lower the policy's count, never raise it.
     hinted = Script(always={"a": UpstreamRateLimited("429")})
     with pytest.raises(UpstreamRateLimited):
         await router.run(router.plan("g", RouteHints(num_retries=2)), hinted)
-    assert len(hinted.calls) == 3
+    assert len(hinted.calls) == 1
+    lowered = Script(always={"a": UpstreamError("500", status=500)})
+    with pytest.raises(UpstreamError):
+        await router.run(router.plan("g", RouteHints(num_retries=2)), lowered)
+    assert len(lowered.calls) == 3
+
+
+async def test_a_request_cannot_raise_num_retries() -> None:
+    router = make([dep("a", "g")], num_retries=0)
+    script = Script(always={"a": UpstreamUnavailable("503")})
+    with pytest.raises(UpstreamUnavailable):
+        await router.run(router.plan("g", RouteHints(num_retries=5)), script)
+    assert len(script.calls) == 1
 
 
 async def test_retry_after_is_a_minimum_wait() -> None:
@@ -372,6 +384,10 @@ def test_timeout_precedence() -> None:
     assert router.plan("h").timeout_for(b) == 60.0
     assert router.plan("h", stream=True).timeout_for(b) == 9.0
     assert router.plan("g", RouteHints(timeout=2.0)).timeout_for(a) == 2.0
+    # A request may shorten the operator's timeout, never lengthen it.
+    assert router.plan("g", RouteHints(timeout=300.0)).timeout_for(a) == 30.0
+    assert router.plan("g", RouteHints(timeout=300.0), stream=True).timeout_for(a) == 5.0
+    assert router.plan("h", RouteHints(timeout=1e308)).timeout_for(b) == 60.0
     assert make([dep("b", "h")]).plan("h").timeout_for(b) == 6000.0
 
 
@@ -427,6 +443,66 @@ async def test_saturated_group_queues_then_times_out_or_proceeds() -> None:
     outcome = await asyncio.wait_for(task, 1.0)
     assert outcome.deployment.id == "a"
     assert depths == [1, 0] and waiting.queue_depths == {}
+
+
+async def test_a_saturated_group_with_a_fallback_falls_back_instead_of_queueing() -> None:
+    clock = Clock(60_000.0)
+    router = make(
+        [dep("a", "g", rpm=1), dep("b", "h", rpm=1)], clock=clock, max_queue_wait=120.0,
+        fallbacks=[{"g": ["h"]}],
+    )
+    router._queue_poll = 3600.0  # a queued request would hang: only falling back can answer
+    assert (await router.run(router.plan("g"), Script())).deployment.id == "a"
+    outcome = await asyncio.wait_for(router.run(router.plan("g"), Script()), 1.0)
+    assert (outcome.model_group, outcome.deployment.id) == ("h", "b")
+    assert router.queue_depths == {}
+    # The last group of the chain is at its cap too: now the request waits there for capacity.
+    task = asyncio.create_task(router.run(router.plan("g"), Script()))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert router.queue_depths == {"h": 1} and not task.done()
+    clock.t += 60
+    router.wake("h")
+    assert (await asyncio.wait_for(task, 1.0)).model_group in ("g", "h")
+
+
+class _SlowEnd(MemoryDeploymentState):
+    """Ends of attempts wait for ``gate``, as a Redis round trip would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def end(self, deployment_id: str, now: float, latency: float | None) -> None:
+        await self.gate.wait()
+        await super().end(deployment_id, now, latency)
+
+
+async def test_a_cancelled_attempt_still_ends_its_in_flight_count() -> None:
+    state = _SlowEnd()
+    router = make([dep("a", "g", rpm=100)], state=state)  # an rpm cap: in-flight is tracked
+    started = asyncio.Event()
+
+    async def attempt(deployment: Deployment, number: int) -> str:
+        started.set()
+        await asyncio.Event().wait()  # the upstream is slow; the client leaves
+        return "never"
+
+    task = asyncio.create_task(router.run(router.plan("g"), attempt))
+    await started.wait()
+    # Cancelled twice, as anyio's cancel scope (a client gone mid-stream) keeps cancelling
+    # every await: the second one lands on the end of the attempt.
+    task.cancel()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    state.gate.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    stats = await state.snapshot(["a"], 1_000_000.0)
+    assert stats["a"].in_flight == 0
 
 
 async def test_redis_state_shared_by_two_routers() -> None:

@@ -51,7 +51,8 @@ class MetricLines:
         dep = attempted.deployment
         line: dict[str, object] = {
             "litellm_metric": True,
-            "model": attempted.model_group or attempted.call.model,
+            # A model group of the config, or "": a made-up name must not become a dimension.
+            "model": attempted.model_group or "",
             "provider_model": dep.litellm_model if dep is not None else None,
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.output_tokens,

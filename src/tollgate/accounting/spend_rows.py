@@ -1,6 +1,9 @@
 """``Attempted`` → ``SpendRow``, and the JSON-lines form of a row used by the spill file.
 
 Pure: no I/O. Money travels as its decimal string so a replayed row is exactly the row written.
+A row must be writable whatever the request carried, or it would block its whole batch: text the
+client chose loses NUL characters (PostgreSQL refuses them) and ``metadata`` that cannot be
+written, or is larger than ``MAX_METADATA_BYTES``, is replaced by a note saying so.
 """
 
 from __future__ import annotations
@@ -17,6 +20,36 @@ from tollgate.canonical import ChatRequest, TextPart, Usage
 from tollgate.store.records import SpendRow
 
 _DATES = ("started_at", "ended_at", "completion_start_at")
+MAX_METADATA_BYTES = 64 * 1024
+_NUL = "\x00"
+
+
+def _text(value: str | None) -> str | None:
+    return value.replace(_NUL, "\ufffd") if value is not None and _NUL in value else value
+
+
+def _json_text(value: Any) -> Any:
+    """``value`` with every NUL in its strings (keys too) replaced."""
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, Mapping):
+        return {_text(str(k)): _json_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_text(v) for v in value]
+    return value
+
+
+def _metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    if not metadata:
+        return {}
+    try:
+        encoded = orjson.dumps(metadata, default=_default)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        return {"_not_stored": f"metadata cannot be written: {exc}"}
+    if len(encoded) > MAX_METADATA_BYTES:
+        return {"_not_stored": f"metadata of {len(encoded)} bytes is above {MAX_METADATA_BYTES}"}
+    cleaned: dict[str, Any] = _json_text(metadata) if b"\\u0000" in encoded else dict(metadata)
+    return cleaned
 
 
 def _moment(seconds: float | None) -> datetime | None:
@@ -30,7 +63,7 @@ def tags_of(attempted: Attempted) -> tuple[str, ...]:
     extra = request.metadata.get("tags")
     if isinstance(extra, list):
         tags.extend(t for t in extra if isinstance(t, str))
-    return tuple(dict.fromkeys(tags))
+    return tuple(dict.fromkeys(t.replace(_NUL, "\ufffd") for t in tags))
 
 
 def _prompt(request: object) -> list[dict[str, Any]] | None:
@@ -38,10 +71,10 @@ def _prompt(request: object) -> list[dict[str, Any]] | None:
         return None
     out: list[dict[str, Any]] = []
     if request.system:
-        out.append({"role": "system", "content": " ".join(p.text for p in request.system)})
+        out.append({"role": "system", "content": _text(" ".join(p.text for p in request.system))})
     for message in request.messages:
         text = " ".join(p.text for p in message.parts if isinstance(p, TextPart))
-        out.append({"role": message.role, "content": text})
+        out.append({"role": message.role, "content": _text(text)})
     return out
 
 
@@ -50,17 +83,17 @@ def spend_row(attempted: Attempted, cost: Decimal, *, store_prompts: bool = Fals
     principal = call.principal
     usage = attempted.usage or Usage()
     deployment = attempted.deployment
-    metadata = {k: v for k, v in call.request.metadata.items() if k != "tags"}
+    metadata = _metadata({k: v for k, v in call.request.metadata.items() if k != "tags"})
     return SpendRow(
         request_id=call.request_id,
         started_at=datetime.fromtimestamp(attempted.started, UTC),
         ended_at=datetime.fromtimestamp(attempted.ended, UTC),
         api_key=principal.key_hash,
-        key_alias=principal.key_alias,
-        user_id=principal.user_id,
-        team_id=principal.team_id,
-        org_id=principal.org_id,
-        model_group=attempted.model_group or call.model,
+        key_alias=_text(principal.key_alias),
+        user_id=_text(principal.user_id),
+        team_id=_text(principal.team_id),
+        org_id=_text(principal.org_id),
+        model_group=_text(attempted.model_group or call.model),
         deployment_id=deployment.id if deployment is not None else None,
         provider_model=deployment.litellm_model if deployment is not None else None,
         prompt_tokens=usage.prompt_tokens,
@@ -73,7 +106,7 @@ def spend_row(attempted: Attempted, cost: Decimal, *, store_prompts: bool = Fals
         tags=tags_of(attempted),
         metadata=metadata,
         client_format=call.client_format,
-        requested_model=call.model,
+        requested_model=_text(call.model),
         attempts=attempted.attempts,
         stream=attempted.stream,
         completion_start_at=_moment(attempted.first_token_at),

@@ -51,6 +51,11 @@ def _report_warnings(config: Config) -> None:
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
     _report_warnings(config)
+    if any(d.provider == "bedrock" for d in config.deployments):
+        from tollgate.providers.aws import credential_warnings
+
+        for warning in credential_warnings(config.deployments, read_environment()):
+            log.warning(warning)
     groups = sorted({d.model_name for d in config.deployments})
     print(f"ok: {len(config.deployments)} deployments in {len(groups)} model groups: {', '.join(groups)}")
     if args.check_connections:

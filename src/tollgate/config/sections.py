@@ -87,8 +87,9 @@ class GeneralSettings(_Section):
     disable_prisma_schema_update: bool = False
     # How long a virtual key's principal is cached (LiteLLM's name; default 60 s).
     user_api_key_cache_ttl: float | None = Field(default=None, ge=0)
+    # Request bodies above this many MB get 413 (LiteLLM's key); unset: DEFAULT_MAX_REQUEST_MB.
     max_request_size_mb: float | None = Field(default=None, gt=0)
-    enforced_params: list[str] = Field(default_factory=list)
+    enforced_params: list[str] = Field(default_factory=list)  # params every request must carry
 
 
 class LitellmSettings(_Section):

@@ -23,6 +23,7 @@ from tollgate.dialects.openai import chat as openai_chat
 from tollgate.edge.dispatch import Handler, HotPaths
 from tollgate.edge.health import Health
 from tollgate.edge.inference import Inference, error_response, internal_error
+from tollgate.edge.limits import BodyLimit
 from tollgate.errors import GatewayError, InvalidRequest, NotFound
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class EdgeParts:
     routers: Callable[[], Sequence[APIRouter]] = tuple  # built with the full app, on first use
     on_startup: Sequence[Hook] = field(default_factory=list)
     on_shutdown: Sequence[Hook] = field(default_factory=list)
+    max_body_bytes: int = 32 * 1024 * 1024  # for the full app's routes (inference reads its own)
 
 
 def create_app(parts: EdgeParts) -> ASGIApp:
@@ -72,7 +74,7 @@ def create_app(parts: EdgeParts) -> ASGIApp:
     for path in ("/health/liveliness", "/health/liveness", "/v1/health/liveliness"):
         get[path] = parts.health.liveliness
     return HotPaths(
-        lambda: _full_app(parts, openai),
+        lambda: BodyLimit(_full_app(parts, openai), parts.max_body_bytes),
         post=post,
         get=get,
         bedrock=bedrock,

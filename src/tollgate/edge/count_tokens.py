@@ -1,17 +1,19 @@
 """``POST /v1/messages/count_tokens`` (and ``/anthropic/v1/messages/count_tokens``).
 
 The body is Anthropic's (a Messages body without ``max_tokens``), parsed by the anthropic dialect.
-When the model group has an Anthropic deployment the count is the upstream's own answer;
-otherwise (OpenAI-compatible, Bedrock and fake upstreams have no such endpoint) it is the same
-estimate admission reserves (``policy.tokens``: characters / 4 plus message and tool framing).
-An Anthropic upstream that has no count_tokens endpoint (404) also falls back to the estimate.
-The ``x-tollgate-token-count`` response header says which (``upstream`` or ``estimate``).
+Like every route it is admitted first (``Gateway.native``: model access, budgets, rate limits) and
+accounted (a spend-log row with no tokens and no cost). When the model group has an Anthropic
+deployment the count is the upstream's own answer; otherwise (OpenAI-compatible, Bedrock and
+fake upstreams have no such endpoint) it is the same estimate admission reserves
+(``policy.tokens``: characters / 4 plus message and tool framing). An Anthropic upstream that has
+no count_tokens endpoint (404) also falls back to the estimate. The ``x-tollgate-token-count``
+response header says which (``upstream`` or ``estimate``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 
 import orjson
 from starlette.requests import Request
@@ -21,21 +23,17 @@ from tollgate.auth.principal import Principal
 from tollgate.canonical import ChatRequest
 from tollgate.config import Deployment
 from tollgate.dialects.anthropic import messages as anthropic_messages
-from tollgate.edge.inference import error_response, internal_error
+from tollgate.dialects.bounds import load_json
+from tollgate.edge.inference import INTERNAL_ERROR, Admittance, error_response, internal_error
 from tollgate.errors import GatewayError, InvalidRequest, UpstreamNotFound
 from tollgate.policy.tokens import estimate_input_tokens
 from tollgate.providers import NativeRelay, SendOptions
 
-Authenticate = Callable[[Request], Awaitable[Principal]]
-Deployments = Callable[[str], Sequence[Deployment]]
 
 def parse_count_request(body: bytes) -> ChatRequest:
     """A count_tokens body as a ``ChatRequest``: the Messages parser requires ``max_tokens``,
     which count_tokens does not take, so a placeholder is supplied when it is absent."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
+    data = load_json(body)
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object", param="body")
     data.pop("stream", None)
@@ -44,37 +42,51 @@ def parse_count_request(body: bytes) -> ChatRequest:
 
 
 class CountTokens:
-    def __init__(
-        self, deployments: Deployments, providers: Mapping[str, object], authenticate: Authenticate
-    ) -> None:
-        self._deployments = deployments
+    def __init__(self, admittance: Admittance, providers: Mapping[str, object]) -> None:
+        self._admittance = admittance
         self._providers = providers
-        self._authenticate = authenticate
 
     async def handle(self, http: Request) -> Response:
         request_id = os.urandom(16).hex()
+        render = anthropic_messages.render_error
+        received = self._admittance.clock()
+        principal: Principal | None = None
         try:
-            await self._authenticate(http)
-            request = parse_count_request(await http.body())
-            tokens, source = await self._count(request)
+            principal = await self._admittance.authenticate(http)
+            request = parse_count_request(await self._admittance.body(http, principal))
+            call = self._admittance.call(principal, request, "anthropic", request_id, http)
+        except GatewayError as exc:
+            self._admittance.refused(exc, principal, None, "anthropic", request_id, http, received)
+            return error_response(render, exc, request_id)
+        except Exception as exc:
+            err = GatewayError(INTERNAL_ERROR)
+            self._admittance.refused(err, principal, None, "anthropic", request_id, http, received)
+            return internal_error(render, exc, request_id)
+        try:
+            estimate = call.input_tokens if call.input_tokens is not None else estimate_input_tokens(request)
+            passage = await self._admittance.gateway.native(
+                call, "anthropic", lambda deployment: self._count(request, estimate, deployment)
+            )
+            await passage.land(None, None)  # counting uses no tokens
+            tokens, source = passage.value
             return Response(
                 orjson.dumps({"input_tokens": tokens}),
                 media_type="application/json",
                 headers={"x-request-id": request_id, "x-tollgate-token-count": source},
             )
         except GatewayError as exc:
-            return error_response(anthropic_messages.render_error, exc, request_id)
+            return error_response(render, exc, request_id)
         except Exception as exc:
-            return internal_error(anthropic_messages.render_error, exc, request_id)
+            return internal_error(render, exc, request_id)
 
-    async def _count(self, request: ChatRequest) -> tuple[int, str]:
-        deployments = self._deployments(request.model)
+    async def _count(
+        self, request: ChatRequest, estimate: int, anthropic: Deployment | None
+    ) -> tuple[int, str]:
         provider = self._providers.get("anthropic")
-        anthropic = next((d for d in deployments if d.provider == "anthropic"), None)
         if anthropic is None or not isinstance(provider, NativeRelay):
-            return estimate_input_tokens(request), "estimate"
+            return estimate, "estimate"
         options = SendOptions(timeout=anthropic.timeout, drop_params=True)
         try:
             return await provider.count_tokens(anthropic, request, options), "upstream"
         except UpstreamNotFound:
-            return estimate_input_tokens(request), "estimate"
+            return estimate, "estimate"

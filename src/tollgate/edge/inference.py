@@ -1,8 +1,10 @@
-"""Thin inference handlers: parse (dialect) → authenticate → gateway → render (dialect).
+"""Thin inference handlers: authenticate → read (size-limited) → parse (dialect) → gateway → render.
 
 One handler serves every chat dialect; the route decides which dialect it is. Errors anywhere
 leave in that dialect's shape (``render_error``); a bug becomes a 500 in the same shape, logged
-with its traceback on the server and never sent to the client.
+with its traceback on the server and never sent to the client. Requests refused here, before
+the gateway has them (bad credentials, a body too large or malformed, a missing enforced
+param), are still accounted (``Gateway.refused``): a spend-log row and a metric line each.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from tollgate.auth.principal import Principal
 from tollgate.call import Call
-from tollgate.canonical import ChatRequest, StreamEvent
+from tollgate.canonical import ChatRequest, EmbeddingRequest, StreamEvent
 from tollgate.dialects import ChatDialect, StreamEncoder
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.dialects.openai import embeddings as openai_embeddings
+from tollgate.edge.limits import RequestLimits, check_enforced, enforced_params, read_body
 from tollgate.errors import GatewayError
-from tollgate.gateway import Gateway
+from tollgate.gateway import Gateway, StreamResult
+from tollgate.policy.tokens import estimate_input_tokens
 from tollgate.telemetry.tracing import NO_TRACING, SpanHandle, Tracing
 
 log = logging.getLogger("tollgate.edge")
@@ -32,6 +37,8 @@ Authenticate = Callable[[Request], Awaitable[Principal]]
 ErrorRenderer = Callable[[GatewayError], tuple[int, bytes, Mapping[str, str]]]
 
 INTERNAL_ERROR = "internal error in the gateway; the server log has the details"
+# Who a request refused before authentication is accounted to: nobody.
+ANONYMOUS = Principal(kind="key")
 
 
 def error_response(render: ErrorRenderer, err: GatewayError, request_id: str | None = None) -> Response:
@@ -48,22 +55,75 @@ def internal_error(render: ErrorRenderer, exc: BaseException, request_id: str | 
     return error_response(render, GatewayError(INTERNAL_ERROR), request_id)
 
 
-def _tags(request: Request) -> tuple[str, ...]:
+def request_tags(request: Request) -> tuple[str, ...]:
     raw = request.headers.get("x-tollgate-tags") or request.headers.get("x-litellm-tags")
     return tuple(t.strip() for t in raw.split(",") if t.strip()) if raw else ()
 
 
-class Inference:
+class Admittance:
+    """What every route does before the gateway has a request: authenticate, read the body
+    within the size limit, check enforced params; and account for the requests refused there."""
+
     def __init__(
         self,
         gateway: Gateway,
         authenticate: Authenticate,
+        limits: RequestLimits,
         clock: Callable[[], float] = time.time,
-        tracing: Tracing = NO_TRACING,
-    ):
-        self._gateway = gateway
-        self._authenticate = authenticate
-        self._clock = clock
+    ) -> None:
+        self.gateway = gateway
+        self.authenticate = authenticate
+        self.limits = limits
+        self.clock = clock
+
+    async def body(self, http: Request, principal: Principal) -> bytes:
+        body = await read_body(http, self.limits.max_body_bytes)
+        check_enforced(enforced_params(self.limits, principal.metadata), body)
+        return body
+
+    def call(
+        self,
+        principal: Principal,
+        request: ChatRequest | EmbeddingRequest,
+        client_format: str,
+        request_id: str,
+        http: Request,
+        *,
+        input_tokens: int | None = None,
+    ) -> Call:
+        return Call(
+            principal=principal,
+            request=request,
+            client_format=client_format,
+            request_id=request_id,
+            received_at=self.clock(),
+            tags=request_tags(http),
+            input_tokens=estimate_input_tokens(request) if input_tokens is None else input_tokens,
+        )
+
+    def refused(
+        self,
+        err: GatewayError,
+        principal: Principal | None,
+        model: str | None,
+        client_format: str,
+        request_id: str,
+        http: Request,
+        received_at: float,
+    ) -> None:
+        request = ChatRequest(model=model or "", messages=())
+        call = Call(
+            principal=principal or ANONYMOUS, request=request, client_format=client_format,
+            request_id=request_id, received_at=received_at, tags=request_tags(http), input_tokens=0,
+        )
+        self.gateway.refused(call, err)
+
+
+class Inference:
+    def __init__(self, admittance: Admittance, tracing: Tracing = NO_TRACING):
+        self._gateway = admittance.gateway
+        self._admittance = admittance
+        self._clock = admittance.clock
         self._tracing = tracing
 
     def _root(self, client_format: str, request_id: str) -> SpanHandle:
@@ -75,20 +135,7 @@ class Inference:
 
     async def _auth(self, http: Request) -> Principal:
         with self._tracing.span("auth"):
-            return await self._authenticate(http)
-
-    def _call(
-        self, principal: Principal, request: object, dialect: str, http: Request, request_id: str
-    ) -> Call:
-        assert isinstance(request, ChatRequest) or hasattr(request, "inputs")
-        return Call(
-            principal=principal,
-            request=request,  # type: ignore[arg-type]
-            client_format=dialect,
-            request_id=request_id,
-            received_at=self._clock(),
-            tags=_tags(http),
-        )
+            return await self._admittance.authenticate(http)
 
     async def chat(
         self, http: Request, dialect: ChatDialect, model: str | None = None, stream: bool | None = None
@@ -115,24 +162,36 @@ class Inference:
         request_id: str,
         root: SpanHandle,
     ) -> Response:
+        received = self._clock()
+        principal: Principal | None = None
         try:
             principal = await self._auth(http)
-            body = await http.body()
-            chat = dialect.parse_request(body, model=model)
+            chat = dialect.parse_request(await self._admittance.body(http, principal), model=model)
             root.set("model", chat.model)
             if stream is not None and chat.stream != stream:
                 chat = replace(chat, stream=stream)  # Bedrock says "stream" in the path, not the body
-            call = self._call(principal, chat, dialect.name, http, request_id)
-            if chat.stream:
+            call = self._admittance.call(principal, chat, dialect.name, request_id, http)
+            encoder = dialect.stream_encoder(chat) if chat.stream else None
+        except GatewayError as exc:
+            self._admittance.refused(exc, principal, model, dialect.name, request_id, http, received)
+            return error_response(dialect.render_error, exc, request_id)
+        except Exception as exc:
+            err = GatewayError(INTERNAL_ERROR)
+            self._admittance.refused(err, principal, model, dialect.name, request_id, http, received)
+            return internal_error(dialect.render_error, exc, request_id)
+        # From here on the gateway accounts for the request, whatever happens.
+        try:
+            if encoder is not None:
                 opened = await self._gateway.chat_stream(call)
-                encoder = dialect.stream_encoder(chat)
                 headers = opened.headers
                 headers["x-request-id"] = request_id
                 headers["cache-control"] = "no-cache"
+                body = _encode(opened.events, encoder, request_id, self._tracing, root)
                 return StreamingResponse(
-                    _encode(opened.events, encoder, request_id, self._tracing, root),
+                    body,
                     media_type=encoder.content_type,
                     headers=headers,
+                    background=BackgroundTask(_close, body, opened, root),
                 )
             result = await self._gateway.chat(call)
             result.headers["x-request-id"] = request_id
@@ -160,11 +219,22 @@ class Inference:
             root.end()
 
     async def _embeddings(self, http: Request, request_id: str, root: SpanHandle) -> Response:
+        received = self._clock()
+        principal: Principal | None = None
+        render = openai_chat.render_error
         try:
             principal = await self._auth(http)
-            embedding = openai_embeddings.parse_request(await http.body())
+            embedding = openai_embeddings.parse_request(await self._admittance.body(http, principal))
             root.set("model", embedding.model)
-            call = self._call(principal, embedding, "openai", http, request_id)
+            call = self._admittance.call(principal, embedding, "openai", request_id, http)
+        except GatewayError as exc:
+            self._admittance.refused(exc, principal, None, "openai", request_id, http, received)
+            return error_response(render, exc, request_id)
+        except Exception as exc:
+            err = GatewayError(INTERNAL_ERROR)
+            self._admittance.refused(err, principal, None, "openai", request_id, http, received)
+            return internal_error(render, exc, request_id)
+        try:
             result = await self._gateway.embed(call)
             result.headers["x-request-id"] = request_id
             body = openai_embeddings.render_response(
@@ -172,9 +242,9 @@ class Inference:
             )
             return Response(body, media_type="application/json", headers=result.headers)
         except GatewayError as exc:
-            return error_response(openai_chat.render_error, exc, request_id)
+            return error_response(render, exc, request_id)
         except Exception as exc:
-            return internal_error(openai_chat.render_error, exc, request_id)
+            return internal_error(render, exc, request_id)
 
 
 async def _encode(
@@ -208,3 +278,13 @@ async def _encode(
     finally:
         root.set("status", status)
         root.end()
+
+
+async def _close(body: AsyncIterator[bytes], opened: StreamResult, root: SpanHandle) -> None:
+    """After a streamed response, however it ended: a client that went away can leave the body
+    suspended (or never started); close it and its relay so the request is accounted now."""
+    close = getattr(body, "aclose", None)
+    if close is not None:
+        await close()
+    await opened.close()
+    root.end()

@@ -7,143 +7,66 @@ event-stream bytes. ``POST /anthropic/{path}`` (any path but ``v1/messages``, wh
 translated chat route) forwards the body, with its ``model`` replaced by the deployment's
 upstream model, to the Anthropic deployment with the deployment's key.
 
-Both are authenticated; errors the gateway raises leave in the route's format (Bedrock's
-``x-amzn-ErrorType`` JSON, Anthropic's error object); upstream errors are relayed as they are.
-Metering: usage is read from the answer (Bedrock's ``x-amzn-bedrock-*-token-count`` headers or
-the stream's ``amazon-bedrock-invocationMetrics``; Anthropic's ``usage`` object or the stream's
-``message_start`` / ``message_delta``) and handed to the ``UsageSink`` given, if any. Budgets,
-rate limits and routing retries/fallbacks do not apply to these routes (the first deployment of
-the right provider is used); spend is recorded only through that sink.
+Nothing is bypassed: each call goes through ``Gateway.native`` — authentication, model access,
+budgets and rate limits (reserving the body's size / 4 input tokens and its ``max_tokens``),
+then settlement with the usage read from the answer (``native_usage``) and a spend-log row.
+Routing retries and fallbacks do not apply (the body is the provider's own; the group's first
+deployment of that provider is used). Errors the gateway raises leave in the route's format
+(Bedrock's ``x-amzn-ErrorType`` JSON, Anthropic's error object); upstream errors are relayed as
+they are. A stream that ends before its last event ends with an error event in its format.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import orjson
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from tollgate.accounting.landing import cancelled, failure
 from tollgate.auth.principal import Principal
-from tollgate.canonical import Usage
+from tollgate.canonical import ChatRequest, EmbeddingRequest, Usage
 from tollgate.config import Deployment
 from tollgate.dialects.anthropic import messages as anthropic_messages
-from tollgate.dialects.anthropic.response import parse_usage
+from tollgate.dialects.anthropic.errors import error_body as anthropic_error_body
 from tollgate.dialects.bedrock import converse as bedrock_converse
+from tollgate.dialects.bedrock.errors import STREAM_EXCEPTIONS
+from tollgate.dialects.bounds import load_json
 from tollgate.edge.count_tokens import CountTokens
-from tollgate.edge.inference import ErrorRenderer, error_response, internal_error
-from tollgate.errors import GatewayError, InvalidRequest, NotFound
-from tollgate.framing.eventstream import EventStreamDecoder, EventStreamError
-from tollgate.framing.sse import SseParser
+from tollgate.edge.inference import Admittance, ErrorRenderer, error_response, internal_error
+from tollgate.edge.native_usage import (
+    AnthropicMeter,
+    BedrockMeter,
+    anthropic_event_usage,
+    bedrock_usage,
+)
+from tollgate.errors import (
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    StreamTruncated,
+    upstream_error_for_status,
+)
+from tollgate.framing.eventstream import encode_exception
+from tollgate.framing.sse import encode as sse_encode
+from tollgate.gateway import Passage
 from tollgate.providers import NativeInvoker, NativeRelay
 from tollgate.providers.http import UpstreamStream
 
 log = logging.getLogger("tollgate.edge")
 
-Authenticate = Callable[[Request], Awaitable[Principal]]
 Deployments = Callable[[str], Sequence[Deployment]]
+UsageOf = Callable[[bytes, Mapping[str, str]], Usage | None]
+Meter = BedrockMeter | AnthropicMeter
 
 # Upstream answer headers relayed to the client besides content-type.
 _RELAYED_PREFIXES = ("x-amzn-", "anthropic-", "request-id", "retry-after")
-
-
-class UsageSink(Protocol):
-    """Where passthrough usage goes (accounting). Called once per request, after the answer."""
-
-    async def record(
-        self,
-        principal: Principal,
-        deployment: Deployment,
-        usage: Usage | None,
-        status: int,
-        *,
-        route: str,
-        request_id: str,
-        started: float,
-    ) -> None: ...
-
-
-def bedrock_usage(headers: Mapping[str, str]) -> Usage | None:
-    """InvokeModel's usage headers (``x-amzn-bedrock-input-token-count`` / ``-output-``)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    raw_in = lowered.get("x-amzn-bedrock-input-token-count")
-    raw_out = lowered.get("x-amzn-bedrock-output-token-count")
-    if raw_in is None and raw_out is None:
-        return None
-    try:
-        return Usage(input_tokens=int(raw_in or 0), output_tokens=int(raw_out or 0))
-    except ValueError:
-        return None
-
-
-def bedrock_metrics_usage(chunk: object) -> Usage | None:
-    """``amazon-bedrock-invocationMetrics`` of a decoded stream chunk (the last one carries it)."""
-    if not isinstance(chunk, dict):
-        return None
-    metrics = chunk.get("amazon-bedrock-invocationMetrics")
-    if not isinstance(metrics, dict):
-        return None
-    tokens_in, tokens_out = metrics.get("inputTokenCount"), metrics.get("outputTokenCount")
-    return Usage(
-        input_tokens=tokens_in if isinstance(tokens_in, int) else 0,
-        output_tokens=tokens_out if isinstance(tokens_out, int) else 0,
-    )
-
-
-def anthropic_event_usage(event: object, usage: Usage | None) -> Usage | None:
-    """Usage so far after one Anthropic stream event (or a whole Messages answer)."""
-    if not isinstance(event, dict):
-        return usage
-    if event.get("type") == "message_start" and isinstance(event.get("message"), dict):
-        return parse_usage(event["message"].get("usage"), usage or Usage())
-    if "usage" in event:  # message_delta, or a non-streamed message
-        return parse_usage(event["usage"], usage or Usage())
-    return usage
-
-
-class _BedrockMeter:
-    """Reads usage out of relayed InvokeModelWithResponseStream bytes without altering them."""
-
-    def __init__(self) -> None:
-        self._decoder: EventStreamDecoder | None = EventStreamDecoder()
-        self.usage: Usage | None = None
-
-    def feed(self, chunk: bytes) -> None:
-        if self._decoder is None:
-            return
-        try:
-            messages = self._decoder.feed(chunk)
-        except EventStreamError:
-            self._decoder = None  # the client gets the bytes anyway; only metering gives up
-            return
-        for message in messages:
-            if message.event_type != "chunk":
-                continue
-            try:
-                payload = orjson.loads(message.payload)
-                inner = orjson.loads(base64.b64decode(payload.get("bytes", "")))
-            except (orjson.JSONDecodeError, ValueError, AttributeError):
-                continue
-            self.usage = bedrock_metrics_usage(inner) or self.usage
-
-
-class _AnthropicMeter:
-    def __init__(self) -> None:
-        self._parser = SseParser()
-        self.usage: Usage | None = None
-
-    def feed(self, chunk: bytes) -> None:
-        for event in self._parser.feed(chunk):
-            try:
-                self.usage = anthropic_event_usage(orjson.loads(event.data), self.usage)
-            except orjson.JSONDecodeError:
-                continue
 
 
 def _relayed_headers(upstream: Mapping[str, str], request_id: str, group: str) -> dict[str, str]:
@@ -155,25 +78,49 @@ def _relayed_headers(upstream: Mapping[str, str], request_id: str, group: str) -
     return headers
 
 
+def _answered(status: int, route: str) -> GatewayError | None:
+    """What the row says about an upstream answer relayed with ``status``."""
+    if status < 400:
+        return None
+    err = upstream_error_for_status(status, f"passthrough {route} answered {status}")
+    err.status = status
+    return err
+
+
+def _bedrock_cut(err: GatewayError) -> bytes:
+    exception = STREAM_EXCEPTIONS.get(err.kind, "internalServerException")
+    return encode_exception(exception, orjson.dumps({"message": err.message}))
+
+
+def _anthropic_cut(err: GatewayError) -> bytes:
+    return sse_encode(anthropic_error_body(err), "error")
+
+
+def _request(
+    model: str, data: Mapping[str, Any], deployments: Sequence[Deployment]
+) -> ChatRequest | EmbeddingRequest:
+    """What admission reserves for a native body: no output for an embedding group, else the
+    body's ``max_tokens`` (the default reservation when it has none)."""
+    if deployments and all(d.info.mode == "embedding" for d in deployments):
+        return EmbeddingRequest(model=model, inputs=())
+    max_tokens = data.get("max_tokens")
+    valid = isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and 0 < max_tokens < 2**31
+    return ChatRequest(model=model, messages=(), max_tokens=max_tokens if valid else None)
+
+
 class Passthrough:
     def __init__(
-        self,
-        deployments: Deployments,
-        providers: Mapping[str, object],
-        authenticate: Authenticate,
-        sink: UsageSink | None = None,
-        clock: Callable[[], float] = time.time,
+        self, admittance: Admittance, deployments: Deployments, providers: Mapping[str, object]
     ) -> None:
+        self._admittance = admittance
+        self._gateway = admittance.gateway
         self._deployments = deployments
         self._providers = providers
-        self._authenticate = authenticate
-        self._sink = sink
-        self._clock = clock
 
     def routes(self) -> list[Route]:
         """Register these after the translated chat routes: ``/anthropic/v1/messages`` must win
         over the ``/anthropic/{path}`` catch-all."""
-        count = CountTokens(self._deployments, self._providers, self._authenticate).handle
+        count = CountTokens(self._admittance, self._providers).handle
         routes = [
             Route("/v1/messages/count_tokens", count, methods=["POST"], include_in_schema=False),
             Route("/anthropic/v1/messages/count_tokens", count, methods=["POST"], include_in_schema=False),
@@ -193,83 +140,90 @@ class Passthrough:
         )
         return routes
 
-    def _deployment(self, model: str, provider: str, render: str) -> Deployment:
-        found = next((d for d in self._deployments(model) if d.provider == provider), None)
-        if found is None:
-            raise InvalidRequest(
-                f"model '{model}' has no {render} deployment; the native {render} API can only be "
-                f"passed through to one (use the translated chat routes instead)",
-                param="model",
-            )
-        return found
-
     async def bedrock_invoke(self, http: Request) -> Response:
-        request_id = os.urandom(16).hex()
-        started = self._clock()
-        render: ErrorRenderer = bedrock_converse.render_error
-        try:
-            principal = await self._authenticate(http)
-            model_id: str = http.path_params["model_id"]
-            stream = http.url.path.endswith("/invoke-with-response-stream")
-            deployment = self._deployment(model_id, "bedrock", "Bedrock")
-            provider = self._providers.get("bedrock")
+        model_id: str = http.path_params["model_id"]
+        stream = http.url.path.endswith("/invoke-with-response-stream")
+        provider = self._providers.get("bedrock")
+
+        async def send(deployment: Deployment | None, body: bytes) -> UpstreamStream:
+            if deployment is None:
+                raise _no_deployment(model_id, "Bedrock")
             if not isinstance(provider, NativeInvoker):
                 raise NotFound("no Bedrock provider is configured")
-            upstream = await provider.invoke(
-                deployment, await http.body(), stream, headers=http.headers, timeout=deployment.timeout
+            return await provider.invoke(
+                deployment, body, stream, headers=http.headers, timeout=deployment.timeout
             )
-            meter = _BedrockMeter() if stream and upstream.status < 400 else None
-            return await self._relay(
-                upstream,
-                meter,
-                principal,
-                deployment,
-                request_id,
-                started,
-                model_id,
-                "bedrock_invoke",
-                usage_of=lambda body, headers: bedrock_usage(headers),
-            )
-        except GatewayError as exc:
-            return error_response(render, exc, request_id)
-        except Exception as exc:
-            return internal_error(render, exc, request_id)
+
+        return await self._serve(
+            http, "bedrock", bedrock_converse.render_error, "bedrock_invoke", model_id, send,
+            meter=BedrockMeter() if stream else None, cut=_bedrock_cut,
+            usage_of=lambda body, headers: bedrock_usage(headers),
+        )
 
     async def anthropic(self, http: Request) -> Response:
-        request_id = os.urandom(16).hex()
-        started = self._clock()
-        render: ErrorRenderer = anthropic_messages.render_error
-        try:
-            principal = await self._authenticate(http)
-            path: str = http.path_params["path"]
-            body = await http.body()
+        path: str = http.path_params["path"]
+        provider = self._providers.get("anthropic")
+
+        async def send(deployment: Deployment | None, body: bytes) -> UpstreamStream:
             data = _json_object(body)
-            model = data.get("model")
-            if not isinstance(model, str) or not model:
-                raise InvalidRequest(
-                    "model: field required to choose the Anthropic deployment", param="model"
-                )
-            deployment = self._deployment(model, "anthropic", "Anthropic")
-            provider = self._providers.get("anthropic")
+            if deployment is None:
+                raise _no_deployment(str(data.get("model")), "Anthropic")
             if not isinstance(provider, NativeRelay):
                 raise NotFound("no Anthropic provider is configured")
             data["model"] = deployment.upstream_model
-            upstream = await provider.passthrough(
+            return await provider.passthrough(
                 deployment, f"/{path}", orjson.dumps(data), http.headers, timeout=deployment.timeout
             )
-            streamed = upstream.headers.get("content-type", "").startswith("text/event-stream")
-            meter = _AnthropicMeter() if streamed and upstream.status < 400 else None
-            return await self._relay(
-                upstream,
-                meter,
-                principal,
-                deployment,
-                request_id,
-                started,
-                model,
-                f"anthropic/{path}",
-                usage_of=lambda answer, headers: anthropic_event_usage(_loads(answer), None),
+
+        return await self._serve(
+            http, "anthropic", anthropic_messages.render_error, f"anthropic/{path}", None, send,
+            meter=AnthropicMeter(), cut=_anthropic_cut,
+            usage_of=lambda answer, headers: anthropic_event_usage(_loads(answer), None),
+        )
+
+    async def _serve(
+        self,
+        http: Request,
+        client_format: str,  # the route's wire format, which is also the provider it relays to
+        render: ErrorRenderer,
+        route: str,
+        model: str | None,
+        send: Callable[[Deployment | None, bytes], Awaitable[UpstreamStream]],
+        *,
+        meter: Meter | None,
+        cut: Callable[[GatewayError], bytes],
+        usage_of: UsageOf,
+    ) -> Response:
+        request_id = os.urandom(16).hex()
+        received = self._admittance.clock()
+        principal: Principal | None = None
+        try:
+            principal = await self._admittance.authenticate(http)
+            body = await self._admittance.body(http, principal)
+            data = _loads(body)
+            data = data if isinstance(data, dict) else {}
+            if model is None:
+                model = data.get("model")
+                if not isinstance(model, str) or not model:
+                    raise InvalidRequest(
+                        "model: field required to choose the Anthropic deployment", param="model"
+                    )
+            request = _request(model, data, self._deployments(model))
+            call = self._admittance.call(
+                principal, request, client_format, request_id, http, input_tokens=len(body) // 4
             )
+        except GatewayError as exc:
+            self._admittance.refused(exc, principal, model, client_format, request_id, http, received)
+            return error_response(render, exc, request_id)
+        except Exception as exc:
+            err = GatewayError("internal error in the gateway; the server log has the details")
+            self._admittance.refused(err, principal, model, client_format, request_id, http, received)
+            return internal_error(render, exc, request_id)
+        try:
+            passage: Passage[UpstreamStream] = await self._gateway.native(
+                call, client_format, lambda deployment: send(deployment, body)
+            )
+            return await self._relay(passage, meter, cut, usage_of, request_id, model, route)
         except GatewayError as exc:
             return error_response(render, exc, request_id)
         except Exception as exc:
@@ -277,58 +231,68 @@ class Passthrough:
 
     async def _relay(
         self,
-        upstream: UpstreamStream,
-        meter: _BedrockMeter | _AnthropicMeter | None,
-        principal: Principal,
-        deployment: Deployment,
+        passage: Passage[UpstreamStream],
+        meter: Meter | None,
+        cut: Callable[[GatewayError], bytes],
+        usage_of: UsageOf,
         request_id: str,
-        started: float,
         group: str,
         route: str,
-        *,
-        usage_of: Callable[[bytes, Mapping[str, str]], Usage | None],
     ) -> Response:
+        upstream = passage.value
         headers = _relayed_headers(upstream.headers, request_id, group)
+        headers.update(passage.headers)  # the x-ratelimit-* headers of admission
         media_type = upstream.headers.get("content-type", "application/json")
-        if meter is None:
-            answer = await upstream.read_all()
+        streamed = media_type.startswith(("text/event-stream", "application/vnd.amazon.eventstream"))
+        if meter is None or not streamed or upstream.status >= 400:
+            try:
+                answer = await upstream.read_all()
+            except BaseException as exc:
+                await passage.land(None, failure(exc))
+                raise
             usage = usage_of(answer, upstream.headers) if upstream.status < 400 else None
-            await self._record(principal, deployment, usage, upstream.status, route, request_id, started)
+            await passage.land(usage, _answered(upstream.status, route))
             return Response(answer, status_code=upstream.status, headers=headers, media_type=media_type)
+        live = meter
 
-        async def relay() -> AsyncIterator[bytes]:
-            status = upstream.status
+        async def relay() -> AsyncGenerator[bytes, None]:
+            error: GatewayError | None = None
             try:
                 async for chunk in upstream.chunks():
-                    meter.feed(chunk)
+                    live.feed(chunk)
                     yield chunk
+                if not live.complete:
+                    raise StreamTruncated(f"the upstream's {route} stream ended before its end")
             except GatewayError as exc:
-                # The status line is gone; the stream just ends early, as an upstream cut would.
-                status = exc.status
+                # The status line is gone: the client learns it from an error event of its format.
+                error = exc
                 log.warning("passthrough stream %s failed: %s", request_id, exc.message)
+                yield cut(exc)
+            except BaseException as exc:
+                error = failure(exc)
+                raise
             finally:
-                await self._record(principal, deployment, meter.usage, status, route, request_id, started)
+                await passage.land(live.usage, error)
 
-        return StreamingResponse(relay(), status_code=upstream.status, headers=headers, media_type=media_type)
+        body = relay()
 
-    async def _record(
-        self,
-        principal: Principal,
-        deployment: Deployment,
-        usage: Usage | None,
-        status: int,
-        route: str,
-        request_id: str,
-        started: float,
-    ) -> None:
-        if self._sink is None:
-            return
-        try:
-            await self._sink.record(
-                principal, deployment, usage, status, route=route, request_id=request_id, started=started
-            )
-        except Exception:
-            log.exception("recording passthrough usage failed for %s", request_id)
+        async def close() -> None:  # after the response, however it ended (see inference._close)
+            await body.aclose()
+            await passage.land(live.usage, cancelled())
+            upstream.close()
+
+        return StreamingResponse(
+            body, status_code=upstream.status, headers=headers, media_type=media_type,
+            background=BackgroundTask(close),
+        )
+
+
+def _no_deployment(model: str, provider: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"model '{model}' has no {provider} deployment; the native {provider} API can only be "
+        f"passed through to one (use the translated chat routes instead)",
+        param="model",
+    )
 
 
 def _loads(body: bytes) -> Any:
@@ -339,7 +303,7 @@ def _loads(body: bytes) -> Any:
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
-    data = _loads(body)
+    data = load_json(body)  # re-serialised below: it must be within the bounds orjson can write
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object", param="body")
     return data

@@ -21,16 +21,17 @@ More behaviours for routing tests, also picked by the upstream model name (any p
 ``hang`` never answers (until the client gives up), ``slow-<ms>`` answers after that delay,
 ``flaky-<n>`` fails with 503 on the first n calls per model name and then succeeds
 (``flaky-<n>-<status>`` with that status instead; 429s carry ``retry-after: 1``),
-``stream-error-after-<k>`` streams k events then an in-stream error in the route's format, and
-``stream-drop-after-<k>`` streams k events then drops the connection (non-streamed calls to the
-last two answer normally). ``GET /_fake/calls`` returns ``{model name: calls}`` for this process
-(``DELETE`` resets it), so tests can see which upstream a request reached.
+``stream-error-after-<k>`` streams k events then an in-stream error in the route's format,
+``stream-drop-after-<k>`` streams k events then drops the connection, and ``stream-cut-after-<k>``
+streams k events then ends the body cleanly without the format's end marker, as an upstream (or a
+proxy in between) that gives up would (non-streamed calls to the last three answer normally).
+``GET /_fake/calls`` returns ``{model name: calls}`` for this process (``DELETE`` resets it), so
+tests can see which upstream a request reached.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import random
 import re
 from collections.abc import AsyncIterator, Callable
@@ -48,9 +49,9 @@ from tollgate.dialects.bedrock import converse as bedrock_converse
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.dialects.openai import embeddings as openai_embeddings
 from tollgate.errors import GatewayError, InvalidRequest, upstream_error_for_status
+from tollgate.fakes.invoke import aws_error, chunk_frame, invoke_anthropic, invoke_embedding, json_answer
 from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY, sigv4_problem
 from tollgate.framing.eventstream import CONTENT_TYPE as EVENT_STREAM
-from tollgate.framing.eventstream import encode_message
 from tollgate.providers import fake
 
 _MALFORMED = "Malformed input request, please reformat your input"
@@ -58,7 +59,7 @@ _ERROR_MODEL = re.compile(r"error-(\d{3})")
 _HANG_MODEL = re.compile(r"(?<![a-z])hang(?![a-z])")
 _SLOW_MODEL = re.compile(r"slow-(\d+)")
 _FLAKY_MODEL = re.compile(r"flaky-(\d+)(?:-(\d{3}))?")
-_STREAM_FAIL_MODEL = re.compile(r"stream-(error|drop)-after-(\d+)")
+_STREAM_FAIL_MODEL = re.compile(r"stream-(error|drop|cut)-after-(\d+)")
 _HANG_LIMIT = 120.0  # a hung request still ends eventually, so the server can shut down
 
 
@@ -104,17 +105,17 @@ def _injected_error(model: str) -> GatewayError | None:
 
 @dataclass(frozen=True, slots=True)
 class StreamFailure:
-    """``stream-error-after-<k>`` / ``stream-drop-after-<k>``: fail after ``after`` events."""
+    """``stream-<how>-after-<k>``: fail after ``after`` events; ``how`` is error, drop or cut."""
 
     after: int
-    drop: bool
+    how: str
 
 
 def stream_failure(model: str) -> StreamFailure | None:
     match = _STREAM_FAIL_MODEL.search(model)
     if not match:
         return None
-    return StreamFailure(int(match.group(2)), match.group(1) == "drop")
+    return StreamFailure(int(match.group(2)), match.group(1))
 
 
 async def _hang(request: Request) -> None:
@@ -159,17 +160,9 @@ async def _misbehave(request: Request, model: str, calls: _Calls) -> GatewayErro
     return _injected_error(model)
 
 
-def _json(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(payload), status, headers=headers, media_type="application/json")
-
-
 def _render_error(dialect: ChatDialect, err: GatewayError) -> Response:
     status, body, headers = dialect.render_error(err)
     return Response(body, status, headers=dict(headers), media_type="application/json")
-
-
-def _aws_error(status: int, error_type: str, message: str) -> Response:
-    return _json({"message": message}, status, {"x-amzn-ErrorType": error_type})
 
 
 def _signature_problem(request: Request, body: bytes, aws: AwsTestCredentials) -> Response | None:
@@ -183,82 +176,7 @@ def _signature_problem(request: Request, body: bytes, aws: AwsTestCredentials) -
     problem = sigv4_problem(
         request.method, raw_path, headers, body, {aws.access_key_id: aws.secret_access_key}
     )
-    return None if problem is None else _aws_error(403, *problem)
-
-
-def _vector(text: str, size: int = fake.EMBEDDING_DIMENSIONS) -> list[float]:
-    from tollgate.canonical import EmbeddingRequest
-
-    answer = fake.embed(EmbeddingRequest(model="fake", inputs=(text,)), size)
-    return list(answer.vectors[0])
-
-
-def _chunk_frame(payload: object) -> bytes:
-    """One InvokeModelWithResponseStream ``chunk`` event: the JSON payload, base64 in ``bytes``."""
-    encoded = base64.b64encode(orjson.dumps(payload)).decode()
-    headers = ((":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event"))
-    return encode_message(headers, orjson.dumps({"bytes": encoded}))
-
-
-def _invoke_embedding(model_id: str, body: dict[str, object]) -> Response | None:
-    if "titan-embed" in model_id:
-        text = body.get("inputText")
-        if not isinstance(text, str):
-            return _aws_error(400, "ValidationException", "Malformed input request: inputText is required")
-        size = body.get("dimensions")
-        vector = _vector(text, size if isinstance(size, int) and size > 0 else 1024)
-        tokens = max(1, len(text) // 4)
-        return _json(
-            {"embedding": vector, "inputTextTokenCount": tokens},
-            headers={"x-amzn-bedrock-input-token-count": str(tokens)},
-        )
-    if "cohere.embed" in model_id:
-        texts = body.get("texts")
-        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-            return _aws_error(400, "ValidationException", "Malformed input request: texts is required")
-        tokens = sum(max(1, len(t) // 4) for t in texts)
-        answer = {
-            "id": "fake-cohere",
-            "embeddings": [_vector(t, 1024) for t in texts],
-            "texts": texts,
-            "response_type": "embeddings_floats",
-        }
-        return _json(answer, headers={"x-amzn-bedrock-input-token-count": str(tokens)})
-    return None
-
-
-def _invoke_anthropic(model_id: str, raw: bytes, stream: bool) -> Response:
-    """Anthropic-on-Bedrock InvokeModel: a Messages body without ``model``; the answer is the
-    Messages response (or its stream events, one per ``chunk``) with Bedrock's usage headers."""
-    try:
-        parsed = anthropic_messages.parse_request(raw, model=model_id)
-    except GatewayError as exc:
-        return _aws_error(400, "ValidationException", exc.message)
-    answer = fake.reply(parsed)
-    usage_headers = {
-        "x-amzn-bedrock-input-token-count": str(answer.usage.input_tokens),
-        "x-amzn-bedrock-output-token-count": str(answer.usage.output_tokens),
-    }
-    if not stream:
-        return Response(anthropic_messages.render_response(answer), headers=usage_headers,
-                        media_type="application/json")
-    encoder = anthropic_messages.stream_encoder(parsed)
-    frames: list[bytes] = []
-    for event in fake.stream_events(answer):
-        for block in encoder.encode(event).split(b"\n\n"):
-            data = [line[len(b"data: "):] for line in block.split(b"\n") if line.startswith(b"data: ")]
-            if data:
-                payload = orjson.loads(data[0])
-                if payload.get("type") == "message_stop":
-                    # Bedrock appends the invocation's metrics to the last chunk.
-                    payload["amazon-bedrock-invocationMetrics"] = {
-                        "inputTokenCount": answer.usage.input_tokens,
-                        "outputTokenCount": answer.usage.output_tokens,
-                        "invocationLatency": 1,
-                        "firstByteLatency": 1,
-                    }
-                frames.append(_chunk_frame(payload))
-    return Response(b"".join(frames), media_type=EVENT_STREAM)
+    return None if problem is None else aws_error(403, *problem)
 
 
 def create_fake_app(
@@ -301,8 +219,10 @@ def create_fake_app(
                     if i:
                         # Let what was sent arrive on its own, as from a real upstream failing later.
                         await asyncio.sleep(0.1)
-                    if failure.drop:
+                    if failure.how == "drop":
                         raise ConnectionAbortedError(f"fake upstream dropped the stream after {i} events")
+                    if failure.how == "cut":
+                        return  # a clean end of the body, without the end marker
                     err = upstream_error_for_status(500, f"fake upstream failed after {i} events")
                     err.status = 500
                     yield encoder.error(err)
@@ -362,15 +282,18 @@ def create_fake_app(
         except orjson.JSONDecodeError:
             body = None
         if not isinstance(body, dict):
-            return _aws_error(400, "ValidationException", _MALFORMED)
-        embedded = None if stream else _invoke_embedding(model_id, body)
+            return aws_error(400, "ValidationException", _MALFORMED)
+        embedded = None if stream else invoke_embedding(model_id, body)
         if embedded is not None:
             return embedded
         if "anthropic_version" in body or "anthropic" in model_id:
-            return _invoke_anthropic(model_id, raw, stream)
+            return invoke_anthropic(model_id, raw, stream)
         if stream:
-            return Response(_chunk_frame({"echo": body, "model": model_id}), media_type=EVENT_STREAM)
-        return _json({"echo": body, "model": model_id})
+            # The last chunk of a real InvokeModelWithResponseStream carries the invocation metrics.
+            metrics = {"inputTokenCount": 1, "outputTokenCount": 1, "invocationLatency": 1}
+            last = {"echo": body, "model": model_id, "amazon-bedrock-invocationMetrics": metrics}
+            return Response(chunk_frame(last), media_type=EVENT_STREAM)
+        return json_answer({"echo": body, "model": model_id})
 
     async def count_tokens(request: Request) -> Response:
         try:
@@ -383,7 +306,7 @@ def create_fake_app(
             return _render_error(anthropic_messages, InvalidRequest("request body is not valid JSON"))
         except GatewayError as exc:
             return _render_error(anthropic_messages, exc)
-        return _json({"input_tokens": fake.input_tokens(parsed)})
+        return json_answer({"input_tokens": fake.input_tokens(parsed)})
 
     async def models(request: Request) -> Response:
         data = [{"id": "fake-model", "object": "model", "created": 1700000000, "owned_by": "tollgate"}]
@@ -392,7 +315,7 @@ def create_fake_app(
     async def call_counts(request: Request) -> Response:
         if request.method == "DELETE":
             calls.counts.clear()
-        return _json(calls.counts)
+        return json_answer(calls.counts)
 
     app = Starlette()
     app.add_route("/_fake/calls", call_counts, methods=["GET", "DELETE"])

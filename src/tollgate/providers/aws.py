@@ -6,13 +6,17 @@ or botocore's default chain (environment, shared files, ECS task role, IRSA / Po
 instance profile). They are resolved once, lazily, in a worker thread; afterwards signing costs
 only an HMAC, and the blocking STS / metadata-service refresh runs in a thread only when botocore
 says the credentials are about to expire. Signing failures of this kind are converted to
-``GatewayError``s here, the one boundary between botocore's credential code and the gateway.
+``GatewayError``s here, the one boundary between botocore's credential code and the gateway:
+missing or refused credentials are the operator's problem (``DeploymentMisconfigured``, a 5xx the
+Bedrock provider names the deployment in), never a 401 that would read as a bad gateway key.
+``credentials_problem`` is the same check made at start (``check-config``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,11 +29,15 @@ from botocore.config import Config as BotocoreConfig
 from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from tollgate.config import AwsSettings
+from tollgate.config import AwsSettings, Deployment
 from tollgate.config.environment import AWS_REGION_NAMES
-from tollgate.errors import GatewayError, UpstreamAuthError, UpstreamConnectionError
+from tollgate.errors import DeploymentMisconfigured, GatewayError, UpstreamConnectionError
 
 DEFAULT_REGION = "us-east-1"
+NO_CREDENTIALS = (
+    "no AWS credentials found: set aws_access_key_id/aws_secret_access_key, aws_profile_name "
+    "or aws_role_name, or provide them through the environment"
+)
 SERVICE = "bedrock"  # the SigV4 signing name of bedrock-runtime
 DEFAULT_SESSION_NAME = "tollgate"
 _PROVIDER = "bedrock"
@@ -67,13 +75,15 @@ def credential_errors() -> Iterator[None]:
         ) from exc
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        raise UpstreamAuthError(
+        raise DeploymentMisconfigured(
             f"AWS credentials could not be obtained: {error.get('Code', 'error')}: "
             f"{error.get('Message', '')}",
             provider=_PROVIDER,
         ) from exc
     except BotoCoreError as exc:
-        raise UpstreamAuthError(f"AWS credentials could not be obtained: {exc}", provider=_PROVIDER) from exc
+        raise DeploymentMisconfigured(
+            f"AWS credentials could not be obtained: {exc}", provider=_PROVIDER
+        ) from exc
 
 
 class AwsSigner:
@@ -125,11 +135,7 @@ class AwsSigner:
             return self._assumed_role(settings.role_name)
         creds = self._base_credentials()
         if creds is None:
-            raise UpstreamAuthError(
-                "no AWS credentials found: set aws_access_key_id/aws_secret_access_key, aws_profile_name "
-                "or aws_role_name, or provide them through the environment",
-                provider=_PROVIDER,
-            )
+            raise DeploymentMisconfigured(NO_CREDENTIALS, provider=_PROVIDER)
         return creds
 
     def _base_credentials(self) -> Credentials | None:
@@ -152,7 +158,7 @@ class AwsSigner:
             return botocore.session.get_session().create_client("sts", **kwargs)
         base = self._base_credentials()
         if base is None:
-            raise UpstreamAuthError(
+            raise DeploymentMisconfigured(
                 f"no AWS credentials found to assume role {settings.role_name}", provider=_PROVIDER
             )
         frozen = base.get_frozen_credentials()
@@ -199,3 +205,39 @@ def _token_value(token: str) -> str:
 
 def _text(value: str | bytes) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def credentials_problem(settings: AwsSettings, env: Mapping[str, str]) -> str | None:
+    """Why requests with ``settings`` would find no AWS credentials, or None. Blocking (reads the
+    shared files; may ask the instance metadata service); assumed roles are not tried here."""
+    if settings.role_name or (settings.access_key_id and settings.secret_access_key):
+        return None
+    quiet = logging.getLogger("botocore.credentials")  # it says where it found them, at INFO
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        found = AwsSigner(settings, env=env)._base_credentials()
+    except (BotoCoreError, ClientError) as exc:
+        return f"AWS credentials could not be obtained: {exc}"
+    finally:
+        quiet.setLevel(level)
+    return None if found is not None else NO_CREDENTIALS
+
+
+def credential_warnings(deployments: Iterable[Deployment], env: Mapping[str, str]) -> list[str]:
+    """One warning per Bedrock deployment whose requests would find no AWS credentials."""
+    problems: dict[AwsSettings, str | None] = {}
+    warnings: list[str] = []
+    for deployment in deployments:
+        if deployment.provider != _PROVIDER:
+            continue
+        settings = deployment.aws or AwsSettings()
+        if settings not in problems:
+            problems[settings] = credentials_problem(settings, env)
+        problem = problems[settings]
+        if problem is not None:
+            warnings.append(
+                f"deployment '{deployment.id}' of model '{deployment.model_name}': {problem}; "
+                "its requests will fail with a configuration error (500)"
+            )
+    return warnings

@@ -21,6 +21,7 @@ from tollgate.canonical import ChatRequest, ChatResponse, EmbeddingRequest, Embe
 from tollgate.config import AwsSettings, Deployment
 from tollgate.dialects.bedrock import converse as bedrock_converse
 from tollgate.dialects.bedrock import embeddings as bedrock_embeddings
+from tollgate.errors import DeploymentMisconfigured
 from tollgate.framing.eventstream import CONTENT_TYPE as EVENT_STREAM
 from tollgate.providers import SendOptions
 from tollgate.providers.aws import AwsSigner, region_of_arn
@@ -73,7 +74,14 @@ class BedrockProvider:
         self, deployment: Deployment, url: str, body: bytes, headers: dict[str, str]
     ) -> tuple[URL, dict[str, str]]:
         signer = self.signer(deployment)
-        signed = await signer.sign("POST", url, headers, body, region=self.region(deployment))
+        try:
+            signed = await signer.sign("POST", url, headers, body, region=self.region(deployment))
+        except DeploymentMisconfigured as exc:
+            raise DeploymentMisconfigured(
+                f"deployment '{deployment.id}' of model '{deployment.model_name}' is misconfigured: "
+                f"{exc.message}",
+                provider=self.name,
+            ) from exc
         # encoded=True: yarl would otherwise turn %3A back into ':' and the path sent would no
         # longer be the path signed.
         return URL(url, encoded=True), signed

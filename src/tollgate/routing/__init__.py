@@ -11,8 +11,9 @@ from tollgate.routing.cooldowns import (
     MemoryDeploymentState,
     RedisDeploymentState,
 )
+from tollgate.routing.plan import Outcome, Plan
 from tollgate.routing.queue import RequestQueue
-from tollgate.routing.router import Outcome, Plan, Router
+from tollgate.routing.router import Router
 from tollgate.routing.table import Alias, ModelTable, parse_aliases
 
 __all__ = [

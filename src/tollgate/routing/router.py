@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from tollgate.canonical import NO_HINTS, RouteHints
 from tollgate.config import Config, Deployment, LitellmSettings, RouterSettings
@@ -37,6 +37,7 @@ from tollgate.routing.cooldowns import (
     causes_cooldown,
     litellm_error_class,
 )
+from tollgate.routing.plan import Outcome, Plan, fallback_map
 from tollgate.routing.queue import RequestQueue
 from tollgate.routing.strategies import choose, latency_ttl, lowest_order, screen
 from tollgate.routing.table import ModelTable, parse_aliases
@@ -48,52 +49,6 @@ T = TypeVar("T")
 DEFAULT_NUM_RETRIES = 2  # LiteLLM's Router falls back to openai.DEFAULT_MAX_RETRIES
 DEFAULT_REQUEST_TIMEOUT = 6000.0  # litellm.request_timeout
 MAX_HONOURED_RETRY_AFTER = 60.0  # LiteLLM ignores longer upstream Retry-After values
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What routing decided for one request before the first attempt."""
-
-    model: str  # as the client named it
-    group: str  # the model group it resolved to
-    estimated_tokens: int
-    stream: bool
-    num_retries: int
-    retries_from_request: bool  # a per-request num_retries beats retry_policy
-    priority: int | None
-    fallbacks: tuple[str, ...]  # generic chain (request hint, group entry, "*", default_fallbacks)
-    context_window_fallbacks: tuple[str, ...]
-    content_policy_fallbacks: tuple[str, ...]
-    request_timeout: float | None  # per-request timeout hint
-    default_timeout: float
-    default_stream_timeout: float
-
-    def timeout_for(self, deployment: Deployment) -> float:
-        """Seconds one attempt on ``deployment`` may take (to the first byte, for a stream)."""
-        if self.request_timeout is not None:
-            return self.request_timeout
-        if self.stream and deployment.stream_timeout is not None:
-            return deployment.stream_timeout
-        if deployment.timeout is not None:
-            return deployment.timeout
-        return self.default_stream_timeout if self.stream else self.default_timeout
-
-    def chain_for(self, err: GatewayError) -> tuple[str, ...]:
-        if err.fallback == "none":
-            return ()
-        if err.fallback == "context_window" and self.context_window_fallbacks:
-            return self.context_window_fallbacks
-        if err.fallback == "content_policy" and self.content_policy_fallbacks:
-            return self.content_policy_fallbacks
-        return self.fallbacks
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome(Generic[T]):
-    value: T
-    deployment: Deployment
-    model_group: str
-    attempts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,15 +67,6 @@ class _Count:
 
     def __init__(self) -> None:
         self.n = 0
-
-
-def _fallback_map(*sources: Sequence[Mapping[str, Sequence[str]]]) -> dict[str, tuple[str, ...]]:
-    out: dict[str, tuple[str, ...]] = {}
-    for source in sources:
-        for entry in source:
-            for name, chain in entry.items():
-                out.setdefault(name, tuple(chain))
-    return out
 
 
 class Router:
@@ -157,9 +103,9 @@ class Router:
         self._num_retries = next(
             (n for n in (settings.num_retries, ls.num_retries) if n is not None), DEFAULT_NUM_RETRIES
         )
-        self._fallbacks = _fallback_map(settings.fallbacks or ls.fallbacks)
-        self._cw_fallbacks = _fallback_map(settings.context_window_fallbacks or ls.context_window_fallbacks)
-        self._cp_fallbacks = _fallback_map(settings.content_policy_fallbacks or ls.content_policy_fallbacks)
+        self._fallbacks = fallback_map(settings.fallbacks or ls.fallbacks)
+        self._cw_fallbacks = fallback_map(settings.context_window_fallbacks or ls.context_window_fallbacks)
+        self._cp_fallbacks = fallback_map(settings.content_policy_fallbacks or ls.content_policy_fallbacks)
         self._default_fallbacks = tuple(settings.default_fallbacks or ls.default_fallbacks)
         base_timeout = next(
             (t for t in (settings.timeout, ls.request_timeout, request_timeout) if t is not None),
@@ -183,10 +129,6 @@ class Router:
         table = ModelTable(config.deployments, aliases)
         kwargs.setdefault("request_timeout", config.general.request_timeout)
         return cls(table, config.router, config.litellm, **kwargs)
-
-    # ----------------------------------------------------------------------------------------
-    # plan
-    # ----------------------------------------------------------------------------------------
 
     def plan(
         self,
@@ -237,29 +179,35 @@ class Router:
     def _lookup(table: Mapping[str, tuple[str, ...]], model: str, group: str) -> tuple[str, ...]:
         return table.get(model) or table.get(group) or ()
 
-    # ----------------------------------------------------------------------------------------
-    # run
-    # ----------------------------------------------------------------------------------------
-
     async def run(self, plan: Plan, attempt: Callable[[Deployment, int], Awaitable[T]]) -> Outcome[T]:
-        """Call ``attempt`` until it succeeds; raise the last error when every option failed."""
+        """Call ``attempt`` until it succeeds; raise the last error when every option failed.
+
+        A group whose deployments are all at their rpm/tpm caps waits in its queue only when no
+        fallback group is left to try; otherwise the request falls back at once."""
         count = _Count()
         try:
-            return await self._run_group(plan, plan.group, attempt, count)
+            spare = bool(self._groups(plan.fallbacks, plan.group))
+            return await self._run_group(plan, plan.group, attempt, count, spare)
         except GatewayError as err:
             last = err
-            chain = plan.chain_for(err)
-        seen = {plan.group}
-        for name in chain:
-            group = self.table.resolve(name)
-            if group is None or group in seen:
-                continue
-            seen.add(group)
+            groups = self._groups(plan.chain_for(err), plan.group)
+        for position, group in enumerate(groups):
             try:
-                return await self._run_group(plan, group, attempt, count)
+                return await self._run_group(plan, group, attempt, count, position + 1 < len(groups))
             except GatewayError as err:
                 last = err
         raise last
+
+    def _groups(self, chain: Sequence[str], first: str) -> list[str]:
+        """The distinct model groups a fallback chain resolves to, in order, without ``first``."""
+        seen = {first}
+        groups: list[str] = []
+        for name in chain:
+            group = self.table.resolve(name)
+            if group is not None and group not in seen:
+                seen.add(group)
+                groups.append(group)
+        return groups
 
     async def _run_group(
         self,
@@ -267,7 +215,9 @@ class Router:
         group: str,
         attempt: Callable[[Deployment, int], Awaitable[T]],
         count: _Count,
+        spare: bool = False,
     ) -> Outcome[T]:
+        """``spare``: another group can take the request, so capacity is not waited for here."""
         deployments = self.table.deployments(group)
         if not deployments:
             raise NoDeploymentAvailable(f"model group '{group}' has no deployments")
@@ -276,7 +226,7 @@ class Router:
         retries = 0
         while True:
             if tracking.snapshot:
-                dep, others = await self._pick(plan, group, deployments, tried)
+                dep, others = await self._pick(plan, group, deployments, tried, spare)
             else:
                 dep, others = deployments[0], False  # one uncapped deployment: nothing to choose
             tried.add(dep.id)
@@ -321,12 +271,16 @@ class Router:
             latency = max(0.0, self._clock() - start)
             return value
         finally:
-            if tracking.in_flight or (tracking.latency and latency is not None):
-                await self.state.end(dep.id, self._clock(), latency if tracking.latency else None)
             self.wake(group)
+            if tracking.in_flight or (tracking.latency and latency is not None):
+                ended = self.state.end(dep.id, self._clock(), latency if tracking.latency else None)
+                task = asyncio.current_task()
+                # A cancelled request (client gone) cannot await any more: the shielded write
+                # still runs, so the deployment's in-flight count does not leak.
+                await (asyncio.shield(ended) if task is not None and task.cancelling() else ended)
 
     async def _pick(
-        self, plan: Plan, group: str, deployments: Sequence[Deployment], tried: set[str]
+        self, plan: Plan, group: str, deployments: Sequence[Deployment], tried: set[str], spare: bool
     ) -> tuple[Deployment, bool]:
         """A deployment for the next attempt, and whether another untried one was also eligible."""
         ids = [d.id for d in deployments]
@@ -341,6 +295,10 @@ class Router:
                 others = any(d.id != dep.id for d in fresh)
                 return dep, others
             if screened.at_cap:
+                if spare:
+                    raise NoDeploymentAvailable(
+                        f"all deployments of '{group}' are at their rate limits", retry_after=1.0
+                    )
                 await self._queue(group).wait(plan.priority, self._has_capacity(plan, deployments))
                 continue
             if screened.too_small:
@@ -398,11 +356,10 @@ class Router:
         # 400/401/403-class errors are never retried, whatever retry_policy says.
         if not err.retryable:
             return 0
-        if not plan.retries_from_request:
-            policy = self._retry_policy.get(f"{litellm_error_class(err)}Retries")
-            if policy is not None:
-                return policy
-        return plan.num_retries
+        policy = self._retry_policy.get(f"{litellm_error_class(err)}Retries")
+        configured = policy if policy is not None else self._num_retries
+        # A request may ask for fewer retries than the operator allows, never more.
+        return min(plan.num_retries, configured) if plan.retries_from_request else configured
 
     def _retry_wait(self, err: GatewayError, retry_number: int, others: bool) -> float:
         floor = self.settings.retry_after

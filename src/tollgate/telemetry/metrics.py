@@ -100,7 +100,7 @@ class Metrics:
     def _series(self, attempted: Attempted) -> tuple[Any, ...]:
         dep = attempted.deployment
         raw = (
-            attempted.model_group or attempted.call.model,
+            attempted.model_group or "",  # never a name a client made up (unknown model, bad key)
             dep.id if dep is not None else None,
             attempted.call.principal.team_id,
             attempted.call.principal.key_alias,
@@ -141,10 +141,10 @@ class Metrics:
             ttft.observe(attempted.first_token_at - attempted.started)
         if attempted.attempts > 1:
             retries.inc(attempted.attempts - 1)
-        if attempted.error is not None:
+        if attempted.error is not None and attempted.attempts:  # refusals never reached an upstream
             dep = attempted.deployment
             self.errors.labels(
-                self._label("model_group", attempted.model_group or attempted.call.model),
+                self._label("model_group", attempted.model_group or ""),
                 self._label("deployment", dep.id if dep is not None else None),
                 type(attempted.error).__name__,
             ).inc()

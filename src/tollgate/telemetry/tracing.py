@@ -102,16 +102,19 @@ NO_TRACING: Tracing = NoTracing()
 
 
 class _OtelSpan:
-    __slots__ = ("span",)
+    __slots__ = ("_ended", "span")
 
     def __init__(self, span: Span) -> None:
         self.span = span
+        self._ended = False
 
     def set(self, key: str, value: Attribute) -> None:
         self.span.set_attribute(key, value)
 
     def end(self) -> None:
-        self.span.end()
+        if not self._ended:  # a stream's span may be ended by the stream and by its cleanup
+            self._ended = True
+            self.span.end()
 
 
 class OtelTracing:

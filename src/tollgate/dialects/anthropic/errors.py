@@ -31,6 +31,7 @@ _ERROR_TYPES: Mapping[str, str] = {
     "context_window": "invalid_request_error",
     "content_policy": "invalid_request_error",
     "budget": "invalid_request_error",
+    "too_large": "request_too_large",
     "not_found": "not_found_error",
     "authentication": "authentication_error",
     "permission": "permission_error",

@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from tollgate.canonical import (
     AUTO,
     NO_HINTS,
@@ -35,7 +33,7 @@ from tollgate.dialects.anthropic.content import (
     parse_text,
     text_block,
 )
-from tollgate.errors import InvalidRequest
+from tollgate.dialects.bounds import load_json, token_count
 
 NAME = "anthropic"  # the dialect's name (``messages.name``); it tags the fields passed through
 
@@ -136,7 +134,10 @@ def _parse_thinking_config(raw: object, passthrough: dict[str, Any]) -> Reasonin
     thinking = expect_dict(raw, "thinking")
     kind = thinking.get("type")
     if kind == "enabled":
-        return Reasoning(budget_tokens=expect_int(thinking.get("budget_tokens"), "thinking.budget_tokens"))
+        budget = token_count(thinking.get("budget_tokens"), "thinking.budget_tokens")
+        if budget is None:
+            raise fail("thinking.budget_tokens: field required", "thinking.budget_tokens")
+        return Reasoning(budget_tokens=budget)
     if kind != "disabled":
         passthrough["thinking"] = thinking  # newer modes (adaptive, …) reach Anthropic unchanged
     return None
@@ -163,17 +164,13 @@ def _optional_number(body: dict[str, Any], key: str) -> float | None:
 
 
 def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
-    data = expect_dict(data, "body")
+    data = expect_dict(load_json(body), "body")
     model = model or expect_str(data.get("model"), "model")
     if "max_tokens" not in data:
         raise fail("max_tokens: field required", "max_tokens")
-    max_tokens = expect_int(data["max_tokens"], "max_tokens")
-    if max_tokens < 1:
-        raise fail("max_tokens: must be at least 1", "max_tokens")
+    max_tokens = token_count(data["max_tokens"], "max_tokens")
+    if max_tokens is None:
+        raise fail("max_tokens: field required", "max_tokens")
     raw_messages = expect_list(data.get("messages"), "messages")
     if not raw_messages:
         raise fail("messages: at least one message is required", "messages")

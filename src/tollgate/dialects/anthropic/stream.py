@@ -211,9 +211,7 @@ class AnthropicStreamDecoder:
         events = self._handle(self._sse.flush())
         if self._pending_error is not None:
             raise self._pending_error
-        if not self._stopped and self._finish is not None:
-            self._stopped = True
-            events.append(MessageStop(self._finish, self._usage, self._stop_sequence))
+        # Without message_stop the body ended early: no MessageStop, so it reads as truncated.
         return events
 
     def _handle(self, frames: list[Any]) -> list[StreamEvent]:

@@ -36,6 +36,7 @@ ERROR_TYPES: Mapping[str, tuple[str, int | None]] = {
     "context_window": ("ValidationException", 400),
     "content_policy": ("ValidationException", 400),
     "budget": ("ValidationException", None),
+    "too_large": ("ValidationException", 413),
     "not_found": ("ResourceNotFoundException", 404),
     "authentication": ("UnrecognizedClientException", None),
     "permission": ("AccessDeniedException", 403),

@@ -9,8 +9,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-import orjson
-
 from tollgate.canonical import (
     AUTO,
     ChatRequest,
@@ -31,6 +29,7 @@ from tollgate.dialects.bedrock.content import (
     parse_text,
     render_parts,
 )
+from tollgate.dialects.bounds import load_json, token_count
 from tollgate.errors import InvalidRequest
 
 NAME = "bedrock"  # the dialect's name (``converse.name``); it tags the fields passed through
@@ -70,11 +69,7 @@ def _opt_float(value: object, param: str) -> float | None:
 def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
     if not model:
         raise InvalidRequest("the model id must be given in the path /model/{modelId}/…", param="modelId")
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
-    data = expect_object(data, "body")
+    data = expect_object(load_json(body), "body")
     messages = tuple(
         _parse_message(m, f"messages[{i}]")
         for i, m in enumerate(expect_list(data.get("messages"), "messages"))
@@ -94,7 +89,7 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         system=system,
         tools=tools,
         tool_choice=tool_choice,
-        max_tokens=_opt_int(config.get("maxTokens"), "inferenceConfig.maxTokens"),
+        max_tokens=token_count(config.get("maxTokens"), "inferenceConfig.maxTokens"),
         temperature=_opt_float(config.get("temperature"), "inferenceConfig.temperature"),
         top_p=_opt_float(config.get("topP"), "inferenceConfig.topP"),
         top_k=top_k,
@@ -180,7 +175,7 @@ def _parse_additional(value: object) -> tuple[int | None, Reasoning | None, dict
         thinking = expect_object(thinking, "additionalModelRequestFields.thinking")
         if thinking.get("type") == "enabled":
             budget = thinking.get("budget_tokens")
-            reasoning = Reasoning(_opt_int(budget, "additionalModelRequestFields.thinking.budget_tokens"))
+            reasoning = Reasoning(token_count(budget, "additionalModelRequestFields.thinking.budget_tokens"))
         elif thinking.get("type") != "disabled":
             rest["thinking"] = thinking  # adaptive or newer modes: only a Bedrock upstream knows them
     return top_k, reasoning, rest

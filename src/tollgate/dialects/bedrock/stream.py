@@ -40,7 +40,7 @@ from tollgate.dialects.bedrock.response import (
     parse_usage,
     render_usage,
 )
-from tollgate.errors import GatewayError, UpstreamError
+from tollgate.errors import GatewayError, StreamTruncated, UpstreamError
 from tollgate.framing.eventstream import (
     CONTENT_TYPE,
     EventStreamDecoder,
@@ -202,11 +202,9 @@ class BedrockStreamDecoder:
         try:
             self._frames.finish()
         except EventStreamError as exc:
-            raise UpstreamError(f"Bedrock stream cut off: {exc}", provider=PROVIDER) from exc
-        if self._done:
-            return []
-        if self._stop_reason is None:
-            raise UpstreamError("Bedrock stream ended before messageStop", provider=PROVIDER)
+            raise StreamTruncated(f"Bedrock stream cut off: {exc}", provider=PROVIDER) from exc
+        if self._done or self._stop_reason is None:
+            return []  # no messageStop: no MessageStop, so the stream reads as truncated
         self._done = True
         return [MessageStop(self._stop_reason, self._usage or Usage(), self._stop_sequence)]
 

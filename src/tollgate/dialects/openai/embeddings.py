@@ -16,6 +16,7 @@ from typing import Any, Literal
 import orjson
 
 from tollgate.canonical import EmbeddingRequest, EmbeddingResponse, Usage
+from tollgate.dialects.bounds import load_json
 from tollgate.dialects.openai.content import bad, opt_str
 from tollgate.dialects.openai.errors import parse_error, render_error
 from tollgate.dialects.openai.request import GATEWAY_ONLY
@@ -61,10 +62,7 @@ def _tags(data: Mapping[str, Any], metadata: Mapping[str, Any]) -> tuple[str, ..
 
 
 def parse_request(body: bytes) -> EmbeddingRequest:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    data = load_json(body)
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     model = data.get("model")

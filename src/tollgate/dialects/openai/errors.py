@@ -26,6 +26,7 @@ _ERROR_TYPES: Mapping[str, str] = {
     "authentication": "authentication_error",
     "permission": "permission_error",
     "budget": "budget_exceeded",
+    "too_large": "invalid_request_error",
     "rate_limit": "rate_limit_error",
     "timeout": "timeout",
 }

@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, cast
 
-import orjson
-
 from tollgate.canonical import (
     AUTO,
     ChatRequest,
@@ -19,6 +17,7 @@ from tollgate.canonical import (
     Tool,
     ToolChoice,
 )
+from tollgate.dialects.bounds import load_json, token_count
 from tollgate.dialects.openai.content import (
     bad,
     opt_bool,
@@ -162,7 +161,7 @@ def _parse_reasoning_options(body: Mapping[str, Any], passthrough: dict[str, Any
         if not isinstance(thinking, dict):
             raise bad("thinking", "an object")
         if thinking.get("type") == "enabled":
-            budget = opt_int(thinking, "budget_tokens", 1)
+            budget = token_count(thinking.get("budget_tokens"), "thinking.budget_tokens")
     if effort is None and budget is None:
         return None
     return Reasoning(budget_tokens=budget, effort=cast(Effort, effort))
@@ -193,10 +192,7 @@ def _parse_route(body: Mapping[str, Any]) -> tuple[RouteHints, tuple[str, ...], 
 
 
 def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    data = load_json(body)
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     model_name = data.get("model", model)
@@ -210,7 +206,9 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
     stream_options = {} if stream_options is None else stream_options
     if not isinstance(stream_options, dict):
         raise bad("stream_options", "an object")
-    max_tokens = opt_int(data, "max_completion_tokens", 1)
+    max_tokens = token_count(data.get("max_completion_tokens"), "max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = token_count(data.get("max_tokens"), "max_tokens")
     hints, tags, metadata = _parse_route(data)
     return ChatRequest(
         model=model_name,
@@ -218,7 +216,7 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         system=system,
         tools=_parse_tools(data.get("tools")),
         tool_choice=_parse_tool_choice(data.get("tool_choice"), data.get("parallel_tool_calls")),
-        max_tokens=max_tokens if max_tokens is not None else opt_int(data, "max_tokens", 1),
+        max_tokens=max_tokens,
         temperature=opt_float(data, "temperature", 0),
         top_p=opt_float(data, "top_p", 0),
         top_k=opt_int(data, "top_k", 0),

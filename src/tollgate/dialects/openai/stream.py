@@ -205,8 +205,9 @@ class ChunkDecoder:
             self._data(event.data, out)
         if not self._started:
             raise UpstreamError("the upstream stream ended before its first chunk")
-        if not self._stopped:
-            self._stop(out, self._finish or "error")
+        # Without [DONE] the body ended early, whatever the chunks said (the usage chunk and
+        # [DONE] follow the finish reason): no MessageStop, so the stream reads as truncated.
+        self._close(out)
         return out
 
     def _data(self, data: str, out: list[StreamEvent]) -> None:
