@@ -36,6 +36,7 @@ from tests.fakes.scripted import (
     sse_events,
     upstream_stream,
 )
+from tests.services import missing
 from tollgate.framing.eventstream import EventStreamDecoder
 
 
@@ -68,7 +69,7 @@ async def counted(request: pytest.FixtureRequest, upstream: Upstream) -> AsyncIt
     try:
         await client.ping()
     except Exception:
-        pytest.skip("no Redis on 127.0.0.1:6379")
+        missing("no Redis on 127.0.0.1:6379")
     prefix = f"tollgate-test-{uuid.uuid4().hex[:10]}"
     settings = config()
     settings["router_settings"].update(redis_host="127.0.0.1", redis_port=6379)

@@ -107,7 +107,7 @@ def lc_gw(lc_fake: str, lc_slow_fake: str) -> Iterator[Gateway]:
         pytest.skip("no Redis on 127.0.0.1:6379")
     prefix = f"tollgate-lc-{uuid.uuid4().hex[:10]}"
     with postgres_database() as database:
-        from tollgate.store.sql import migrate
+        from tollgate.store.schema import migrate
 
         asyncio.run(migrate(database))
         try:

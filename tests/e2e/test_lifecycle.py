@@ -12,7 +12,6 @@ that may only lower the operator's, integers and nesting at parse time, enforced
 from __future__ import annotations
 
 import json
-import time
 
 import anthropic
 import httpx
@@ -30,6 +29,7 @@ from tests.e2e.lifecycle_fixtures import (
     rows,
 )
 from tests.e2e.routing_fixtures import Gateway, fake_calls
+from tests.polling import wait_until
 
 # ---------------------------------------------------------------------------------------------
 # 13.4 passthrough is admitted
@@ -108,14 +108,12 @@ def test_a_dropped_stream_leaves_a_row_and_frees_its_slot(lc_gw: Gateway) -> Non
         next(answer.iter_raw())  # the first event arrived; the client goes away mid-stream
     [row] = rows(lc_gw, request_id=request_id)
     assert (row["status_code"], row["metadata"]["error_class"]) == (499, "ClientDisconnected")
-    deadline = time.monotonic() + 10
-    while True:  # the parallel slot is given back (settlement may finish just after the row)
+    def slot_back() -> httpx.Response | None:  # settlement may finish just after the row
         again = httpx.post(f"{lc_gw.url}/v1/chat/completions", json={"model": "chat", "messages": ASK},
                            headers=auth, timeout=30)
-        if again.status_code == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert again.status_code == 200, again.text
+        return again if again.status_code == 200 else None
+
+    wait_until(slot_back, timeout=10, interval=0.1, what="the parallel slot given back")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,12 +180,11 @@ def test_a_cut_stream_is_an_error_for_openai_and_anthropic_clients(lc_gw: Gatewa
             if event.type == "message_delta":
                 stops.append(event.delta.stop_reason)
     assert stops == []
-    deadline = time.monotonic() + 10
-    while True:
+    def both_cut() -> list[dict[str, object]] | None:
         cut = [r for r in rows(lc_gw) if r["model_group"] == "cut"]
-        if len(cut) >= 2 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+        return cut if len(cut) >= 2 else None
+
+    cut = wait_until(both_cut, timeout=10, what="both cut rows")
     assert [(r["status_code"], r["metadata"]["error_class"]) for r in cut] == [(502, "StreamTruncated")] * 2
 
 

@@ -12,6 +12,7 @@ import redis
 
 from tests.e2e.routing_fixtures import FORMATS, TIMEOUT, ask, config, deployment, fake_calls, running_gateway
 from tests.e2e.servers import fake_upstream
+from tests.services import missing
 
 COMBOS = [(fmt, stream) for fmt in FORMATS for stream in (False, True)]
 
@@ -31,7 +32,7 @@ def _redis_up() -> bool:
 
 def test_cooldown_is_shared_by_replicas_through_redis(fake: str) -> None:
     if not _redis_up():
-        pytest.skip("no Redis on 127.0.0.1:6379")
+        missing("no Redis on 127.0.0.1:6379")
     run = uuid.uuid4().hex[:8]  # routing keys have a fixed prefix; fresh ids keep runs apart
     bad, good = f"rd-bad-{run}", f"rd-good-{run}"
     model = f"error-500-rd-{run}"

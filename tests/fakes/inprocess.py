@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -204,17 +205,36 @@ class AsgiTransport:
 # ---------------------------------------------------------------------------------------------
 
 
+class ManualClock:
+    """A wall clock that moves only when a test says so: cooldowns, usage windows and budget
+    windows then expire exactly when ``advance`` is called, never because the machine was slow."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class InProcessGateway:
-    """The ASGI app ``bootstrap.build`` makes for ``config``, started (lifespan) and stopped."""
+    """The ASGI app ``bootstrap.build`` makes for ``config``, started (lifespan) and stopped.
+    ``clock``: the gateway's wall clock (a ``ManualClock`` for tests of time-based behaviour)."""
 
     def __init__(
-        self, config: Mapping[str, Any], transport: Transport, env: Mapping[str, str] | None = None
+        self,
+        config: Mapping[str, Any],
+        transport: Transport,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         environment = dict(env or {})
         self.metric_output = io.StringIO()  # the JSON metric lines (``litellm_settings.json_logs``)
         parsed = parse_config(dict(config), env=environment)
         with contextlib.redirect_stdout(self.metric_output):
-            self.app = build(parsed, env=environment, transport=transport)
+            self.app = build(parsed, env=environment, transport=transport, clock=clock)
         self._lifespan: asyncio.Queue[Message] = asyncio.Queue()
         self._sent: asyncio.Queue[Message] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None

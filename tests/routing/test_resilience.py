@@ -8,8 +8,6 @@ unless it only makes sense for one of them. ``/_fake/calls`` tells which upstrea
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,11 +18,13 @@ import pytest_asyncio
 from starlette.types import ASGIApp
 
 from tests.e2e.routing_fixtures import FORMATS, MASTER_KEY, Reply, _sse, config, deployment
-from tests.fakes.inprocess import AsgiTransport, InProcessGateway
+from tests.fakes.inprocess import AsgiTransport, InProcessGateway, ManualClock
 from tollgate.fakes.server import create_fake_app
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
+# The cooling gateway's clock: cooldowns end when a test advances it, not when the machine is slow.
+COOLING_CLOCK = ManualClock()
 COMBOS = [(fmt, stream) for fmt in FORMATS for stream in (False, True)]
 COMBO_IDS = [f"{fmt}-{'stream' if stream else 'whole'}" for fmt, stream in COMBOS]
 REPLY_TEXT = "hi"  # the fake echoes the last user text
@@ -57,12 +57,10 @@ async def ask(gw: InProcessGateway, fmt: str, model: str, *, stream: bool = Fals
     if stream:
         body["stream"] = True
     body.update(extra)
-    start = time.monotonic()
     async with gw.client() as client:
         resp = await client.post(path, content=orjson.dumps(body), headers=headers)
-    elapsed = time.monotonic() - start
     events = _sse(resp.content) if stream and resp.status_code == 200 else []
-    return Reply(resp.status_code, resp.headers, resp.content, elapsed, events)
+    return Reply(resp.status_code, resp.headers, resp.content, events)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,7 +88,7 @@ async def cooling(fake: ASGIApp) -> AsyncIterator[InProcessGateway]:
         deployment("cd-all", "cd-x2", UP, "error-500-x2"),
     ]
     settings = config(deps, num_retries=0, allowed_fails=1, cooldown_time=2)
-    async with InProcessGateway(settings, AsgiTransport(fake)) as gw:
+    async with InProcessGateway(settings, AsgiTransport(fake), clock=COOLING_CLOCK) as gw:
         yield gw
 
 
@@ -103,7 +101,8 @@ async def usage(fake: ASGIApp) -> AsyncIterator[InProcessGateway]:
         deployment("df-broken", "df-broken-1", UP, "error-500-df"),
     ]
     settings = {"routing_strategy": "usage-based-routing-v2", "num_retries": 0, "default_fallbacks": ["ub"]}
-    async with InProcessGateway(config(deps, **settings), AsgiTransport(fake)) as gw:
+    # A clock that stands still: per-minute usage cannot roll over in the middle of a test.
+    async with InProcessGateway(config(deps, **settings), AsgiTransport(fake), clock=ManualClock()) as gw:
         yield gw
 
 
@@ -172,8 +171,6 @@ async def test_weighted_split_is_about_nine_to_one(main: InProcessGateway, fake:
 async def test_usage_based_routing_skips_a_deployment_at_its_tpm_cap(
     usage: InProcessGateway, fake: ASGIApp
 ) -> None:
-    if time.time() % 60 > 50:  # per-minute usage must not roll over mid-test
-        await asyncio.sleep(61 - time.time() % 60)
     before = await fake_calls(fake)
     picks: list[str | None] = []
     for i in range(30):
@@ -206,7 +203,8 @@ async def test_retry_on_429_honours_retry_after(
     assert reply.status == 200, reply.body
     assert reply.attempts == 2
     assert reply.deployment == f"r429-{t}"
-    assert reply.elapsed >= 1.0  # the upstream said retry-after: 1
+    # (that the retry waited the upstream's retry-after: 1 is checked with an injected sleep in
+    # tests/routing/test_routing_router.py)
     assert reply.text(fmt).endswith(REPLY_TEXT)
     assert delta(before, await fake_calls(fake), f"flaky-1-429-{t}") == 2
 
@@ -321,20 +319,16 @@ async def test_timeout_on_a_hung_deployment(
     fallen = await ask(main, fmt, "hang-a", stream=stream, num_retries=0)
     assert fallen.status == 200, fallen.body
     assert (fallen.group, fallen.deployment, fallen.attempts) == ("fb-b", "fb-b-1", 2)
-    assert 0.5 <= fallen.elapsed < 3.0
     failed = await ask(main, fmt, "hang-only", stream=stream, num_retries=0)
-    assert failed.status == 408, failed.body
-    assert 0.5 <= failed.elapsed < 3.0
+    assert failed.status == 408, failed.body  # the upstream never answers: only the timeout ends it
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 async def test_stream_timeout_applies_to_streams_only(main: InProcessGateway, fmt: str) -> None:
     streamed = await ask(main, fmt, "st", stream=True, num_retries=0)
     assert streamed.status == 408, streamed.body
-    assert streamed.elapsed < 1.0
     whole = await ask(main, fmt, "st", num_retries=0)
     assert whole.status == 200, whole.body
-    assert whole.elapsed >= 1.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -401,16 +395,14 @@ async def test_cooldown_skips_a_failing_deployment_then_lets_it_back(
         await ask(cooling, fmt, "cd", stream=stream)
         if delta(start, await fake_calls(fake), "error-500-cd") == 2:
             break
-    cooled_at = time.monotonic()
     assert delta(start, await fake_calls(fake), "error-500-cd") == 2
     during = await fake_calls(fake)
     for i in range(12):
         fmt, stream = COMBOS[i % len(COMBOS)]
         reply = await ask(cooling, fmt, "cd", stream=stream)
         assert (reply.status, reply.deployment) == (200, "cd-good"), reply.body
-    assert time.monotonic() - cooled_at < 2.0
     assert delta(during, await fake_calls(fake), "error-500-cd") == 0
-    await asyncio.sleep(max(0.0, cooled_at + 2.2 - time.monotonic()))
+    COOLING_CLOCK.advance(2.2)  # the 2 s cooldown ends
     back = await fake_calls(fake)
     for _ in range(30):
         await ask(cooling, "openai", "cd")
@@ -433,6 +425,6 @@ async def test_every_deployment_cooling_down(cooling: InProcessGateway, fake: AS
     assert again.status == 503 and b"cooling down" in again.body
     after = await fake_calls(fake)
     assert delta(before, after, "error-500-x1") == delta(before, after, "error-500-x2") == 0
-    await asyncio.sleep(2.1)  # leave both deployments usable for the next parameter
+    COOLING_CLOCK.advance(2.1)  # leave both deployments usable for the next parameter
 
 
