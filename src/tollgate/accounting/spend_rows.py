@@ -17,6 +17,8 @@ from tollgate.canonical import ChatRequest, TextPart, Usage
 from tollgate.store.records import SpendRow
 
 _DATES = ("started_at", "ended_at", "completion_start_at")
+# Tags have their own column; guardrail results are the gateway's to write, never the client's.
+_NOT_CLIENT_METADATA = frozenset({"tags", "guardrail_information"})
 
 
 def _moment(seconds: float | None) -> datetime | None:
@@ -50,7 +52,9 @@ def spend_row(attempted: Attempted, cost: Decimal, *, store_prompts: bool = Fals
     principal = call.principal
     usage = attempted.usage or Usage()
     deployment = attempted.deployment
-    metadata = {k: v for k, v in call.request.metadata.items() if k != "tags"}
+    metadata = {k: v for k, v in call.request.metadata.items() if k not in _NOT_CLIENT_METADATA}
+    if call.guardrails.runs:  # LiteLLM's spend-log field for what each guardrail did
+        metadata["guardrail_information"] = list(call.guardrails.runs)
     return SpendRow(
         request_id=call.request_id,
         started_at=datetime.fromtimestamp(attempted.started, UTC),

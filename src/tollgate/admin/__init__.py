@@ -35,13 +35,15 @@ class AdminServices:
         cache: KeyCache | None = None,
         clock: Clock = utcnow,
         on_deployments_changed: OnChange | None = None,
+        guardrails: frozenset[str] | None = None,
     ) -> AdminServices:
-        """``cache`` is the authenticator (``auth.keys.KeyAuthenticator``) whose entries writes drop."""
+        """``cache`` is the authenticator (``auth.keys.KeyAuthenticator``) whose entries writes drop;
+        ``guardrails`` the configured guardrail names keys and teams may attach."""
         cache = cache or NoCache()
         return cls(
             store=store,
-            keys=KeyService(store, cache, clock),
-            orgs=OrgService(store, cache, clock),
+            keys=KeyService(store, cache, clock, guardrails),
+            orgs=OrgService(store, cache, clock, guardrails),
             plans=UsagePlanService(store, cache, clock),
             deployments=DeploymentService(store, clock, on_deployments_changed),
         )

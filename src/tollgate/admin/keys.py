@@ -14,7 +14,14 @@ from datetime import datetime
 from typing import Any
 
 from tollgate.admin.access import Clock, KeyCache, can_read_all, require_admin, require_key_writer
-from tollgate.admin.policies import apply_fields, check_within, iso, policy_view
+from tollgate.admin.policies import (
+    apply_fields,
+    check_guardrails,
+    check_guardrails_kept,
+    check_within,
+    iso,
+    policy_view,
+)
 from tollgate.admin.requests import (
     DeleteKeysRequest,
     GenerateKeyRequest,
@@ -119,14 +126,18 @@ async def _check_alias(tx: StoreTx, alias: str | None, token: str | None) -> Non
 
 
 class KeyService:
-    def __init__(self, store: Store, cache: KeyCache, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, cache: KeyCache, clock: Clock, guardrails: frozenset[str] | None = None
+    ) -> None:
         self._store = store
         self._cache = cache
         self._clock = clock
+        self._guardrails = guardrails  # the configured guardrail names (None: not checked)
 
     async def generate(self, actor: Principal, body: GenerateKeyRequest) -> dict[str, Any]:
         async with self._store.transaction() as tx:
             plaintext, record = await create_key(tx, actor, body, self._clock(), body.key)
+            check_guardrails(EMPTY_POLICY, record.policy, self._guardrails)
         return created_view(plaintext, record, body.duration)
 
     async def update(self, actor: Principal, body: UpdateKeyRequest) -> dict[str, Any]:
@@ -138,6 +149,9 @@ class KeyService:
             if owner is not None and "user_id" in sent and body.user_id != owner:
                 raise PermissionDenied("you may not move a key to another user")
             policy = apply_fields(current.policy, body, now)
+            check_guardrails(current.policy, policy, self._guardrails)
+            if owner is not None:
+                check_guardrails_kept(current.policy, policy)
             if owner is not None and (user := await tx.users.get(owner)) is not None:
                 check_within(policy, user.policy, "your user")
             if "key_alias" in sent:
@@ -235,6 +249,9 @@ class KeyService:
             current = await self._writable(tx, actor, key, "regenerating a key")
             policy = apply_fields(current.policy, body, now)
             owner = require_key_writer(actor, "regenerating a key")
+            check_guardrails(current.policy, policy, self._guardrails)
+            if owner is not None:
+                check_guardrails_kept(current.policy, policy)
             if owner is not None and (user := await tx.users.get(owner)) is not None:
                 check_within(policy, user.policy, "your user")
             alias = body.key_alias if "key_alias" in body.model_fields_set else current.key_alias

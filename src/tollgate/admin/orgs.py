@@ -21,7 +21,7 @@ from tollgate.admin.access import (
     require_self,
 )
 from tollgate.admin.keys import create_key, created_view, key_view
-from tollgate.admin.policies import apply_fields, iso, policy_view
+from tollgate.admin.policies import apply_fields, check_guardrails, iso, policy_view
 from tollgate.admin.requests import (
     GenerateKeyRequest,
     Member,
@@ -87,10 +87,13 @@ async def _user_for_member(tx: StoreTx, member: Member, clock: Clock) -> User:
 
 
 class OrgService:
-    def __init__(self, store: Store, cache: KeyCache, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, cache: KeyCache, clock: Clock, guardrails: frozenset[str] | None = None
+    ) -> None:
         self._store = store
         self._cache = cache
         self._clock = clock
+        self._guardrails = guardrails  # the configured guardrail names (None: not checked)
 
     # users --------------------------------------------------------------------------------
 
@@ -201,6 +204,7 @@ class OrgService:
                 raise Conflict(f"a team with alias '{body.team_alias}' already exists", param="team_alias")
             team = Team(body.team_id or str(uuid.uuid4()), body.team_alias, body.organization_id,
                         apply_fields(EMPTY_POLICY, body, now), now, now)
+            check_guardrails(EMPTY_POLICY, team.policy, self._guardrails)
             await tx.teams.insert(team)
             for member in body.members_with_roles or ():
                 user = await _user_for_member(tx, member, self._clock)
@@ -237,6 +241,7 @@ class OrgService:
         async with self._store.transaction() as tx:
             team = await self._team(tx, body.team_id)
             changes: dict[str, Any] = {"policy": apply_fields(team.policy, body, now), "updated_at": now}
+            check_guardrails(team.policy, changes["policy"], self._guardrails)
             if "team_alias" in body.model_fields_set:
                 changes["alias"] = body.team_alias
             if "organization_id" in body.model_fields_set:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,6 +51,8 @@ class PolicyFields(_Body):
     metadata: dict[str, Any] | None = None
     tags: list[str] | None = None
     blocked: bool | None = None
+    # Configured guardrail names run on every request of the entity (LiteLLM: keys and teams).
+    guardrails: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = None
 
 
 class KeyFields(PolicyFields):

@@ -18,7 +18,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tollgate.auth.principal import MASTER, OPEN, Budget, Entity, EntityKind, Limits, Principal, Role
+from tollgate.auth.principal import (
+    MASTER,
+    OPEN,
+    Budget,
+    Entity,
+    EntityKind,
+    Limits,
+    Principal,
+    Role,
+    guardrail_settings,
+)
 from tollgate.errors import AuthenticationFailed
 from tollgate.store import Store
 from tollgate.store.records import EntityPolicy
@@ -31,6 +41,7 @@ def hash_key(key: str) -> str:
 
 def entity_of(kind: EntityKind, entity_id: str, policy: EntityPolicy, alias: str | None = None) -> Entity:
     """The enforcement layer's view of a stored policy."""
+    guardrails, locked = guardrail_settings(policy.metadata)
     return Entity(
         kind=kind,
         id=entity_id,
@@ -44,6 +55,8 @@ def entity_of(kind: EntityKind, entity_id: str, policy: EntityPolicy, alias: str
         budgets=tuple(Budget(b.max_budget, b.duration) for b in policy.all_budgets()),
         soft_budget=policy.soft_budget,
         alias=alias,
+        guardrails=guardrails,
+        guardrails_locked=locked,
     )
 
 

@@ -28,6 +28,7 @@ from tollgate.config.deployments import (
     split_model_string,
 )
 from tollgate.config.environment import read_environment
+from tollgate.config.guardrails import GuardrailConfig, parse_guardrails
 from tollgate.config.sections import (
     KNOWN_TOP_LEVEL,
     GeneralSettings,
@@ -42,6 +43,7 @@ __all__ = [
     "Config",
     "Deployment",
     "GeneralSettings",
+    "GuardrailConfig",
     "LitellmSettings",
     "ModelInfo",
     "Price",
@@ -61,7 +63,7 @@ class Config:
     router: RouterSettings
     general: GeneralSettings
     litellm: LitellmSettings
-    guardrails: tuple[Mapping[str, Any], ...] = ()
+    guardrails: tuple[GuardrailConfig, ...] = ()
     warnings: tuple[str, ...] = ()
     path: str | None = None
 
@@ -125,10 +127,8 @@ def parse_config(raw: object, env: Mapping[str, str]) -> Config:
     deployments = tuple(
         deployment_from_entry(entry, f"model_list[{i}]", warnings) for i, entry in enumerate(model_list)
     )
-    guardrails = resolved.get("guardrails") or []
-    if not isinstance(guardrails, list):
-        raise ConfigError("guardrails: must be a list")
-    return Config(deployments, router, general, litellm, tuple(guardrails), tuple(warnings))
+    guardrails = parse_guardrails(resolved.get("guardrails"), warnings)
+    return Config(deployments, router, general, litellm, guardrails, tuple(warnings))
 
 
 def _resolve_env(value: Any, env: Mapping[str, str], path: str) -> Any:
