@@ -38,12 +38,14 @@ from tollgate.config import Config, Price, load_config, parse_config
 from tollgate.config.environment import CONFIG, REDIS_PREFIX, read_environment
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.edge.app import EdgeParts, create_app, json_response
+from tollgate.edge.guardrails import guardrail_routes
 from tollgate.edge.health import Health
 from tollgate.edge.inference import Inference, error_response
 from tollgate.edge.metrics import metrics_route
 from tollgate.edge.passthrough import Passthrough
 from tollgate.errors import GatewayError
 from tollgate.gateway import Gateway
+from tollgate.guardrails import Guardrails
 from tollgate.policy.access import denying_entity
 from tollgate.policy.admission import PolicyAdmission
 from tollgate.providers.http import HttpClient
@@ -197,7 +199,10 @@ def build(
     key_cache = redis_invalidation(
         authenticator, redis_url(config, env), channel=f"{redis_prefix(env)}:auth:invalidate"
     )
-    admin = AdminServices.build(store, cache=key_cache, on_deployments_changed=reload_db_models)
+    guardrails = Guardrails.build(config.guardrails, http, env, on_run=observability.metrics.guardrail)
+    admin = AdminServices.build(
+        store, cache=key_cache, on_deployments_changed=reload_db_models, guardrails=guardrails.names
+    )
     pricer = Pricer(load_bundled_table(), warn=log.warning)
     counters = build_counter_store(config, env=env, warn=log.warning)
 
@@ -232,6 +237,7 @@ def build(
         drop_params=config.litellm.drop_params,
         clock=clock,
         tracing=tracing,
+        guardrails=guardrails,
     )
 
     async def list_models(request: Request) -> Response:
@@ -294,6 +300,7 @@ def build(
                 router.deployments, providers, authenticate, PassthroughUsage(ledger, clock), clock=clock
             ).routes(),
             metrics_route(observability.metrics),
+            *guardrail_routes(guardrails, authenticate),
             *ui.routes(),
         ],
         routers=admin_routers,

@@ -4,7 +4,8 @@
 Each step is an ordinary ``await`` here (DESIGN.md §2.8); the edge only parses, authenticates
 and renders. Streams: routing may retry and fall back only until the upstream stream has
 produced its first event; after that, failures travel inside the stream, and usage is accounted
-in a ``finally`` however the stream ends (done, failed, client gone).
+in a ``finally`` however the stream ends (done, failed, client gone). Guardrails
+(``guardrails.Screen``) check the prompt before routing, alongside it, and the answer after it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tollgate.canonical import (
 )
 from tollgate.config import Deployment
 from tollgate.errors import GatewayError, InvalidRequest, UpstreamError
+from tollgate.guardrails import Guardrails
 from tollgate.policy.tokens import estimate_input_tokens, text_tokens
 from tollgate.providers import Provider, SendOptions
 from tollgate.routing import Outcome, Plan, Router
@@ -89,7 +91,9 @@ class Gateway:
         drop_params: bool = False,
         clock: Callable[[], float] = time.time,
         tracing: Tracing = NO_TRACING,
+        guardrails: Guardrails | None = None,
     ) -> None:
+        self._guardrails = guardrails or Guardrails(())
         self._router = router
         self._providers = providers
         self._admission = admission
@@ -137,10 +141,11 @@ class Gateway:
         return self._providers[deployment.provider]
 
     async def chat(self, call: Call) -> ChatResult:
-        request = call.request
-        assert isinstance(request, ChatRequest)
+        assert isinstance(call.request, ChatRequest)
+        request: ChatRequest = call.request  # rebound to what the guardrails let through
         plan, ticket = await self._admit(call)
         started = self._clock()
+        screen = self._guardrails.screen(call)
         usage: Usage | None = None
         outcome: Outcome[ChatResponse] | None = None
         error: GatewayError | None = None
@@ -151,12 +156,15 @@ class Gateway:
                 return await provider.chat(deployment, request, self._options(deployment, plan))
 
         try:
-            outcome = await self._router.run(plan, attempt)
+            request = await screen.before(request)  # guardrails: pre_call (the masked prompt goes up)
+            call = replace(call, request=request)
+            outcome = await screen.alongside(request, self._router.run(plan, attempt))  # during_call
             usage = outcome.value.usage
             response = replace(
                 outcome.value, model=request.model, created=outcome.value.created or int(started)
             )
-            return ChatResult(response, _headers(outcome, ticket))
+            response = await screen.after(response)  # during_call verdict, post_call
+            return ChatResult(response, _headers(outcome, ticket) | screen.headers)
         except GatewayError as exc:
             error = exc
             raise
@@ -164,10 +172,11 @@ class Gateway:
             await self._finish(call, ticket, outcome, usage, error, started)
 
     async def chat_stream(self, call: Call) -> StreamResult:
-        request = call.request
-        assert isinstance(request, ChatRequest)
+        assert isinstance(call.request, ChatRequest)
+        request: ChatRequest = call.request  # rebound to what the guardrails let through
         plan, ticket = await self._admit(call, stream=True)
         started = self._clock()
+        screen = self._guardrails.screen(call)
 
         async def attempt(
             deployment: Deployment, number: int
@@ -190,7 +199,9 @@ class Gateway:
                 return first, events
 
         try:
-            outcome = await self._router.run(plan, attempt)
+            request = await screen.before(request)  # guardrails: a refusal here is a plain 400
+            call = replace(call, request=request)
+            outcome = await screen.alongside(request, self._router.run(plan, attempt))
         except GatewayError as exc:
             await self._finish(call, ticket, None, None, exc, started, stream=True)
             raise
@@ -198,10 +209,11 @@ class Gateway:
             await ticket.settle(None, Decimal(0))
             raise
         first, rest = outcome.value
-        return StreamResult(
-            self._relay(call, ticket, outcome, first, rest, started, plan.estimated_tokens),
-            _headers(outcome, ticket),
+        # Guardrails settle before the first byte: during_call verdict, post_call on the buffered answer.
+        events = await screen.after_stream(
+            self._relay(call, ticket, outcome, first, rest, started, plan.estimated_tokens)
         )
+        return StreamResult(events, _headers(outcome, ticket) | screen.headers)
 
     async def _relay(
         self,
