@@ -648,7 +648,6 @@ def test_document_processing_example() -> None:
 def test_multi_provider_example() -> None:
     config = load_config(FIXTURES / "multi-provider.yaml", env=EXAMPLE_ENV)
     assert config.warnings == (
-        "config: 'guardrails' is accepted, not enforced (planned, not built yet)",
         "config: 'litellm_settings.cache' is accepted, not enforced (planned, not built yet)",
         "config: 'litellm_settings.cache_params' is accepted, not enforced (planned, not built yet)",
         "config: 'model_list[0].litellm_params.weight' is accepted, not enforced "
@@ -682,7 +681,9 @@ def test_multi_provider_example() -> None:
     assert config.master_key == "sk-master"
     assert config.general.store_model_in_db is True
     assert len(config.guardrails) == 1
-    assert config.guardrails[0]["guardrail_name"] == "bedrock-pre-guard"
+    guard = config.guardrails[0]
+    assert (guard.name, guard.identifier, guard.version) == ("bedrock-pre-guard", "ff6ujrregl1q", "1")
+    assert guard.modes == ("during_call",) and guard.default_on is True
 
 
 def test_example_without_its_env_names_the_first_missing_variable() -> None:

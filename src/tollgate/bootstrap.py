@@ -38,6 +38,7 @@ from tollgate.config import Config, Price, load_config, parse_config
 from tollgate.config.environment import CONFIG, DISABLE_SCHEMA_UPDATE, REDIS_PREFIX, is_set, read_environment
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.edge.app import EdgeParts, create_app, json_response
+from tollgate.edge.guardrails import guardrail_routes
 from tollgate.edge.health import Health
 from tollgate.edge.inference import Admittance, Inference, error_response
 from tollgate.edge.limits import RequestLimits
@@ -45,6 +46,7 @@ from tollgate.edge.metrics import metrics_route
 from tollgate.edge.passthrough import Passthrough
 from tollgate.errors import GatewayError, StoreUnavailable
 from tollgate.gateway import Gateway
+from tollgate.guardrails import Guardrails
 from tollgate.policy.access import denying_entity
 from tollgate.policy.admission import PolicyAdmission
 from tollgate.policy.standing import BudgetStanding
@@ -288,11 +290,12 @@ def build(
 
     # Admin writes drop cached principals here and, through Redis pub/sub, on every replica.
     invalidation = key_cache(config, env, authenticator)
+    guardrails = Guardrails.build(config.guardrails, http, env, on_run=observability.metrics.guardrail)
     counters = build_counter_store(config, env=env, warn=log.warning)
     standing = BudgetStanding(counters, store.spend_of_record, clock)
     admin = AdminServices.build(
         store, cache=invalidation, on_deployments_changed=reload_db_models,
-        settings=admin_settings(config, env), standing=standing.annotate,
+        settings=admin_settings(config, env), standing=standing.annotate, guardrails=guardrails.names,
     )
     pricer = Pricer(load_bundled_table(), warn=log.warning)
 
@@ -328,6 +331,7 @@ def build(
         drop_params=config.litellm.drop_params,
         clock=clock,
         tracing=tracing,
+        guardrails=guardrails,
     )
 
     async def list_models(request: Request) -> Response:
@@ -402,6 +406,7 @@ def build(
                 observability.metrics,
                 authenticate if config.litellm.require_auth_for_metrics_endpoint else None,
             ),
+            *guardrail_routes(guardrails, authenticate),
             *ui.routes(),
         ],
         routers=admin_routers,

@@ -156,6 +156,19 @@ NO_HINTS = RouteHints()
 
 
 @dataclass(frozen=True, slots=True)
+class GuardrailChoice:
+    """The gateway guardrails a request asks for by name (LiteLLM's body ``guardrails``) and the
+    ones it switches off (``metadata.guardrails: {name: false}``). A gateway instruction: never
+    rendered for an upstream (Bedrock's own ``guardrailConfig`` is a different thing)."""
+
+    named: tuple[str, ...] = ()
+    switched_off: tuple[str, ...] = ()
+
+
+NO_GUARDRAIL_CHOICE = GuardrailChoice()
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
     model: str
     messages: tuple[Message, ...]
@@ -177,6 +190,7 @@ class ChatRequest:
     stream: bool = False
     include_usage: bool = False  # OpenAI stream_options.include_usage
     hints: RouteHints = NO_HINTS
+    guardrails: GuardrailChoice = NO_GUARDRAIL_CHOICE
     tags: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     # Fields the parsing dialect did not model. Re-emitted only when the upstream speaks the
@@ -243,6 +257,10 @@ class ChatResponse:
     usage: Usage = ZERO_USAGE
     created: int = 0  # unix seconds
     stop_sequence: str | None = None
+    # Fields of the upstream's answer not modelled here (Bedrock's guardrail ``trace``), re-emitted
+    # only for a client that speaks the upstream's dialect (``native_dialect``).
+    native: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    native_dialect: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +329,8 @@ class MessageStop:
     finish_reason: FinishReason
     usage: Usage = ZERO_USAGE  # the whole message's usage, input included
     stop_sequence: str | None = None
+    native: Mapping[str, Any] = field(default_factory=lambda: EMPTY)  # as ``ChatResponse.native``
+    native_dialect: str | None = None
     kind: Literal["message_stop"] = "message_stop"
 
 

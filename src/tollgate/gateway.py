@@ -4,7 +4,9 @@
 routes) are the only ways a request reaches an upstream. Each step is an ordinary ``await`` here
 (DESIGN.md §2.8); the edge only parses, authenticates and renders. Every request the gateway
 takes is accounted exactly once, as a ``Flight`` that lands: refused at admission, failed,
-answered, cut short by the upstream or abandoned by the client.
+answered, cut short by the upstream or abandoned by the client. Guardrails (``guardrails.Screen``)
+check the prompt after admission (pre_call), alongside routing (during_call) and the answer
+before it is returned (post_call); a refusal lands the flight like any other failure.
 
 Streams: routing may retry and fall back only until the upstream stream has produced its first
 event; after that, failures travel inside the stream. A stream that ends without its end marker
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from tollgate.accounting.landing import Flight, Landing, cancelled, failure
+from tollgate.accounting.relay import aclose, fill_usage, relay
 from tollgate.call import Accounting, Admission, Call, Destination, Route, Ticket
 from tollgate.canonical import (
     NO_HINTS,
@@ -32,17 +35,13 @@ from tollgate.canonical import (
     ChatResponse,
     EmbeddingRequest,
     EmbeddingResponse,
-    MessageStart,
-    MessageStop,
-    ReasoningDelta,
     StreamEvent,
-    TextDelta,
-    ToolArgumentsDelta,
     Usage,
 )
 from tollgate.config import Deployment
 from tollgate.errors import GatewayError, InvalidRequest, StreamTruncated, UnknownModel
-from tollgate.policy.tokens import estimate_input_tokens, text_tokens
+from tollgate.guardrails import Guardrails, Screen
+from tollgate.policy.tokens import estimate_input_tokens
 from tollgate.providers import Provider, SendOptions
 from tollgate.routing import Outcome, Plan, Router
 from tollgate.telemetry.tracing import NO_TRACING, SpanHandle, Tracing
@@ -105,7 +104,9 @@ class Gateway:
         drop_params: bool = False,
         clock: Callable[[], float] = time.time,
         tracing: Tracing = NO_TRACING,
+        guardrails: Guardrails | None = None,
     ) -> None:
+        self._guardrails = guardrails or Guardrails(())
         self._router = router
         self._providers = providers
         self._admission = admission
@@ -200,11 +201,18 @@ class Gateway:
         plan: Plan,
         attempt: Callable[[Deployment, int], Awaitable[T]],
         usage_of: Callable[[T], Usage | None] | None,
+        screen: Screen | None = None,
     ) -> Outcome[T]:
-        """Route the attempts. A failure or a cancellation lands the flight; so does success
-        unless ``usage_of`` is None (a stream lands when it ends)."""
+        """Route the attempts (with ``screen``'s during_call guardrails alongside). A failure or a
+        cancellation lands the flight; so does success unless ``usage_of`` is None (a stream lands
+        when it ends, a guarded answer once the guardrails have passed it)."""
         try:
-            outcome = await self._router.run(plan, attempt)
+            routed = self._router.run(plan, attempt)
+            request = flight.call.request
+            if screen is not None and isinstance(request, ChatRequest):
+                outcome = await screen.alongside(request, routed)
+            else:
+                outcome = await routed
         except BaseException as exc:
             await self._landing.land(flight, None, failure(exc))
             raise
@@ -214,10 +222,25 @@ class Gateway:
             await self._landing.land(flight, usage_of(outcome.value))
         return outcome
 
-    async def chat(self, call: Call) -> ChatResult:
-        request = call.request
+    async def _screened(self, flight: Flight, screen: Screen) -> ChatRequest:
+        """The prompt as the pre_call guardrails let it through (masked, perhaps); a refusal
+        lands the flight."""
+        request = flight.call.request
         assert isinstance(request, ChatRequest)
+        try:
+            screened = await screen.before(request)
+        except BaseException as exc:
+            await self._landing.land(flight, None, failure(exc))
+            raise
+        if screened is not request:  # what went upstream is what the spend row records
+            flight.call = replace(flight.call, request=screened)
+        return screened
+
+    async def chat(self, call: Call) -> ChatResult:
+        assert isinstance(call.request, ChatRequest)
         plan, flight = await self._take_off(call)
+        screen = self._guardrails.screen(call)
+        request = await self._screened(flight, screen)
 
         async def attempt(deployment: Deployment, number: int) -> ChatResponse:
             flight.aboard(deployment, number)
@@ -225,7 +248,7 @@ class Gateway:
                 provider = self._provider(deployment, request)
                 return await provider.chat(deployment, request, self._options(deployment, plan))
 
-        outcome = await self._fly(flight, plan, attempt, lambda answer: answer.usage)
+        outcome = await self._fly(flight, plan, attempt, None, screen)
         value = outcome.value
         response = replace(
             value,
@@ -233,7 +256,13 @@ class Gateway:
             model=request.model,
             created=value.created or int(flight.started),
         )
-        return ChatResult(response, _headers(outcome, flight.ticket))
+        try:
+            response = await screen.after(response)  # the during_call verdict, then post_call
+        except BaseException as exc:
+            await self._landing.land(flight, value.usage, failure(exc))  # the upstream's tokens count
+            raise
+        await self._landing.land(flight, value.usage)
+        return ChatResult(response, _headers(outcome, flight.ticket) | screen.headers)
 
     async def embed(self, call: Call) -> EmbeddingResult:
         request = call.request
@@ -251,9 +280,10 @@ class Gateway:
         return EmbeddingResult(replace(outcome.value, model=request.model), _headers(outcome, flight.ticket))
 
     async def chat_stream(self, call: Call) -> StreamResult:
-        request = call.request
-        assert isinstance(request, ChatRequest)
+        assert isinstance(call.request, ChatRequest)
         plan, flight = await self._take_off(call, stream=True)
+        screen = self._guardrails.screen(call)
+        request = await self._screened(flight, screen)
 
         async def attempt(
             deployment: Deployment, number: int
@@ -272,66 +302,34 @@ class Gateway:
                         "upstream stream ended before any event", provider=deployment.provider
                     ) from None
                 except BaseException:
-                    await _aclose(events)
+                    await aclose(events)
                     raise
                 return first, events
 
-        outcome = await self._fly(flight, plan, attempt, None)
+        outcome = await self._fly(flight, plan, attempt, None, screen)
         first, rest = outcome.value
-        events = self._relay(flight, first, rest, plan.estimated_tokens)
+        relayed = relay(self._landing, flight, first, rest, plan.estimated_tokens, self._clock)
+        unread = fill_usage(Usage(), plan.estimated_tokens, [])
+        try:
+            # Guardrails settle before the first byte: the during_call verdict, post_call on the
+            # buffered answer. A refusal is thrown into the relay, which lands it.
+            events = await screen.after_stream(relayed)
+        except BaseException as exc:
+            await aclose(relayed)
+            if not flight.landed:
+                await self._landing.land(flight, unread, failure(exc))
+            await aclose(rest)
+            raise
 
         async def close() -> None:
-            await _aclose(events)  # a relay left suspended lands here, with its usage so far
+            await aclose(events)  # a relay left suspended lands here, with its usage so far
+            if events is not relayed:
+                await aclose(relayed)
             if not flight.landed:  # never read at all: the client left before the first byte
-                await self._landing.land(flight, _fill_usage(Usage(), plan.estimated_tokens, []), cancelled())
-            await _aclose(rest)
+                await self._landing.land(flight, unread, cancelled())
+            await aclose(rest)
 
-        return StreamResult(events, close, _headers(outcome, flight.ticket))
-
-    async def _relay(
-        self, flight: Flight, first: StreamEvent, rest: AsyncIterator[StreamEvent], estimated_input: int
-    ) -> AsyncIterator[StreamEvent]:
-        call = flight.call
-        usage = Usage()
-        error: GatewayError | None = None
-        stopped = False
-        streamed: list[str] = []  # output so far, in case the upstream never reports usage
-        try:
-            event = first
-            while True:
-                if isinstance(event, MessageStart):
-                    usage = usage + event.usage
-                    event = replace(
-                        event,
-                        model=call.request.model,
-                        id=event.id or f"chatcmpl-{call.request_id}",
-                        created=event.created or int(flight.started),
-                    )
-                elif isinstance(event, MessageStop):
-                    # MessageStop carries the whole message's usage; it supersedes the start's.
-                    usage = event.usage if event.usage.total_tokens else usage
-                    stopped = True
-                else:
-                    if flight.first_token_at is None:
-                        flight.first_token_at = self._clock()
-                    if isinstance(event, TextDelta | ReasoningDelta):
-                        streamed.append(event.text)
-                    elif isinstance(event, ToolArgumentsDelta):
-                        streamed.append(event.json)
-                yield event
-                try:
-                    event = await anext(rest)
-                except StopAsyncIteration:
-                    break
-            if not stopped:
-                provider = flight.deployment.provider if flight.deployment is not None else None
-                raise StreamTruncated("the upstream stream ended before its end", provider=provider)
-        except BaseException as exc:
-            error = failure(exc)
-            raise
-        finally:
-            await self._landing.land(flight, _fill_usage(usage, estimated_input, streamed), error)
-            await _aclose(rest)
+        return StreamResult(events, close, _headers(outcome, flight.ticket) | screen.headers)
 
     async def native(
         self, call: Call, provider: str, send: Callable[[Deployment | None], Awaitable[T]]
@@ -356,20 +354,3 @@ class Gateway:
             await self._landing.land(flight, usage, error)
 
         return Passage(value, deployment, flight.ticket.headers, land)
-
-
-def _fill_usage(usage: Usage, estimated_input: int, streamed: list[str]) -> Usage:
-    """A stream cut short (or an upstream that never reports usage) still used tokens: count
-    the input estimate and the output relayed so far where the upstream said nothing."""
-    if usage.input_tokens or usage.cache_read_tokens or usage.cache_write_tokens:
-        estimated_input = usage.input_tokens
-    output = usage.output_tokens or text_tokens("".join(streamed))
-    if estimated_input == usage.input_tokens and output == usage.output_tokens:
-        return usage
-    return replace(usage, input_tokens=estimated_input, output_tokens=output)
-
-
-async def _aclose(events: AsyncIterator[StreamEvent]) -> None:
-    close = getattr(events, "aclose", None)
-    if close is not None:
-        await close()

@@ -60,7 +60,11 @@ def test_keys_met_by_design_load_silently() -> None:
 def test_the_issue_list_is_reported() -> None:
     """The settings issue 12 found accepted without a word."""
     raw = {
-        "guardrails": [{"guardrail_name": "g", "litellm_params": {"guardrail": "bedrock"}}],
+        # a complete guardrail is acted on (docs/guardrails.md), so it says nothing
+        "guardrails": [
+            {"guardrail_name": "g",
+             "litellm_params": {"guardrail": "bedrock", "mode": "pre_call", "guardrailIdentifier": "x"}},
+        ],
         "litellm_settings": {
             "cache": True,
             "callbacks": ["custom_callbacks.proxy_handler_instance", "otel"],
@@ -72,7 +76,6 @@ def test_the_issue_list_is_reported() -> None:
         ],
     }
     assert _warnings(raw) == (
-        "config: 'guardrails' is accepted, not enforced (planned, not built yet)",
         "config: 'litellm_settings.cache' is accepted, not enforced (planned, not built yet)",
         "config: 'litellm_settings.callbacks[0]' = 'custom_callbacks.proxy_handler_instance' is accepted, "
         "not enforced (tollgate loads no Python plugins; a JSON metric line is printed per request instead, "

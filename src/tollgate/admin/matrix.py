@@ -102,6 +102,7 @@ Writer = Literal[
     "owner",  # the key's owner, freely
     "within",  # the owner, within their user's and team's limits; on update/regenerate only tighter
     "tighten",  # the owner may only make it stricter (block, an earlier expiry)
+    "add",  # the owner may add to it, never remove what is there (guardrails)
     "self",  # the owner may only name themselves
     "member",  # the owner may name a team they belong to when creating; never change it later
     "org",  # the owner may name only their own or their team's organisation, when creating
@@ -114,7 +115,7 @@ _POLICY: Mapping[str, Writer] = {
     "tpm_limit": "within", "rpm_limit": "within", "input_tpm_limit": "within",
     "output_tpm_limit": "within", "max_parallel_requests": "within", "model_rpm_limit": "within",
     "model_tpm_limit": "within", "model_limits": "within", "soft_budget": "owner", "metadata": "owner",
-    "tags": "owner", "blocked": "tighten", "spend": "nobody",
+    "tags": "owner", "blocked": "tighten", "guardrails": "add", "spend": "nobody",
 }
 
 

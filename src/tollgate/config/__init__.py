@@ -32,6 +32,7 @@ from tollgate.config.deployments import (
 )
 from tollgate.config.environment import read_environment
 from tollgate.config.files import read_with_includes
+from tollgate.config.guardrails import GuardrailConfig, parse_guardrails
 from tollgate.config.sections import GeneralSettings, LitellmSettings, RouterSettings
 from tollgate.errors import ConfigError
 
@@ -40,6 +41,7 @@ __all__ = [
     "Config",
     "Deployment",
     "GeneralSettings",
+    "GuardrailConfig",
     "LitellmSettings",
     "ModelInfo",
     "Price",
@@ -59,7 +61,7 @@ class Config:
     router: RouterSettings
     general: GeneralSettings
     litellm: LitellmSettings
-    guardrails: tuple[Mapping[str, Any], ...] = ()
+    guardrails: tuple[GuardrailConfig, ...] = ()
     warnings: tuple[str, ...] = ()
     path: str | None = None
 
@@ -111,10 +113,8 @@ def parse_config(raw: object, env: Mapping[str, str]) -> Config:
             for i, dep in enumerate(deployments)
             if dep.weight is not None
         )
-    guardrails = resolved.get("guardrails") or []
-    if not isinstance(guardrails, list):
-        raise ConfigError("guardrails: must be a list")
-    return Config(deployments, router, general, litellm, tuple(guardrails), tuple(warnings))
+    guardrails = parse_guardrails(resolved.get("guardrails"), warnings)
+    return Config(deployments, router, general, litellm, guardrails, tuple(warnings))
 
 
 def _resolve_env(value: Any, env: Mapping[str, str], path: str) -> Any:

@@ -22,6 +22,7 @@ from typing import Any
 FUTURE = "planned, not built yet"
 NO_PLUGINS = "tollgate loads no Python plugins"
 LOG_LEVEL = "use `tollgate serve --log-level DEBUG`"
+OLD_GUARDRAILS = "LiteLLM's old guardrail format; use the top-level guardrails list"
 
 # Top-level sections: what tollgate does with each.
 TOP_LEVEL_ACTED = frozenset(
@@ -33,10 +34,10 @@ TOP_LEVEL_ACTED = frozenset(
         "environment_variables",
         "credential_list",
         "include",
+        "guardrails",
     }
 )
 TOP_LEVEL_NOT_ENFORCED: Mapping[str, str] = {
-    "guardrails": FUTURE,
     "files_settings": "no files API",
     "assistant_settings": "no assistants API",
     "mcp_servers": "no MCP gateway",
@@ -72,7 +73,7 @@ NOT_ENFORCED: Mapping[str, Mapping[str, str]] = {
         "default_litellm_params": "requests are sent as the client wrote them",
         "deployment_affinity_ttl_seconds": "no deployment affinity",
         "ignore_invalid_deployments": "an invalid deployment refuses start-up",
-        "guardrail_list": FUTURE,
+        "guardrail_list": OLD_GUARDRAILS,
         "search_tools": "no search API",
     },
     "general_settings": {
@@ -133,7 +134,7 @@ NOT_ENFORCED: Mapping[str, Mapping[str, str]] = {
     "litellm_settings": {
         "cache": FUTURE,
         "cache_params": FUTURE,
-        "guardrails": FUTURE,
+        "guardrails": OLD_GUARDRAILS,
         "set_verbose": LOG_LEVEL,
         "failure_callback": NO_PLUGINS,
         "service_callback": NO_PLUGINS,

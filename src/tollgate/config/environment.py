@@ -23,6 +23,8 @@ DATABASE_URL = "DATABASE_URL"  # LiteLLM's: the database when general_settings h
 REDIS_URL = "REDIS_URL"  # also REDIS_HOST / REDIS_PORT / REDIS_PASSWORD, as LiteLLM
 AWS_REGION_NAMES = ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION")  # LiteLLM's, then the SDKs'
 DISABLE_SCHEMA_UPDATE = "DISABLE_SCHEMA_UPDATE"  # LiteLLM's: `serve` must not migrate the database
+# The SDKs' endpoint overrides, service-specific first; guardrails call ApplyGuardrail there.
+BEDROCK_RUNTIME_ENDPOINTS = ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL")
 
 
 def read_environment() -> Mapping[str, str]:

@@ -26,7 +26,8 @@ More behaviours for routing tests, also picked by the upstream model name (any p
 streams k events then ends the body cleanly without the format's end marker, as an upstream (or a
 proxy in between) that gives up would (non-streamed calls to the last three answer normally).
 ``GET /_fake/calls`` returns ``{model name: calls}`` for this process (``DELETE`` resets it), so
-tests can see which upstream a request reached.
+tests can see which upstream a request reached. Guardrails (ApplyGuardrail, Converse's
+``guardrailConfig``) are in ``fakes/guardrails.py``.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from tollgate.dialects.bedrock import converse as bedrock_converse
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.dialects.openai import embeddings as openai_embeddings
 from tollgate.errors import GatewayError, InvalidRequest, upstream_error_for_status
+from tollgate.fakes.guardrails import apply_guardrail_handlers, converse_guardrail
 from tollgate.fakes.invoke import aws_error, chunk_frame, invoke_anthropic, invoke_embedding, json_answer
 from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY, sigv4_problem
 from tollgate.framing.eventstream import CONTENT_TYPE as EVENT_STREAM
@@ -208,6 +210,8 @@ def create_fake_app(
             status, body, headers = dialect.render_error(injected)
             return Response(body, status, headers=dict(headers), media_type="application/json")
         answer = fake.reply(parsed)
+        if dialect is bedrock_converse:
+            answer = converse_guardrail(parsed, answer)
         if not parsed.stream:
             return Response(dialect.render_response(answer), media_type="application/json")
         encoder = dialect.stream_encoder(parsed)
@@ -317,8 +321,13 @@ def create_fake_app(
             calls.counts.clear()
         return json_answer(calls.counts)
 
+    apply_guardrail, guardrail_calls = apply_guardrail_handlers(
+        lambda request, body: _signature_problem(request, body, aws)
+    )
     app = Starlette()
     app.add_route("/_fake/calls", call_counts, methods=["GET", "DELETE"])
+    app.add_route("/_fake/guardrails", guardrail_calls, methods=["GET", "DELETE"])
+    app.add_route("/guardrail/{identifier}/version/{version}/apply", apply_guardrail, methods=["POST"])
     for prefix in ("", "/v1"):
         app.add_route(f"{prefix}/chat/completions", route(openai_chat), methods=["POST"])  # type: ignore[arg-type]
         app.add_route(f"{prefix}/embeddings", embeddings, methods=["POST"])

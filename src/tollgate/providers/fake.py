@@ -143,7 +143,10 @@ def stream_events(response: ChatResponse) -> list[StreamEvent]:
             events.append(ToolArgumentsDelta(index, part.arguments[:half]))
             events.append(ToolArgumentsDelta(index, part.arguments[half:]))
         events.append(PartStop(index))
-    events.append(MessageStop(response.finish_reason, response.usage))
+    events.append(
+        MessageStop(response.finish_reason, response.usage, native=response.native,
+                    native_dialect=response.native_dialect)
+    )  # fmt: skip
     return events
 
 

@@ -92,6 +92,11 @@ class Metrics:
             "tollgate_queue_depth", "Requests waiting for deployment capacity", ["model_group"],
             registry=r, multiprocess_mode="livesum",
         )
+        # Guardrail names come from the config, so the label needs no cap.
+        self.guardrail_checks = Counter(
+            "tollgate_guardrail_checks", "Guardrail runs by outcome (passed, blocked, anonymized, failed)",
+            ["guardrail", "mode", "outcome"], registry=r,
+        )
         self._children: dict[tuple[str, ...], tuple[Any, ...]] = {}
 
     def _label(self, name: str, value: str | None) -> str:
@@ -123,6 +128,10 @@ class Metrics:
             )
             self._children[raw] = children  # type: ignore[index]
         return children
+
+    def guardrail(self, name: str, mode: str, outcome: str) -> None:
+        """The guardrails' ``on_run`` callback: one run of one guardrail and what it decided."""
+        self.guardrail_checks.labels(name, mode, outcome).inc()
 
     def queue(self, model_group: str, depth: int) -> None:
         """The router's ``on_queue_depth`` callback."""

@@ -34,6 +34,7 @@ from tollgate.dialects.anthropic.content import (
     text_block,
 )
 from tollgate.dialects.bounds import load_json, token_count
+from tollgate.dialects.guardrail_choice import parse_guardrail_choice
 
 NAME = "anthropic"  # the dialect's name (``messages.name``); it tags the fields passed through
 
@@ -49,7 +50,7 @@ _MODELED = frozenset(
         "model", "max_tokens", "messages", "system", "tools", "tool_choice", "stop_sequences",
         "temperature", "top_p", "top_k", "thinking", "metadata", "stream",
         # LiteLLM body extensions: routing wishes, never forwarded upstream.
-        "fallbacks", "num_retries", "timeout", "tags",
+        "fallbacks", "num_retries", "timeout", "tags", "guardrails",
     }
 )  # fmt: skip
 
@@ -179,8 +180,8 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
     tools, server_tools = _parse_tools(data["tools"]) if data.get("tools") is not None else ((), [])
     if server_tools:
         passthrough["_server_tools"] = server_tools
-    metadata = data.get("metadata")
-    user = expect_dict(metadata, "metadata").get("user_id") if metadata is not None else None
+    metadata = expect_dict(data["metadata"], "metadata") if data.get("metadata") is not None else {}
+    user = metadata.get("user_id")
     top_k = data.get("top_k")
     stream = data.get("stream", False)
     if not isinstance(stream, bool):
@@ -204,6 +205,7 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         reasoning=_parse_thinking_config(data.get("thinking"), passthrough),
         stream=stream,
         hints=_parse_hints(data),
+        guardrails=parse_guardrail_choice(data.get("guardrails"), metadata.get("guardrails")),
         tags=() if tags is None else tuple(expect_str(t, "tags") for t in expect_list(tags, "tags")),
         passthrough=passthrough,
         passthrough_dialect=NAME if passthrough else None,
