@@ -11,7 +11,7 @@ import pytest
 
 from tollgate.auth.keys import RECHECK_EVERY, KeyAuthenticator, hash_key
 from tollgate.errors import StoreUnavailable
-from tollgate.store import StoreTx
+from tollgate.store import KeyChain, StoreTx
 from tollgate.store.memory import MemoryStore
 from tollgate.store.records import VirtualKey
 
@@ -32,15 +32,22 @@ class FlakyStore(MemoryStore):
         self.state = "up"
         self.lookups = 0
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[StoreTx]:
+    async def _reach(self) -> None:
         self.lookups += 1
         if self.state == "down":
             raise StoreUnavailable("the database is unavailable; retry shortly", detail="connection refused")
         if self.state == "stalled":
             await asyncio.Event().wait()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[StoreTx]:
+        await self._reach()
         async with super().transaction() as tx:
             yield tx
+
+    async def key_chain(self, token: str) -> KeyChain | None:  # the authenticator's one read
+        await self._reach()
+        return await super().key_chain(token)
 
 
 Setup = tuple[FlakyStore, KeyAuthenticator, Clock]
