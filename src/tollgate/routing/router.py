@@ -200,7 +200,10 @@ class Router:
 
         Raises ``UnknownModel`` when no group, alias or served upstream id matches.
         """
-        group = self.table.resolve(model)
+        if hints.model_group is not None:  # a managed prompt's model: the group was chosen for it
+            group = hints.model_group if self.table.deployments(hints.model_group) else None
+        else:
+            group = self.table.resolve(model)
         if group is None:
             # LiteLLM's wording: clients and tests match on it.
             raise UnknownModel(

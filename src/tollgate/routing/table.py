@@ -41,9 +41,10 @@ class _Index:
     groups: Mapping[str, tuple[Deployment, ...]]
     by_upstream: Mapping[str, str]
     by_id: Mapping[str, Deployment]
+    derived: frozenset[str] = frozenset()
 
 
-def _build(deployments: Iterable[Deployment]) -> _Index:
+def _build(deployments: Iterable[Deployment], derived: Iterable[Deployment] = ()) -> _Index:
     groups: dict[str, list[Deployment]] = {}
     by_upstream: dict[str, str] = {}
     by_id: dict[str, Deployment] = {}
@@ -53,7 +54,15 @@ def _build(deployments: Iterable[Deployment]) -> _Index:
         # First deployment wins, so a YAML entry keeps precedence over a later DB one.
         by_upstream.setdefault(dep.upstream_model, dep.model_name)
         by_upstream.setdefault(dep.litellm_model, dep.model_name)
-    return _Index({k: tuple(v) for k, v in groups.items()}, by_upstream, by_id)
+    # Derived deployments are reachable only by their group name, never by their upstream id: a
+    # client must not reach a model the operator did not configure by naming it.
+    hidden = set()
+    for dep in derived:
+        if dep.model_name not in groups or dep.model_name in hidden:
+            groups.setdefault(dep.model_name, []).append(dep)
+            by_id.setdefault(dep.id, dep)
+            hidden.add(dep.model_name)
+    return _Index({k: tuple(v) for k, v in groups.items()}, by_upstream, by_id, frozenset(hidden))
 
 
 class ModelTable:
@@ -68,23 +77,38 @@ class ModelTable:
         self._config = tuple(d for d in all_deps if d.source == "config")
         self._db = tuple(d for d in all_deps if d.source == "db")
         self._aliases: Mapping[str, Alias] = dict(aliases or {})
+        self._derived: Mapping[str, Deployment] = {}
         self._index = _build(self._config + self._db)
 
     def replace_db_deployments(self, deployments: Iterable[Deployment]) -> None:
         """Swap every DB-stored deployment at once (after /model/new, /model/delete, a reload)."""
         db = tuple(deployments)
-        index = _build(self._config + db)
+        index = _build(self._config + db, self._derived.values())
         # One attribute assignment each: a concurrent reader sees the old or the new table, never half.
         self._db = db
         self._index = index
+
+    def derive(self, deployment: Deployment) -> Deployment:
+        """Serve a deployment made at run time from a configured one (a managed prompt's model on
+        its ARN entry's settings) as a hidden group of its own: routable by that group name, not
+        listed by ``names``/``groups``/``all_deployments``. Returns the one already kept under
+        its id, if any, so every caller shares one value."""
+        kept = self._derived.get(deployment.id)
+        if kept is not None:
+            return kept
+        derived = {**self._derived, deployment.id: deployment}
+        index = _build(self._config + self._db, derived.values())
+        self._derived = derived
+        self._index = index
+        return deployment
 
     def resolve(self, name: str) -> str | None:
         """The model group a client's model name means, or ``None``."""
         index = self._index
         alias = self._aliases.get(name)
-        if alias is not None and alias.target in index.groups:
+        if alias is not None and alias.target in index.groups and alias.target not in index.derived:
             return alias.target
-        if name in index.groups:
+        if name in index.groups and name not in index.derived:
             return name
         return index.by_upstream.get(name)
 
@@ -98,12 +122,13 @@ class ModelTable:
         return self._config + self._db
 
     def groups(self) -> tuple[str, ...]:
-        return tuple(self._index.groups)
+        index = self._index
+        return tuple(g for g in index.groups if g not in index.derived)
 
     def names(self) -> list[str]:
         """Names for ``/models``: every group plus visible aliases that point at a group."""
         index = self._index
-        names = list(index.groups)
+        names = [g for g in index.groups if g not in index.derived]
         seen = set(names)
         for name, alias in self._aliases.items():
             if not alias.hidden and alias.target in index.groups and name not in seen:
