@@ -23,8 +23,10 @@ More behaviours for routing tests, also picked by the upstream model name (any p
 (``flaky-<n>-<status>`` with that status instead; 429s carry ``retry-after: 1``),
 ``stream-error-after-<k>`` streams k events then an in-stream error in the route's format, and
 ``stream-drop-after-<k>`` streams k events then drops the connection (non-streamed calls to the
-last two answer normally). ``GET /_fake/calls`` returns ``{model name: calls}`` for this process
-(``DELETE`` resets it), so tests can see which upstream a request reached.
+last two answer normally); ``transcript`` answers with every message it received, one
+``role: text`` line each. ``GET /prompts/{id}/`` is Bedrock's ``GetPrompt`` (``fakes/prompts.py``).
+``GET /_fake/calls`` returns ``{model name: calls}`` for this process (``DELETE`` resets it), so
+tests can see which upstream a request reached.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from tollgate.dialects.bedrock import converse as bedrock_converse
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.dialects.openai import embeddings as openai_embeddings
 from tollgate.errors import GatewayError, InvalidRequest, upstream_error_for_status
+from tollgate.fakes.prompts import get_prompt_route
 from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY, sigv4_problem
 from tollgate.framing.eventstream import CONTENT_TYPE as EVENT_STREAM
 from tollgate.framing.eventstream import encode_message
@@ -289,7 +292,7 @@ def create_fake_app(
         if injected is not None:
             status, body, headers = dialect.render_error(injected)
             return Response(body, status, headers=dict(headers), media_type="application/json")
-        answer = fake.reply(parsed)
+        answer = fake.reply(parsed, fake.transcript(parsed) if "transcript" in parsed.model else None)
         if not parsed.stream:
             return Response(dialect.render_response(answer), media_type="application/json")
         encoder = dialect.stream_encoder(parsed)
@@ -406,4 +409,6 @@ def create_fake_app(
     app.add_route("/model/{model_id:path}/invoke", invoke, methods=["POST"])
     app.add_route("/model/{model_id:path}/invoke-with-response-stream", invoke, methods=["POST"])
     app.add_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])
+    prompts = get_prompt_route(lambda request, body: _signature_problem(request, body, aws), calls.count)
+    app.add_route("/prompts/{prompt_id:path}/", prompts, methods=["GET"])
     return app
