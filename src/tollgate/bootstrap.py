@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from tollgate.auth.jwt.verifier import JwtAuthenticator
+    from tollgate.providers.aws import AwsSigner
 
 from tollgate.accounting.alerts import SoftBudgetAlerts
 from tollgate.accounting.ledger import Ledger
@@ -34,10 +35,20 @@ from tollgate.auth.bearer import CredentialAuthenticator, credential_from_header
 from tollgate.auth.invalidation import redis_invalidation
 from tollgate.auth.keys import KeyAuthenticator
 from tollgate.auth.principal import Principal
-from tollgate.config import Config, Price, load_config, parse_config
+from tollgate.config import Config, Deployment, Price, load_config, parse_config
 from tollgate.config.environment import CONFIG, REDIS_PREFIX, read_environment
+from tollgate.conversations import (
+    Conversations,
+    History,
+    HistorySettings,
+    PromptCacheSettings,
+    PromptResolver,
+    PromptSource,
+)
+from tollgate.conversations.retention import RetentionPurge
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.edge.app import EdgeParts, create_app, json_response
+from tollgate.edge.conversations import ChatHistoryRoutes, admin_chat_history_router
 from tollgate.edge.health import Health
 from tollgate.edge.inference import Inference, error_response
 from tollgate.edge.metrics import metrics_route
@@ -70,9 +81,16 @@ DEFAULT_CONFIG = {
             "model_info": _DEMO_PRICE,
         },
         {
+            # The upstream id lets boto3 clients name it as on Bedrock (modelId=…), and the demo
+            # managed prompts below run on it.
             "model_name": "claude-sonnet",
-            "litellm_params": {"model": "fake/claude-sonnet"},
+            "litellm_params": {"model": "fake/anthropic.claude-3-5-sonnet-20240620-v1:0"},
             "model_info": _DEMO_PRICE,
+        },
+        {
+            # Bedrock managed prompts by ARN, read from the fake's catalog (providers/fake_prompts.py).
+            "model_name": "arn:aws:bedrock:us-west-2:123456789012:prompt/*",
+            "litellm_params": {"model": "fake/arn:aws:bedrock:us-west-2:123456789012:prompt/*"},
         },
         {
             "model_name": "nova-micro",
@@ -166,6 +184,37 @@ def web_ui(
                        store_model_in_db=general.store_model_in_db)
 
 
+def conversations_for(
+    config: Config, store: Store, router: Router, providers: ProviderTable, clock: Callable[[], float]
+) -> Conversations:
+    """Chat history in the gateway's store; managed prompts read by each ARN entry's provider."""
+    from tollgate.providers.bedrock_agent import BedrockPromptSource
+    from tollgate.providers.fake_prompts import FakePromptSource
+    from tollgate.store.memory_conversations import MemoryConversationStore
+    from tollgate.store.sql import SqlStore
+    from tollgate.store.sql_conversations import SqlConversationStore
+
+    def bedrock_signer(deployment: Deployment) -> AwsSigner:
+        from tollgate.providers.bedrock import BedrockProvider
+
+        provider = providers["bedrock"]
+        assert isinstance(provider, BedrockProvider)
+        return provider.signer(deployment)
+
+    general = config.general
+    turns = SqlConversationStore(store.engine) if isinstance(store, SqlStore) else MemoryConversationStore()
+    settings = HistorySettings(
+        general.chat_history_retention_days, general.chat_history_max_turns, general.chat_history_max_tokens
+    )
+    cache = PromptCacheSettings(general.managed_prompt_cache_ttl, general.managed_prompt_version_cache_ttl)
+    sources: dict[str, PromptSource] = {
+        "bedrock": BedrockPromptSource(bedrock_signer),
+        "fake": FakePromptSource(),
+    }
+    prompts = PromptResolver(router.table, sources, settings=cache)
+    return Conversations(History(turns, settings, clock=clock), prompts)
+
+
 def build(
     config: Config,
     *,
@@ -224,6 +273,8 @@ def build(
         return await authenticator.authenticate(credential)
 
     ledger = Ledger(pricer, observability.sinks)
+    conversations = conversations_for(config, store, router, providers, clock)
+    purge = RetentionPurge(conversations.history)
     gateway = Gateway(
         router=router,
         providers=providers,
@@ -266,6 +317,7 @@ def build(
     refresher = _Refresher(reload_db_models)
 
     async def close() -> None:
+        await purge.stop()
         await refresher.stop()
         await key_cache.stop()
         await providers.aclose()
@@ -278,10 +330,12 @@ def build(
             await asyncio.to_thread(tracing.shutdown)  # flushes the spans still batched
 
     def admin_routers() -> list[APIRouter]:
+        from tollgate.admin.audit import AuditService
         from tollgate.edge.admin_api import admin_router  # FastAPI loads on the first admin request
 
         return [
             admin_router(admin, authenticate, router.table.all_deployments),
+            admin_chat_history_router(conversations.history, authenticate, AuditService(store)),
             ui.router(admin, authenticate),
         ]
 
@@ -290,6 +344,7 @@ def build(
         health=health,
         list_models=list_models,
         extra_routes=[
+            *ChatHistoryRoutes(conversations.history, authenticate).routes(),
             *Passthrough(
                 router.deployments, providers, authenticate, PassthroughUsage(ledger, clock), clock=clock
             ).routes(),
@@ -297,7 +352,7 @@ def build(
             *ui.routes(),
         ],
         routers=admin_routers,
-        on_startup=[refresher.start, key_cache.start, *observability.on_startup],
+        on_startup=[refresher.start, key_cache.start, purge.start, *observability.on_startup],
         on_shutdown=[*observability.on_shutdown, close],
     )
     return create_app(parts)
