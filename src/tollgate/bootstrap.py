@@ -283,6 +283,7 @@ def build(
         drop_params=config.litellm.drop_params,
         clock=clock,
         tracing=tracing,
+        conversations=conversations,
     )
 
     async def list_models(request: Request) -> Response:

@@ -32,6 +32,7 @@ from tollgate.canonical import (
     Usage,
 )
 from tollgate.config import Deployment
+from tollgate.conversations.lifecycle import Conversations, NoConversations
 from tollgate.errors import GatewayError, InvalidRequest, UpstreamError
 from tollgate.policy.tokens import estimate_input_tokens, text_tokens
 from tollgate.providers import Provider, SendOptions
@@ -89,7 +90,9 @@ class Gateway:
         drop_params: bool = False,
         clock: Callable[[], float] = time.time,
         tracing: Tracing = NO_TRACING,
+        conversations: Conversations | NoConversations | None = None,
     ) -> None:
+        self._conversations = conversations or NoConversations()
         self._router = router
         self._providers = providers
         self._admission = admission
@@ -137,6 +140,30 @@ class Gateway:
         return self._providers[deployment.provider]
 
     async def chat(self, call: Call) -> ChatResult:
+        # Conversations first: a rendered prompt and a session's history are input like any
+        # other (token estimate, limits, spend); the answer is recorded before it is returned.
+        exchange = await self._conversations.open(call)
+        try:
+            result = await self._chat(exchange.call)
+        except BaseException:
+            await exchange.abandon()
+            raise
+        result.response = await exchange.record(result.response)
+        result.headers.update(exchange.headers)
+        return result
+
+    async def chat_stream(self, call: Call) -> StreamResult:
+        exchange = await self._conversations.open(call)
+        try:
+            opened = await self._chat_stream(exchange.call)
+        except BaseException:
+            await exchange.abandon()
+            raise
+        opened.events = exchange.relay(opened.events)  # recorded when the stream ends complete
+        opened.headers.update(exchange.headers)
+        return opened
+
+    async def _chat(self, call: Call) -> ChatResult:
         request = call.request
         assert isinstance(request, ChatRequest)
         plan, ticket = await self._admit(call)
@@ -163,7 +190,7 @@ class Gateway:
         finally:
             await self._finish(call, ticket, outcome, usage, error, started)
 
-    async def chat_stream(self, call: Call) -> StreamResult:
+    async def _chat_stream(self, call: Call) -> StreamResult:
         request = call.request
         assert isinstance(request, ChatRequest)
         plan, ticket = await self._admit(call, stream=True)
