@@ -24,7 +24,8 @@ More behaviours for routing tests, also picked by the upstream model name (any p
 ``stream-error-after-<k>`` streams k events then an in-stream error in the route's format, and
 ``stream-drop-after-<k>`` streams k events then drops the connection (non-streamed calls to the
 last two answer normally); ``transcript`` answers with every message it received, one
-``role: text`` line each. ``GET /prompts/{id}/`` is Bedrock's ``GetPrompt`` (``fakes/prompts.py``).
+``role: text`` line each; ``held-<tag>`` waits for ``POST /_fake/release/<tag>`` (``fakes/holds.py``).
+``GET /prompts/{id}/`` is Bedrock's ``GetPrompt`` (``fakes/prompts.py``).
 ``GET /_fake/calls`` returns ``{model name: calls}`` for this process (``DELETE`` resets it), so
 tests can see which upstream a request reached.
 """
@@ -50,6 +51,7 @@ from tollgate.dialects.bedrock import converse as bedrock_converse
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.dialects.openai import embeddings as openai_embeddings
 from tollgate.errors import GatewayError, InvalidRequest, upstream_error_for_status
+from tollgate.fakes.holds import Holds
 from tollgate.fakes.prompts import get_prompt_route
 from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY, sigv4_problem
 from tollgate.framing.eventstream import CONTENT_TYPE as EVENT_STREAM
@@ -270,7 +272,7 @@ def create_fake_app(
     aws: AwsTestCredentials = AwsTestCredentials(),
 ) -> Starlette:
     rng = rng or random.Random()
-    calls = _Calls()
+    calls, holds = _Calls(), Holds()
 
     async def chat(
         request: Request, dialect: ChatDialect, model: str | None = None, stream: bool | None = None
@@ -289,6 +291,7 @@ def create_fake_app(
             parsed = replace(parsed, stream=stream)
         await asyncio.sleep(_pause(pacing.latency, rng))
         injected = await _misbehave(request, parsed.model, calls)
+        await holds.wait(parsed.model)
         if injected is not None:
             status, body, headers = dialect.render_error(injected)
             return Response(body, status, headers=dict(headers), media_type="application/json")
@@ -411,4 +414,5 @@ def create_fake_app(
     app.add_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])
     prompts = get_prompt_route(lambda request, body: _signature_problem(request, body, aws), calls.count)
     app.add_route("/prompts/{prompt_id:path}/", prompts, methods=["GET"])
+    app.add_route("/_fake/release/{tag}", holds.release, methods=["POST"])
     return app

@@ -9,6 +9,8 @@ Prompts (``promptVersion`` "1" and "2", or none for the draft):
 * ``CHAT0PRMPT`` CHAT: a system prompt with ``{{persona}}``, a user message with ``{{topic}}``.
 * ``NOVA0PRMPT`` TEXT ``{{text}}`` on ``amazon.nova-lite-v1:0`` (rarely configured itself).
 * ``PLAIN00000`` TEXT without placeholders.
+* ``TRNSCRIPT0`` CHAT (system, user, assistant, user) on ``fake.transcript-v1:0``: the fake
+  upstream's transcript model, which answers with the conversation it received.
 
 Any other id is ``ResourceNotFoundException``, as is a version other than those above.
 """
@@ -24,6 +26,7 @@ from tollgate.errors import NotFound
 ACCOUNT = "123456789012"
 CLAUDE = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 NOVA_LITE = "amazon.nova-lite-v1:0"
+TRANSCRIPT = "fake.transcript-v1:0"
 _STAMP = "2024-11-20T10:00:00Z"
 VERSIONS = ("1", "2")
 
@@ -38,18 +41,18 @@ def _text_variant(text: str, model_id: str, names: tuple[str, ...]) -> dict[str,
     }
 
 
-def _chat_variant() -> dict[str, Any]:
+def _chat_variant(model_id: str, *turns: tuple[str, str]) -> dict[str, Any]:
     return {
         "name": "variant-one",
         "templateType": "CHAT",
         "templateConfiguration": {
             "chat": {
                 "system": [{"text": "You are a {{persona}}."}],
-                "messages": [{"role": "user", "content": [{"text": "Tell me about {{topic}}."}]}],
+                "messages": [{"role": role, "content": [{"text": text}]} for role, text in turns],
                 "inputVariables": [{"name": "persona"}, {"name": "topic"}],
             }
         },
-        "modelId": CLAUDE,
+        "modelId": model_id,
         "inferenceConfiguration": {"text": {"maxTokens": 300}},
     }
 
@@ -59,7 +62,10 @@ def _variant(prompt_id: str, version: str | None) -> dict[str, Any] | None:
         text = "Name one {{topic}}." if version == "1" else "Write one sentence about {{topic}}."
         return _text_variant(text, CLAUDE, ("topic",))
     if prompt_id == "CHAT0PRMPT":
-        return _chat_variant()
+        return _chat_variant(CLAUDE, ("user", "Tell me about {{topic}}."))
+    if prompt_id == "TRNSCRIPT0":
+        turns = (("user", "Tell me about {{topic}}."), ("assistant", "Gladly."), ("user", "Be brief."))
+        return _chat_variant(TRANSCRIPT, *turns)
     if prompt_id == "NOVA0PRMPT":
         return _text_variant("Summarise: {{text}}", NOVA_LITE, ("text",))
     if prompt_id == "PLAIN00000":
