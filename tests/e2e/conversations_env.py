@@ -1,7 +1,8 @@
 """The gateway the chat-history and managed-prompt end-to-end tests share (one per test module and
 database): ``tollgate serve`` on SQLite or a fresh PostgreSQL database, in front of the fake
 upstream, which also answers Bedrock's ``GetPrompt`` (reached through botocore's standard
-``AWS_ENDPOINT_URL_BEDROCK_AGENT``). Keys: two of user alice, one of bob, one limited to a prompt."""
+``AWS_ENDPOINT_URL_BEDROCK_AGENT``). Keys: three of user alice (one with a tokens-per-minute
+limit), one of bob, one limited to a prompt."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ MASTER = "sk-conversations-master"
 ENTRY = "arn:aws:bedrock:us-west-2:123456789012:prompt/*"
 PROMPT = "arn:aws:bedrock:us-west-2:123456789012:prompt/6LE1KDKISG"
 MAX_TURNS = 3
+TPM_LIMIT = 100
 REPLY = "Hello from tollgate's fake upstream! You said: "
 
 
@@ -149,6 +151,7 @@ def _keys(url: str) -> dict[str, str]:
     return {
         "alice": alice["key"],
         "alice2": post("/key/generate", {"user_id": alice["user_id"]})["key"],
+        "alice_tpm": post("/key/generate", {"user_id": alice["user_id"], "tpm_limit": TPM_LIMIT})["key"],
         "bob": bob["key"],
         "limited": post("/key/generate", {"models": [f"{PROMPT}*"]})["key"],
         "master": MASTER,

@@ -295,6 +295,18 @@ def test_concurrent_continuations_are_ordered_by_completion(env: Env) -> None:
     assert sorted(q["content"] for q in burst[::2]) == [f"burst {i}" for i in range(6)]
 
 
+def test_history_counts_toward_the_callers_rate_limits(env: Env) -> None:
+    """A continuation is admitted on its whole input: the stored turns are estimated with it."""
+    session_id = _start(env, "a" * 300, model="gpt-fake")  # by a key without limits
+    limited = env.openai("alice_tpm")  # the same user's key, at most TPM_LIMIT tokens a minute
+    with pytest.raises(openai.RateLimitError):
+        limited.chat.completions.create(
+            model="gpt-fake", messages=_user("x"), max_tokens=1, extra_body={"session_id": session_id}
+        )
+    assert limited.chat.completions.create(model="gpt-fake", messages=_user("x"), max_tokens=1).choices
+    assert len(env.history(session_id)) == 2  # the refused continuation recorded nothing
+
+
 def test_only_the_newest_turns_go_upstream(env: Env) -> None:
     session_id = _start(env, "m1", model="gpt-fake")
     for text in ("m2", "m3", "m4"):
