@@ -44,7 +44,7 @@ class Conversations:
                 param="promptVariables",
             )
         if not request.enable_history and request.session_id is None:
-            return Passing(replace(call, request=request))
+            return Passing(_with_request(call, request))
         if not request.messages:
             raise InvalidRequest("a chat-history request needs at least one new message", param="messages")
         principal = call.principal
@@ -55,12 +55,18 @@ class Conversations:
                 messages=(*past.messages, *request.messages),
                 system=request.system or past.system,
             )
-            sent = replace(call, request=expanded)
+            sent = _with_request(call, expanded)
             return Recorded(sent, self.history, past.session.id, request.messages, started=False)
         session = await self.history.start(principal, request.model)
         return Recorded(
-            replace(call, request=request), self.history, session.id, request.messages, started=True
+            _with_request(call, request), self.history, session.id, request.messages, started=True
         )
+
+
+def _with_request(call: Call, request: ChatRequest) -> Call:
+    """The call carrying the request as it goes upstream. Anything derived from the client's
+    request alone (such as an input-token estimate made at the edge) must be dropped here."""
+    return replace(call, request=request)
 
 
 class NoConversations:
