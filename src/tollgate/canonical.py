@@ -150,6 +150,10 @@ class RouteHints:
     num_retries: int | None = None
     priority: int | None = None
     timeout: float | None = None
+    # The model group to route to when it is not the one the model name resolves to: a managed
+    # prompt is sent to its prompt's model. Never parsed from a client; access, limits and
+    # accounting still go by ``ChatRequest.model``.
+    model_group: str | None = None
 
 
 NO_HINTS = RouteHints()
@@ -197,6 +201,11 @@ class ChatRequest:
     # same dialect (``passthrough_dialect``), so nothing a client sends is silently lost there.
     passthrough: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     passthrough_dialect: str | None = None
+    # Server-side chat history (never sent upstream): start a session, or continue this one.
+    enable_history: bool = False
+    session_id: str | None = None
+    # A managed prompt's variables (Bedrock ``promptVariables``), name → text.
+    prompt_variables: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +270,7 @@ class ChatResponse:
     # only for a client that speaks the upstream's dialect (``native_dialect``).
     native: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     native_dialect: str | None = None
+    session_id: str | None = None  # the chat-history session this answer was recorded in
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +291,7 @@ class MessageStart:
     model: str
     usage: Usage = ZERO_USAGE  # input usage, when the upstream reports it up front
     created: int = 0
+    session_id: str | None = None  # the chat-history session the answer will be recorded in
     kind: Literal["message_start"] = "message_start"
 
 

@@ -7,6 +7,8 @@ takes is accounted exactly once, as a ``Flight`` that lands: refused at admissio
 answered, cut short by the upstream or abandoned by the client. Guardrails (``guardrails.Screen``)
 check the prompt after admission (pre_call), alongside routing (during_call) and the answer
 before it is returned (post_call); a refusal lands the flight like any other failure.
+Conversations (chat history, managed prompts) come first: their input counts like any other,
+and the answer is recorded before it is returned.
 
 Streams: routing may retry and fall back only until the upstream stream has produced its first
 event; after that, failures travel inside the stream. A stream that ends without its end marker
@@ -39,6 +41,8 @@ from tollgate.canonical import (
     Usage,
 )
 from tollgate.config import Deployment
+from tollgate.conversations.exchange import Passing, Recorded
+from tollgate.conversations.lifecycle import Conversations, NoConversations
 from tollgate.errors import GatewayError, InvalidRequest, StreamTruncated, UnknownModel
 from tollgate.guardrails import Guardrails, Screen
 from tollgate.policy.tokens import estimate_input_tokens
@@ -105,8 +109,10 @@ class Gateway:
         clock: Callable[[], float] = time.time,
         tracing: Tracing = NO_TRACING,
         guardrails: Guardrails | None = None,
+        conversations: Conversations | NoConversations | None = None,
     ) -> None:
         self._guardrails = guardrails or Guardrails(())
+        self._conversations = conversations or NoConversations()
         self._router = router
         self._providers = providers
         self._admission = admission
@@ -236,7 +242,45 @@ class Gateway:
             flight.call = replace(flight.call, request=screened)
         return screened
 
+    async def _open(self, call: Call) -> Passing | Recorded:
+        """The conversation step; its refusals are accounted like every refusal before take-off."""
+        started = self._clock()
+        try:
+            return await self._conversations.open(call)
+        except BaseException as exc:
+            self._landing.refused(call, failure(exc), started)
+            raise
+
     async def chat(self, call: Call) -> ChatResult:
+        exchange = await self._open(call)
+        try:
+            result = await self._chat(exchange.call)
+        except BaseException:
+            await exchange.abandon()
+            raise
+        result.response = await exchange.record(result.response)
+        result.headers.update(exchange.headers)
+        return result
+
+    async def chat_stream(self, call: Call) -> StreamResult:
+        exchange = await self._open(call)
+        try:
+            opened = await self._chat_stream(exchange.call)
+        except BaseException:
+            await exchange.abandon()
+            raise
+        events = exchange.relay(opened.events)  # recorded when the stream ends complete
+        close_relay = opened.close
+
+        async def close() -> None:
+            await aclose(events)
+            await close_relay()
+
+        opened.events, opened.close = events, close
+        opened.headers.update(exchange.headers)
+        return opened
+
+    async def _chat(self, call: Call) -> ChatResult:
         assert isinstance(call.request, ChatRequest)
         plan, flight = await self._take_off(call)
         screen = self._guardrails.screen(call)
@@ -279,7 +323,7 @@ class Gateway:
         outcome = await self._fly(flight, plan, attempt, lambda answer: answer.usage)
         return EmbeddingResult(replace(outcome.value, model=request.model), _headers(outcome, flight.ticket))
 
-    async def chat_stream(self, call: Call) -> StreamResult:
+    async def _chat_stream(self, call: Call) -> StreamResult:
         assert isinstance(call.request, ChatRequest)
         plan, flight = await self._take_off(call, stream=True)
         screen = self._guardrails.screen(call)

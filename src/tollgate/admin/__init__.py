@@ -45,6 +45,7 @@ class AdminServices:
     plans: UsagePlanService
     deployments: DeploymentService
     audit: AuditService
+    journal: Journal  # for admin writes outside these services (chat-history sessions)
 
     @classmethod
     def build(
@@ -73,4 +74,5 @@ class AdminServices:
             deployments=DeploymentService(journal, store, clock, on_deployments_changed,
                                           store_models=settings.store_models),
             audit=AuditService(store, clock),
+            journal=journal,
         )

@@ -93,6 +93,9 @@ ROUTES: Mapping[str, RouteRule] = {
     "GET /global/spend/report": RouteRule(EVERYONE, "their own user's spend"),
     "GET /user/daily/activity": RouteRule(EVERYONE, "their own user's spend"),
     "GET /audit/logs": RouteRule(READERS, READ_ALL),
+    "GET /chat-history/session/list": RouteRule(READERS, READ_ALL),
+    "GET /chat-history/session/info": RouteRule(READERS, READ_ALL),
+    "POST /chat-history/session/delete": RouteRule(ADMINS, ADMIN_ONLY, "chat_session"),
 }
 
 # Who may write a field. Admins: any field but NOBODY ones. Internal users (own keys only):
@@ -139,6 +142,7 @@ FIELDS: Mapping[str, Mapping[str, Writer]] = {
     "member": {"team_id": "ref", "member": "team_admin", "user_id": "team_admin", "user_email": "team_admin"},
     "org": _admin_only("organization_id", "organization_ids", "organization_alias"),
     "model": {name: "admin" for name in ("id", "model_name", "litellm_params", "model_info")},
+    "chat_session": {"session_ids": "ref"},
     "usage_plan": {
         name: "admin"
         for name in ("entity_id", "entity_type", "tenant_id", "model_permissions", "active",

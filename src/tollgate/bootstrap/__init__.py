@@ -33,6 +33,7 @@ from tollgate.auth.principal import Principal
 from tollgate.bootstrap.demo import DEFAULT_CONFIG, default_config
 from tollgate.bootstrap.parts import (
     admin_settings,
+    conversations_for,
     jwt_authenticator,
     principal_cache_ttl,
     upstream_tls,
@@ -49,8 +50,10 @@ from tollgate.bootstrap.stores import (
 )
 from tollgate.config import Config, Price, load_config
 from tollgate.config.environment import CONFIG, read_environment
+from tollgate.conversations.retention import RetentionPurge
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.edge.app import EdgeParts, create_app, json_response
+from tollgate.edge.conversations import ChatHistoryRoutes
 from tollgate.edge.guardrails import guardrail_routes
 from tollgate.edge.health import Health
 from tollgate.edge.inference import Admittance, Inference, error_response
@@ -160,6 +163,8 @@ def build(
         return await authenticator.authenticate(credential)
 
     ledger = Ledger(pricer, observability.sinks)
+    conversations = conversations_for(config, store, router, providers, clock)
+    purge = RetentionPurge(conversations.history)
     gateway = Gateway(
         router=router,
         providers=providers,
@@ -169,6 +174,7 @@ def build(
         clock=clock,
         tracing=tracing,
         guardrails=guardrails,
+        conversations=conversations,
     )
 
     async def list_models(request: Request) -> Response:
@@ -195,6 +201,7 @@ def build(
     counters_start = getattr(counters, "start", None)  # Redis: the replica lease and settlement retries
 
     async def close() -> None:
+        await purge.stop()
         await refresher.stop()
         await invalidation.stop()
         await providers.aclose()
@@ -208,9 +215,11 @@ def build(
 
     def admin_routers() -> list[APIRouter]:
         from tollgate.edge.admin import admin_router  # FastAPI loads on the first admin request
+        from tollgate.edge.admin.chat_history import chat_history_router
 
         return [
             admin_router(admin, authenticate, router.table.all_deployments),
+            chat_history_router(conversations.history, admin.journal, authenticate),
             ui.router(admin, authenticate),
         ]
 
@@ -221,6 +230,7 @@ def build(
         health=health,
         list_models=list_models,
         extra_routes=[
+            *ChatHistoryRoutes(conversations.history, authenticate).routes(),
             *Passthrough(admittance, router.deployments, providers).routes(),
             metrics_route(
                 observability.metrics,
@@ -230,7 +240,7 @@ def build(
             *ui.routes(),
         ],
         routers=admin_routers,
-        on_startup=[refresher.start, invalidation.start, *observability.on_startup,
+        on_startup=[refresher.start, invalidation.start, purge.start, *observability.on_startup,
                     *([counters_start] if counters_start is not None else [])],
         # Settlements still running for cancelled requests finish before the stores close.
         on_shutdown=[gateway.drain, *observability.on_shutdown, close],

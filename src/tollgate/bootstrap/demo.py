@@ -1,5 +1,6 @@
 """The embedded demo config of ``make run`` and ``tollgate serve`` without a config file: fake
-upstream models (``providers/fake.py``) with demo prices, master key ``sk-1234``."""
+upstream models (``providers/fake.py``) with demo prices and the README's managed-prompt ARNs,
+master key ``sk-1234``."""
 
 from __future__ import annotations
 
@@ -18,9 +19,16 @@ DEFAULT_CONFIG = {
             "model_info": _DEMO_PRICE,
         },
         {
+            # The upstream id lets boto3 clients name it as on Bedrock (modelId=…), and the demo
+            # managed prompts below run on it.
             "model_name": "claude-sonnet",
-            "litellm_params": {"model": "fake/claude-sonnet"},
+            "litellm_params": {"model": "fake/anthropic.claude-3-5-sonnet-20240620-v1:0"},
             "model_info": _DEMO_PRICE,
+        },
+        {
+            # Bedrock managed prompts by ARN, read from the fake's catalog (providers/fake_prompts.py).
+            "model_name": "arn:aws:bedrock:us-west-2:123456789012:prompt/*",
+            "litellm_params": {"model": "fake/arn:aws:bedrock:us-west-2:123456789012:prompt/*"},
         },
         {
             "model_name": "nova-micro",

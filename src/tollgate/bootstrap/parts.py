@@ -1,6 +1,7 @@
 """Parts of the object graph the composition root builds from settings: the principal cache's
-lifetime, upstream TLS, the admin settings, the JWT authenticator and the web UI. Settings are
-parsed here, at start-up, so a bad one refuses to start."""
+lifetime, upstream TLS, the admin settings, the JWT authenticator, the web UI and the
+conversations step (chat history, managed prompts). Settings are parsed here, at start-up, so a
+bad one refuses to start."""
 
 from __future__ import annotations
 
@@ -11,13 +12,24 @@ from typing import TYPE_CHECKING
 from tollgate.admin import AdminSettings, KeyBounds, UserDefaults
 from tollgate.auth.bearer import fetch_via
 from tollgate.auth.keys import DEFAULT_CACHE_TTL
-from tollgate.config import Config
+from tollgate.config import Config, Deployment
+from tollgate.conversations import (
+    Conversations,
+    History,
+    HistorySettings,
+    PromptCacheSettings,
+    PromptResolver,
+)
+from tollgate.conversations.prompt_resolver import PromptSource
 from tollgate.providers.http import HttpClient
+from tollgate.providers.table import ProviderTable
+from tollgate.routing import Router
 from tollgate.store import Store
 from tollgate.ui.site import WebUi
 
 if TYPE_CHECKING:
     from tollgate.auth.jwt.verifier import JwtAuthenticator
+    from tollgate.providers.aws import AwsSigner
 
 
 def principal_cache_ttl(config: Config) -> float:
@@ -88,3 +100,32 @@ def web_ui(
                        store_model_in_db=general.store_model_in_db)
 
 
+def conversations_for(
+    config: Config, store: Store, router: Router, providers: ProviderTable, clock: Callable[[], float]
+) -> Conversations:
+    """Chat history in the gateway's store; managed prompts read by each ARN entry's provider."""
+    from tollgate.providers.bedrock_agent import BedrockPromptSource
+    from tollgate.providers.fake_prompts import FakePromptSource
+    from tollgate.store.memory_conversations import MemoryConversationStore
+    from tollgate.store.sql import SqlStore
+    from tollgate.store.sql_conversations import SqlConversationStore
+
+    def bedrock_signer(deployment: Deployment) -> AwsSigner:
+        from tollgate.providers.bedrock import BedrockProvider
+
+        provider = providers["bedrock"]
+        assert isinstance(provider, BedrockProvider)
+        return provider.signer(deployment)
+
+    general = config.general
+    turns = SqlConversationStore(store.engine) if isinstance(store, SqlStore) else MemoryConversationStore()
+    settings = HistorySettings(
+        general.chat_history_retention_days, general.chat_history_max_turns, general.chat_history_max_tokens
+    )
+    cache = PromptCacheSettings(general.managed_prompt_cache_ttl, general.managed_prompt_version_cache_ttl)
+    sources: dict[str, PromptSource] = {
+        "bedrock": BedrockPromptSource(bedrock_signer),
+        "fake": FakePromptSource(),
+    }
+    prompts = PromptResolver(router.table, sources, settings=cache)
+    return Conversations(History(turns, settings, clock=clock), prompts)

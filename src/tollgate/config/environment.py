@@ -3,8 +3,9 @@
 ``read_environment()`` is the only reader of ``os.environ`` in tollgate: the CLI and the
 composition root call it once and hand the snapshot (or values taken from it) to whatever needs
 them, so no module deep in the pipeline looks at the environment behind its caller's back.
-(botocore reads the AWS variables of its own credential chain itself; that is the library's
-documented contract, not ours.)
+(botocore reads the AWS variables of its own credential chain itself, and its endpoint overrides
+such as ``AWS_ENDPOINT_URL_BEDROCK_AGENT`` for managed prompts; that is the library's documented
+contract, not ours.)
 
 tollgate's own variables, besides LiteLLM's that the config may reference as ``os.environ/VAR``:
 """

@@ -90,6 +90,12 @@ class GeneralSettings(_Section):
     # Request bodies above this many MB get 413 (LiteLLM's key); unset: DEFAULT_MAX_REQUEST_MB.
     max_request_size_mb: float | None = Field(default=None, gt=0)
     enforced_params: list[str] = Field(default_factory=list)  # params every request must carry
+    # Chat history and managed prompts (docs/conversations.md); None: no limit.
+    chat_history_retention_days: float | None = Field(default=30.0, gt=0)
+    chat_history_max_turns: int | None = Field(default=50, ge=1)
+    chat_history_max_tokens: int | None = Field(default=None, ge=1)
+    managed_prompt_cache_ttl: float = Field(default=60.0, ge=0)  # seconds; the working draft
+    managed_prompt_version_cache_ttl: float = Field(default=3600.0, ge=0)  # numbered versions
 
 
 class LitellmSettings(_Section):

@@ -3,7 +3,7 @@
 One table per record kind. Every tenant entity table repeats the same policy columns
 (``policy_columns``). Money is ``Money``: NUMERIC(20, 12) where the database has exact decimals,
 text on SQLite (whose NUMERIC is a float), so a dollar amount reads back exactly as written.
-Imports only ``store.records``.
+Imports only ``store.records`` and ``store.conversation_tables``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from tollgate.store.conversation_tables import add_conversation_tables
 from tollgate.store.records import (
     ZERO,
     AuditEntry,
@@ -218,6 +219,7 @@ def build_metadata() -> MetaData:
     Index(f"ix_{PREFIX}audit_logs_created_at", audit.c.created_at)
     Index(f"ix_{PREFIX}audit_logs_action", audit.c.action)
     Index(f"ix_{PREFIX}audit_logs_target_id", audit.c.target_id)
+    add_conversation_tables(meta)
     return meta
 
 

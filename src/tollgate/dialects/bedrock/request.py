@@ -30,12 +30,12 @@ from tollgate.dialects.bedrock.content import (
     render_parts,
 )
 from tollgate.dialects.bounds import load_json, token_count
+from tollgate.dialects.conversation_fields import history_switches, prompt_variables
 from tollgate.errors import InvalidRequest
 
 NAME = "bedrock"  # the dialect's name (``converse.name``); it tags the fields passed through
 _PASSTHROUGH_KEYS = (
     "guardrailConfig",
-    "promptVariables",
     "additionalModelResponseFieldPaths",
     "performanceConfig",
     "serviceTier",
@@ -70,15 +70,21 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
     if not model:
         raise InvalidRequest("the model id must be given in the path /model/{modelId}/…", param="modelId")
     data = expect_object(load_json(body), "body")
+    # Optional since managed prompts: a prompt ARN as modelId brings its own messages.
     messages = tuple(
         _parse_message(m, f"messages[{i}]")
-        for i, m in enumerate(expect_list(data.get("messages"), "messages"))
+        for i, m in enumerate(expect_list(data.get("messages", []), "messages"))
     )
     system = _parse_system(data.get("system"))
     config = expect_object(data.get("inferenceConfig") or {}, "inferenceConfig")
     stop = expect_list(config.get("stopSequences") or [], "inferenceConfig.stopSequences")
     tools, tool_choice = _parse_tool_config(data.get("toolConfig"))
     top_k, reasoning, extra_fields = _parse_additional(data.get("additionalModelRequestFields"))
+    enable_history, session_id = history_switches(
+        extra_fields.pop("enable_history", None),
+        extra_fields.pop("session_id", None),
+        "additionalModelRequestFields.",
+    )
     passthrough = {key: data[key] for key in _PASSTHROUGH_KEYS if key in data}
     if extra_fields:
         passthrough["additionalModelRequestFields"] = extra_fields
@@ -98,6 +104,9 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         metadata=expect_object(metadata, "requestMetadata") if metadata is not None else {},
         passthrough=passthrough,
         passthrough_dialect=NAME,
+        enable_history=enable_history,
+        session_id=session_id,
+        prompt_variables=prompt_variables(data.get("promptVariables")),
     )
 
 

@@ -18,6 +18,7 @@ from tollgate.canonical import (
     ToolChoice,
 )
 from tollgate.dialects.bounds import load_json, token_count
+from tollgate.dialects.conversation_fields import history_switches, prompt_variables
 from tollgate.dialects.guardrail_choice import parse_guardrail_choice
 from tollgate.dialects.openai.content import (
     bad,
@@ -38,7 +39,7 @@ _MODELED = frozenset(
         "max_completion_tokens", "temperature", "top_p", "top_k", "stop", "seed", "user", "n",
         "presence_penalty", "frequency_penalty", "response_format", "reasoning_effort", "thinking",
         "stream", "stream_options", "metadata", "tags", "fallbacks", "num_retries", "priority",
-        "timeout", "guardrails",
+        "timeout", "guardrails", "enable_history", "session_id", "promptVariables",
     }
 )  # fmt: skip
 # LiteLLM proxy controls that must never reach an upstream (a client-chosen key or base URL).
@@ -211,6 +212,7 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
     if max_tokens is None:
         max_tokens = token_count(data.get("max_tokens"), "max_tokens")
     hints, tags, metadata = _parse_route(data)
+    enable_history, session_id = history_switches(data.get("enable_history"), data.get("session_id"))
     return ChatRequest(
         model=model_name,
         messages=messages,
@@ -237,6 +239,9 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         metadata=metadata,
         passthrough=passthrough,
         passthrough_dialect=NAME if passthrough else None,
+        enable_history=enable_history,
+        session_id=session_id,
+        prompt_variables=prompt_variables(data.get("promptVariables")),
     )
 
 
