@@ -18,6 +18,8 @@ Cancellation (a client that disconnects mid-stream, a server stopping) must not 
 accounting: the spend row and metric line are recorded synchronously, before anything can be
 cancelled, and the counter settlement runs in a background task the request cannot cancel when
 the request is already being cancelled (``drain`` waits for those at shutdown).
+
+``route`` builds the route admission checks; ``results`` are what the edge is handed.
 """
 
 from __future__ import annotations
@@ -25,14 +27,13 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
-from typing import Any, Generic, TypeVar
+from dataclasses import replace
+from typing import TypeVar
 
 from tollgate.accounting.landing import Flight, Landing, cancelled, failure
 from tollgate.accounting.relay import aclose, fill_usage, relay
-from tollgate.call import Accounting, Admission, Call, Destination, Route, Ticket
+from tollgate.call import Accounting, Admission, Call, Ticket
 from tollgate.canonical import (
-    NO_HINTS,
     ChatRequest,
     ChatResponse,
     EmbeddingRequest,
@@ -44,57 +45,16 @@ from tollgate.config import Deployment
 from tollgate.conversations.exchange import Passing, Recorded
 from tollgate.conversations.lifecycle import Conversations, NoConversations
 from tollgate.errors import GatewayError, InvalidRequest, StreamTruncated, UnknownModel
+from tollgate.gateway.results import ChatResult, EmbeddingResult, Passage, StreamResult, response_headers
+from tollgate.gateway.route import plan_route, within_reach
 from tollgate.guardrails import Guardrails, Screen
-from tollgate.policy.tokens import estimate_input_tokens
 from tollgate.providers import Provider, SendOptions
 from tollgate.routing import Outcome, Plan, Router
 from tollgate.telemetry.tracing import NO_TRACING, SpanHandle, Tracing
 
 T = TypeVar("T")
 
-
-@dataclass(slots=True)
-class ChatResult:
-    response: ChatResponse
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class EmbeddingResult:
-    response: EmbeddingResponse
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class StreamResult:
-    """``events`` for the client; ``close`` after the response ended, however it ended (even if
-    ``events`` was never read): it lands the request if the stream did not."""
-
-    events: AsyncIterator[StreamEvent]
-    close: Callable[[], Awaitable[None]]
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class Passage(Generic[T]):
-    """An admitted passthrough call: what ``send`` returned, and ``land`` to account for it (once;
-    later calls do nothing)."""
-
-    value: T
-    deployment: Deployment | None
-    headers: Mapping[str, str]
-    land: Callable[[Usage | None, GatewayError | None], Awaitable[None]]
-
-
-def _headers(outcome: Outcome[Any], ticket: Ticket) -> dict[str, str]:
-    headers = {
-        "x-litellm-model-id": outcome.deployment.id,
-        "x-litellm-model-group": outcome.model_group,
-        "x-tollgate-deployment": outcome.deployment.id,
-        "x-tollgate-attempts": str(outcome.attempts),
-    }
-    headers.update(ticket.headers)
-    return headers
+__all__ = ["ChatResult", "EmbeddingResult", "Gateway", "Passage", "StreamResult"]
 
 
 class Gateway:
@@ -122,37 +82,13 @@ class Gateway:
         self._landing = Landing(accounting, router.record_usage, clock=clock, tracing=tracing)
 
     async def _admit(self, call: Call, *, stream: bool = False) -> tuple[Plan, Ticket]:
-        """Plan the route (resolving aliases; UnknownModel here), then admit against every model
-        group the plan may reach — its own and each fallback's (per-request, configured,
-        context-window, content-policy and default). Fallbacks admission does not let the principal
-        reach (no access, or their per-model limits full) are dropped from the plan."""
-        request = call.request
-        estimate = call.input_tokens if call.input_tokens is not None else estimate_input_tokens(request)
-        hints = request.hints if isinstance(request, ChatRequest) else NO_HINTS
+        """Plan the route, admit the request against every model group it may reach, and drop
+        the fallbacks admission does not let it reach (``gateway/route.py``)."""
         with self._tracing.span("admission"):
-            plan = self._router.plan(request.model, hints, estimate, stream=stream)
-            table = self._router.table
-            def destination(name: str, group: str) -> Destination:
-                return Destination(name, group, tuple(d.id for d in table.deployments(group)))
-
-            destinations = [destination(request.model, plan.group)]
-            chains = (plan.fallbacks, plan.context_window_fallbacks, plan.content_policy_fallbacks)
-            for name in dict.fromkeys(n for chain in chains for n in chain):
-                group = table.resolve(name)
-                if group is not None:
-                    destinations.append(destination(name, group))
-            ticket = await self._admission.admit(call, Route(tuple(destinations), estimate))
-            if len(destinations) > 1:
-                reachable = ticket.reachable
-
-                def kept(chain: tuple[str, ...]) -> tuple[str, ...]:
-                    return tuple(n for n in chain if table.resolve(n) in reachable)
-
-                plan = replace(
-                    plan, fallbacks=kept(plan.fallbacks),
-                    context_window_fallbacks=kept(plan.context_window_fallbacks),
-                    content_policy_fallbacks=kept(plan.content_policy_fallbacks),
-                )
+            plan, route = plan_route(self._router, call, stream=stream)
+            ticket = await self._admission.admit(call, route)
+            if len(route.destinations) > 1:
+                plan = within_reach(plan, self._router.table, ticket.reachable)
             return plan, ticket
 
     async def _take_off(self, call: Call, *, stream: bool = False) -> tuple[Plan, Flight]:
@@ -306,7 +242,7 @@ class Gateway:
             await self._landing.land(flight, value.usage, failure(exc))  # the upstream's tokens count
             raise
         await self._landing.land(flight, value.usage)
-        return ChatResult(response, _headers(outcome, flight.ticket) | screen.headers)
+        return ChatResult(response, response_headers(outcome, flight.ticket) | screen.headers)
 
     async def embed(self, call: Call) -> EmbeddingResult:
         request = call.request
@@ -321,7 +257,8 @@ class Gateway:
                 )
 
         outcome = await self._fly(flight, plan, attempt, lambda answer: answer.usage)
-        return EmbeddingResult(replace(outcome.value, model=request.model), _headers(outcome, flight.ticket))
+        response = replace(outcome.value, model=request.model)
+        return EmbeddingResult(response, response_headers(outcome, flight.ticket))
 
     async def _chat_stream(self, call: Call) -> StreamResult:
         assert isinstance(call.request, ChatRequest)
@@ -373,7 +310,7 @@ class Gateway:
                 await self._landing.land(flight, unread, cancelled())
             await aclose(rest)
 
-        return StreamResult(events, close, _headers(outcome, flight.ticket) | screen.headers)
+        return StreamResult(events, close, response_headers(outcome, flight.ticket) | screen.headers)
 
     async def native(
         self, call: Call, provider: str, send: Callable[[Deployment | None], Awaitable[T]]

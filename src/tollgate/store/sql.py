@@ -40,7 +40,7 @@ from tollgate.store.records import (
     SpendRow,
 )
 from tollgate.store.sql_principals import PrincipalReads
-from tollgate.store.sql_tables import (
+from tollgate.store.sql_rows import (
     AUDIT,
     AUDITS,
     DEPLOYMENTS,

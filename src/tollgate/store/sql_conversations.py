@@ -24,7 +24,8 @@ from tollgate.store.conversations import (
     SessionRecord,
     TurnRecord,
 )
-from tollgate.store.sql_tables import METADATA, utc
+from tollgate.store.sql_rows import utc
+from tollgate.store.sql_tables import METADATA
 
 _S = METADATA.tables[SESSIONS]
 _T = METADATA.tables[TURNS]
