@@ -35,6 +35,7 @@ from tollgate.dialects.anthropic.content import (
     parse_text,
     text_block,
 )
+from tollgate.dialects.cache_controls import parse_cache_controls
 from tollgate.errors import InvalidRequest
 
 NAME = "anthropic"  # the dialect's name (``messages.name``); it tags the fields passed through
@@ -51,7 +52,7 @@ _MODELED = frozenset(
         "model", "max_tokens", "messages", "system", "tools", "tool_choice", "stop_sequences",
         "temperature", "top_p", "top_k", "thinking", "metadata", "stream",
         # LiteLLM body extensions: routing wishes, never forwarded upstream.
-        "fallbacks", "num_retries", "timeout", "tags",
+        "fallbacks", "num_retries", "timeout", "tags", "cache",
     }
 )  # fmt: skip
 
@@ -207,6 +208,7 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         reasoning=_parse_thinking_config(data.get("thinking"), passthrough),
         stream=stream,
         hints=_parse_hints(data),
+        cache=parse_cache_controls(data.get("cache")),
         tags=() if tags is None else tuple(expect_str(t, "tags") for t in expect_list(tags, "tags")),
         passthrough=passthrough,
         passthrough_dialect=NAME if passthrough else None,

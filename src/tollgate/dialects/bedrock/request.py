@@ -31,6 +31,7 @@ from tollgate.dialects.bedrock.content import (
     parse_text,
     render_parts,
 )
+from tollgate.dialects.cache_controls import parse_cache_controls
 from tollgate.errors import InvalidRequest
 
 NAME = "bedrock"  # the dialect's name (``converse.name``); it tags the fields passed through
@@ -84,6 +85,11 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
     stop = expect_list(config.get("stopSequences") or [], "inferenceConfig.stopSequences")
     tools, tool_choice = _parse_tool_config(data.get("toolConfig"))
     top_k, reasoning, extra_fields = _parse_additional(data.get("additionalModelRequestFields"))
+    # boto3 validates the Converse shape, so its callers put the cache controls in the free-form
+    # additionalModelRequestFields; a body edited by hand may carry them at the top level.
+    cache = parse_cache_controls(data.get("cache"))
+    if "cache" in extra_fields:
+        cache = parse_cache_controls(extra_fields.pop("cache"), "additionalModelRequestFields.cache")
     passthrough = {key: data[key] for key in _PASSTHROUGH_KEYS if key in data}
     if extra_fields:
         passthrough["additionalModelRequestFields"] = extra_fields
@@ -100,6 +106,7 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         top_k=top_k,
         stop=tuple(expect_str(s, f"inferenceConfig.stopSequences[{i}]") for i, s in enumerate(stop)),
         reasoning=reasoning,
+        cache=cache,
         metadata=expect_object(metadata, "requestMetadata") if metadata is not None else {},
         passthrough=passthrough,
         passthrough_dialect=NAME,

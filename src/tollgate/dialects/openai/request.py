@@ -19,6 +19,7 @@ from tollgate.canonical import (
     Tool,
     ToolChoice,
 )
+from tollgate.dialects.cache_controls import parse_cache_controls
 from tollgate.dialects.openai.content import (
     bad,
     opt_bool,
@@ -38,7 +39,7 @@ _MODELED = frozenset(
         "max_completion_tokens", "temperature", "top_p", "top_k", "stop", "seed", "user", "n",
         "presence_penalty", "frequency_penalty", "response_format", "reasoning_effort", "thinking",
         "stream", "stream_options", "metadata", "tags", "fallbacks", "num_retries", "priority",
-        "timeout",
+        "timeout", "cache",
     }
 )  # fmt: skip
 # LiteLLM proxy controls that must never reach an upstream (a client-chosen key or base URL).
@@ -233,6 +234,7 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         stream=bool(opt_bool(data, "stream", "stream")),
         include_usage=bool(opt_bool(stream_options, "include_usage", "stream_options.include_usage")),
         hints=hints,
+        cache=parse_cache_controls(data.get("cache")),
         tags=tags,
         metadata=metadata,
         passthrough=passthrough,
