@@ -385,7 +385,7 @@ def test_env_refs_in_nested_places() -> None:
     assert config.router.fallbacks == [{"a": ["b"]}]
     assert config.master_key == "sk-master"
     assert config.general.master_key == "sk-master"
-    assert config.litellm.cache_params == {"host": "redis"}
+    assert config.litellm.cache_params.host == "redis"
     assert env == {"KEY": "sk-a", "FALLBACK": "b", "PORT": "6380", "MASTER": "sk-master", "HOST": "redis"}
 
 
@@ -670,12 +670,8 @@ def test_multi_provider_example() -> None:
     assert config.router.enable_pre_call_check is True
     assert config.router.default_fallbacks == ["anthropic.claude-3-haiku-20240307-v1:0"]
     assert config.litellm.cache is True
-    assert config.litellm.cache_params == {
-        "type": "redis",
-        "host": "redis.internal",
-        "port": "6380",
-        "password": "hunter2",
-    }
+    params = config.litellm.cache_params
+    assert (params.type, params.host, params.port, params.password) == ("redis", "redis.internal", 6380, "hunter2")
     assert config.litellm.max_budget == 1e9
     assert config.master_key == "sk-master"
     assert config.general.store_model_in_db is True

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tollgate.config.cache import CacheParams, cache_param_findings
+
 KNOWN_TOP_LEVEL = frozenset(
     {
         "model_list",
@@ -111,8 +113,8 @@ class LitellmSettings(_Section):
     callbacks: list[str] | str | None = None
     success_callback: list[str] | None = None
     failure_callback: list[str] | None = None
-    cache: bool = False
-    cache_params: dict[str, Any] = Field(default_factory=dict)
+    cache: bool = False  # the response cache (docs/cache.md)
+    cache_params: CacheParams = Field(default_factory=CacheParams)
     max_budget: float | None = None
     budget_duration: str | None = None
     max_internal_user_budget: float | None = None
@@ -253,4 +255,7 @@ def unknown_keys(section: BaseModel) -> list[str]:
         LitellmSettings: "litellm_settings",
     }.get(type(section), "")
     extras = section.model_extra or {}
-    return sorted(key for key in extras if key not in ACCEPTED.get(name, frozenset()))
+    found = sorted(key for key in extras if key not in ACCEPTED.get(name, frozenset()))
+    if isinstance(section, LitellmSettings):
+        found += cache_param_findings(section.cache_params)
+    return found
