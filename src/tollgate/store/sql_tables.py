@@ -183,6 +183,7 @@ def build_metadata() -> MetaData:
         Column("requested_model", String(256)),
         Column("attempts", Integer, nullable=False, server_default="1"),
         Column("stream", Boolean, nullable=False, server_default=false()),
+        Column("cache_hit", Boolean, nullable=False, server_default=false()),
         Column("completion_start_at", _ts()),
         Column("messages", JSON),
         Column("response", JSON),
@@ -367,6 +368,7 @@ def spend_of(w: Mapping[Any, Any]) -> SpendRow:
     values["tags"] = tuple(w["tags"] or ())
     values["metadata"] = w["metadata"] or {}
     values["stream"] = bool(w["stream"])
+    values["cache_hit"] = bool(w["cache_hit"])
     return SpendRow(**values)
 
 
