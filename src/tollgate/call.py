@@ -46,6 +46,10 @@ class Ticket(Protocol):
 class Admission(Protocol):
     async def admit(self, call: Call, deployment_ids: Sequence[str] = ()) -> Ticket: ...
 
+    async def admit_cached(self, call: Call) -> Ticket:
+        """Admit a request the response cache answers: access and ``rpm`` only, nothing reserved."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Attempted:
@@ -62,6 +66,7 @@ class Attempted:
     ended: float
     first_token_at: float | None = None
     stream: bool = False
+    cache_hit: bool = False  # answered from the response cache: no upstream, no cost
 
 
 class Accounting(Protocol):

@@ -180,6 +180,43 @@ class PolicyAdmission:
             warn=self._warn,
         )
 
+    async def admit_cached(self, call: Call) -> CounterTicket:
+        """Admit a request the response cache answers (docs/cache.md). Model access is checked and
+        an exhausted budget still refuses, but nothing is reserved: the request counts once in
+        every ``rpm`` window and uses no tokens, no budget and no parallel slot, as nothing is
+        sent upstream. The ticket has nothing to settle."""
+        model = call.model
+        check_access(call.principal, model)
+        entities = call.principal.entities
+        if self._proxy is not None:
+            entities = (*entities, self._proxy)
+        now = self._clock()
+        budgets, budget_refs, _ = self._budget_checks([e for e in entities if e.budgets], now, 0)
+        windows = [s for e in entities for s in window_specs(e, model, 0, 0) if s.metric == "rpm"]
+        if not budgets and not windows:
+            return CounterTicket()
+        admission = CounterAdmission(
+            now, os.urandom(16).hex(), budgets=tuple(budgets),
+            windows=tuple(WindowCheck(s.key, s.limit, s.amount) for s in windows),
+            window_seconds=self._window_seconds,
+        )
+        try:
+            result = await self._store.admit(admission)
+        except CounterStoreUnavailable as exc:
+            raise GatewayError(f"rate-limit store unavailable: {exc}", status=503) from exc
+        if result.failed == "budget":
+            entity, budget = budget_refs[result.index]
+            raise BudgetExceeded(
+                budget_exceeded_message(
+                    from_nano(result.current), budget.max_budget, entity.kind,
+                    entity.alias or entity.id, budget.duration,
+                ),
+                code="budget_exceeded",
+            )
+        if not result.admitted:
+            raise window_refusal(windows[result.index], result.current, result.retry_after)
+        return CounterTicket(headers=rate_headers(windows, result.used))
+
     def _estimate(self, names: Sequence[str], input_tokens: int, output_tokens: int) -> Decimal:
         highest = Decimal(0)
         for name in names:
