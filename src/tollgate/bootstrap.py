@@ -34,6 +34,7 @@ from tollgate.auth.bearer import CredentialAuthenticator, credential_from_header
 from tollgate.auth.invalidation import redis_invalidation
 from tollgate.auth.keys import KeyAuthenticator
 from tollgate.auth.principal import Principal
+from tollgate.cache import CacheObserver, ResponseCache
 from tollgate.config import Config, Price, load_config, parse_config
 from tollgate.config.environment import CONFIG, REDIS_PREFIX, read_environment
 from tollgate.dialects.openai import chat as openai_chat
@@ -51,6 +52,7 @@ from tollgate.providers.table import ProviderTable
 from tollgate.routing import MemoryDeploymentState, RedisDeploymentState, Router
 from tollgate.routing.cooldowns import DeploymentState
 from tollgate.store import Store, database_url, open_store, prepare
+from tollgate.store.cache import open_cache_store
 from tollgate.store.counter_backends import build_counter_store, redis_url
 from tollgate.telemetry.metrics import MeteredAdmission
 from tollgate.telemetry.tracing import Tracing, build_tracing
@@ -122,6 +124,16 @@ def _deployment_state(config: Config, env: Mapping[str, str]) -> DeploymentState
     client = redis.asyncio.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
     prefix = f"{redis_prefix(env)}:routing"
     return RedisDeploymentState(client, prefix=prefix, errors=(redis.RedisError, OSError))
+
+
+def response_cache(config: Config, env: Mapping[str, str], observer: CacheObserver) -> ResponseCache:
+    """``litellm_settings.cache``: the response cache, on Redis (shared by every replica using the
+    same Redis and ``TOLLGATE_REDIS_PREFIX``) or in this process (``type: local``)."""
+    if not config.litellm.cache:
+        return ResponseCache.disabled()
+    params = config.litellm.cache_params
+    store = open_cache_store(params, redis_fallback=redis_url(config, env), prefix=redis_prefix(env))
+    return ResponseCache(store, params, observer=observer)
 
 
 def jwt_authenticator(
@@ -224,6 +236,7 @@ def build(
         return await authenticator.authenticate(credential)
 
     ledger = Ledger(pricer, observability.sinks)
+    cache = response_cache(config, env, observability.metrics)
     gateway = Gateway(
         router=router,
         providers=providers,
@@ -232,6 +245,7 @@ def build(
         drop_params=config.litellm.drop_params,
         clock=clock,
         tracing=tracing,
+        cache=cache,
     )
 
     async def list_models(request: Request) -> Response:
@@ -270,6 +284,7 @@ def build(
         await key_cache.stop()
         await providers.aclose()
         await http.aclose()
+        await cache.close()
         await store.close()
         closer = getattr(counters, "close", None)
         if closer is not None:
@@ -278,10 +293,13 @@ def build(
             await asyncio.to_thread(tracing.shutdown)  # flushes the spans still batched
 
     def admin_routers() -> list[APIRouter]:
+        from tollgate.admin.audit import AuditService
         from tollgate.edge.admin_api import admin_router  # FastAPI loads on the first admin request
+        from tollgate.edge.cache_api import cache_router
 
         return [
             admin_router(admin, authenticate, router.table.all_deployments),
+            cache_router(cache, authenticate, AuditService(admin.store)),
             ui.router(admin, authenticate),
         ]
 

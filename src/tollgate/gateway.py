@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from tollgate.cache import Hit, ResponseCache, replay
 from tollgate.call import Accounting, Admission, Attempted, Call, Ticket
 from tollgate.canonical import (
     NO_HINTS,
@@ -89,6 +90,7 @@ class Gateway:
         drop_params: bool = False,
         clock: Callable[[], float] = time.time,
         tracing: Tracing = NO_TRACING,
+        cache: ResponseCache | None = None,
     ) -> None:
         self._router = router
         self._providers = providers
@@ -97,6 +99,22 @@ class Gateway:
         self._drop_params = drop_params
         self._clock = clock
         self._tracing = tracing
+        self._cache = cache or ResponseCache.disabled()
+
+    async def _answered_from_cache(
+        self, call: Call, hit: Hit[Any], *, stream: bool = False
+    ) -> dict[str, str]:
+        """A request the response cache answers: admitted for its rpm only, recorded at no cost."""
+        started = self._clock()
+        with self._tracing.span("admission"):
+            ticket = await self._admission.admit_cached(call)
+        await ticket.settle(None, Decimal(0))
+        attempted = Attempted(
+            call=call, deployment=None, model_group=hit.group, attempts=0, usage=hit.usage, status=200,
+            error=None, started=started, ended=self._clock(), stream=stream, cache_hit=True,
+        )
+        self._accounting.record(attempted, Decimal(0))
+        return {"x-litellm-cache-key": hit.key, "x-litellm-model-group": hit.group, **ticket.headers}
 
     async def _admit(self, call: Call, *, stream: bool = False) -> tuple[Plan, Ticket]:
         """Plan the route (resolving aliases; UnknownModel here), then admit against every
@@ -139,6 +157,9 @@ class Gateway:
     async def chat(self, call: Call) -> ChatResult:
         request = call.request
         assert isinstance(request, ChatRequest)
+        cached = await self._cache.find_chat(call, self._router.table.resolve(request.model))
+        if cached.hit is not None:
+            return ChatResult(cached.hit.value, await self._answered_from_cache(call, cached.hit))
         plan, ticket = await self._admit(call)
         started = self._clock()
         usage: Usage | None = None
@@ -156,6 +177,7 @@ class Gateway:
             response = replace(
                 outcome.value, model=request.model, created=outcome.value.created or int(started)
             )
+            await self._cache.keep_chat(cached, response)
             return ChatResult(response, _headers(outcome, ticket))
         except GatewayError as exc:
             error = exc
@@ -166,6 +188,10 @@ class Gateway:
     async def chat_stream(self, call: Call) -> StreamResult:
         request = call.request
         assert isinstance(request, ChatRequest)
+        cached = await self._cache.find_chat(call, self._router.table.resolve(request.model))
+        if cached.hit is not None:
+            headers = await self._answered_from_cache(call, cached.hit, stream=True)
+            return StreamResult(replay(cached.hit.value), headers)
         plan, ticket = await self._admit(call, stream=True)
         started = self._clock()
 
@@ -199,7 +225,9 @@ class Gateway:
             raise
         first, rest = outcome.value
         return StreamResult(
-            self._relay(call, ticket, outcome, first, rest, started, plan.estimated_tokens),
+            self._cache.recorded(
+                cached, self._relay(call, ticket, outcome, first, rest, started, plan.estimated_tokens)
+            ),
             _headers(outcome, ticket),
         )
 
@@ -253,8 +281,12 @@ class Gateway:
             await self._finish(call, ticket, outcome, usage, error, started, first_token_at, stream=True)
 
     async def embed(self, call: Call) -> EmbeddingResult:
-        request = call.request
-        assert isinstance(request, EmbeddingRequest)
+        assert isinstance(call.request, EmbeddingRequest)
+        cached = await self._cache.find_embeddings(call, self._router.table.resolve(call.request.model))
+        if cached.hit is not None:
+            return EmbeddingResult(cached.hit.value, await self._answered_from_cache(call, cached.hit))
+        call = replace(call, request=cached.request)  # only the inputs the cache does not hold
+        request = cached.request
         plan, ticket = await self._admit(call)
         started = self._clock()
         outcome: Outcome[EmbeddingResponse] | None = None
@@ -268,7 +300,7 @@ class Gateway:
 
         try:
             outcome = await self._router.run(plan, attempt)
-            response = replace(outcome.value, model=request.model)
+            response = await self._cache.keep_embeddings(cached, replace(outcome.value, model=request.model))
             return EmbeddingResult(response, _headers(outcome, ticket))
         except GatewayError as exc:
             error = exc
