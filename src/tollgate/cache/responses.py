@@ -136,7 +136,7 @@ class ResponseCache:
         wanted = controls.use_cache
         if wanted is False or (wanted is None and self._params.mode == "default_off"):
             return None
-        if self._down and self._monotonic() < self._down_until:
+        if self._resting():
             return None  # the store failed a moment ago: serve without it for now
         return controls
 
@@ -268,12 +268,17 @@ class ResponseCache:
         return found
 
     async def _put(self, items: Sequence[tuple[str, bytes]], ttl: float) -> None:
+        if self._resting():  # the read of this request just failed: do not wait on a write too
+            return
         try:
             await self._store.put_many(items, ttl)
         except CacheUnavailable as exc:
             self._failed("write", exc)
             return
         self._recovered()
+
+    def _resting(self) -> bool:
+        return self._down and self._monotonic() < self._down_until
 
     def _failed(self, operation: str, exc: CacheUnavailable) -> None:
         self._observer.cache_error(operation)
