@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pg
-from cache_scenario import CACHE_MODES, CACHE_SETTINGS, cache_notes
+from cache_scenario import CACHE_MODES, CACHE_SETTINGS, LatencyProbe, cache_notes
 from common import MASTER_KEY, log
 from measure import ServerResult, Settings, Setup, run_one
 from servers import Server, free_port, tollgate_argv
@@ -124,7 +124,7 @@ def variants(names: list[str]) -> list[Variant]:
         "cache": [
             Variant(
                 "cache", env={"TOLLGATE_REDIS_PREFIX": f"bench-cache-{os.urandom(4).hex()}"},
-                litellm=CACHE_SETTINGS, modes=CACHE_MODES,
+                litellm=CACHE_SETTINGS, modes=CACHE_MODES, setup=LatencyProbe(),
             )
         ],
     }
@@ -217,7 +217,7 @@ def run_variant(
         settings = replace(s, modes=list(v.modes)) if v.modes else s
         run_one(settings, result, tollgate_argv(cmd, path, port, 1), port, run_env, home, setup)
         if v.modes == CACHE_MODES and not result.error:
-            notes.extend(cache_notes(result))
+            notes.extend(cache_notes(result, setup if isinstance(setup, LatencyProbe) else None))
         if database is not None and not result.error:
             # run_one stopped the server with SIGTERM: its spend log has flushed.
             rows, total = pg.spend_figures(database)
