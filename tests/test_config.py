@@ -384,7 +384,7 @@ def test_env_refs_in_nested_places() -> None:
     assert config.router.fallbacks == [{"a": ["b"]}]
     assert config.master_key == "sk-master"
     assert config.general.master_key == "sk-master"
-    assert config.litellm.cache_params == {"host": "redis"}
+    assert config.litellm.cache_params.host == "redis"
     assert env == {"KEY": "sk-a", "FALLBACK": "b", "PORT": "6380", "MASTER": "sk-master", "HOST": "redis"}
 
 
@@ -648,8 +648,6 @@ def test_document_processing_example() -> None:
 def test_multi_provider_example() -> None:
     config = load_config(FIXTURES / "multi-provider.yaml", env=EXAMPLE_ENV)
     assert config.warnings == (
-        "config: 'litellm_settings.cache' is accepted, not enforced (planned, not built yet)",
-        "config: 'litellm_settings.cache_params' is accepted, not enforced (planned, not built yet)",
         "config: 'model_list[0].litellm_params.weight' is accepted, not enforced "
         "(only simple-shuffle routing uses weights, not usage-based-routing-v2)",
         "config: 'model_list[1].litellm_params.weight' is accepted, not enforced "
@@ -671,12 +669,9 @@ def test_multi_provider_example() -> None:
     assert config.router.enable_pre_call_check is True
     assert config.router.default_fallbacks == ["anthropic.claude-3-haiku-20240307-v1:0"]
     assert config.litellm.cache is True
-    assert config.litellm.cache_params == {
-        "type": "redis",
-        "host": "redis.internal",
-        "port": "6380",
-        "password": "hunter2",
-    }
+    params = config.litellm.cache_params
+    assert (params.type, params.host, params.port) == ("redis", "redis.internal", 6380)
+    assert params.password == "hunter2"
     assert config.litellm.max_budget == 1e9
     assert config.master_key == "sk-master"
     assert config.general.store_model_in_db is True

@@ -89,6 +89,11 @@ class Ticket(Protocol):
 class Admission(Protocol):
     async def admit(self, call: Call, route: Route) -> Ticket: ...
 
+    async def admit_cached(self, call: Call, route: Route | None = None) -> Ticket:
+        """Admit a request the response cache answers (on ``route``'s first destination): access,
+        budgets and ``rpm`` only, nothing reserved."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Attempted:
@@ -105,6 +110,7 @@ class Attempted:
     ended: float
     first_token_at: float | None = None
     stream: bool = False
+    cache_hit: bool = False  # answered from the response cache: no upstream, no cost
 
 
 class Accounting(Protocol):

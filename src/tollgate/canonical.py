@@ -173,6 +173,24 @@ NO_GUARDRAIL_CHOICE = GuardrailChoice()
 
 
 @dataclass(frozen=True, slots=True)
+class CacheControls:
+    """Per-request wishes for the gateway's response cache (LiteLLM's ``cache`` body object).
+
+    ``no_cache``: do not answer from the cache (the answer is still stored); ``no_store``: do not
+    store the answer; ``ttl``: keep the stored answer this many seconds; ``s_maxage``: accept
+    only a stored answer at most this old; ``namespace``: a separate key space; ``use_cache``:
+    opt in (``True``) when the cache is ``default_off``, opt out (``False``) when it is on.
+    """
+
+    no_cache: bool = False
+    no_store: bool = False
+    ttl: float | None = None
+    s_maxage: float | None = None
+    namespace: str | None = None
+    use_cache: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
     model: str
     messages: tuple[Message, ...]
@@ -195,6 +213,7 @@ class ChatRequest:
     include_usage: bool = False  # OpenAI stream_options.include_usage
     hints: RouteHints = NO_HINTS
     guardrails: GuardrailChoice = NO_GUARDRAIL_CHOICE
+    cache: CacheControls | None = None  # response-cache wishes; never sent upstream
     tags: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     # Fields the parsing dialect did not model. Re-emitted only when the upstream speaks the
@@ -216,6 +235,7 @@ class EmbeddingRequest:
     dimensions: int | None = None
     user: str | None = None
     input_type: str | None = None  # Cohere's search_document | search_query | …
+    cache: CacheControls | None = None
     tags: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     passthrough: Mapping[str, Any] = field(default_factory=lambda: EMPTY)

@@ -18,7 +18,6 @@ SAMPLES: dict[str, object] = {
     "alerting": ["slack"],
     "alert_to_webhook_url": {"budget_alerts": "https://hooks.example/x"},
     "failure_callback": ["sentry"],
-    "cache_params": {"type": "redis"},
     "default_team_settings": [{"team_id": "t"}],
     "max_end_user_budget": 1,
     "default_key_generate_params": {"max_budget": 1},
@@ -76,7 +75,6 @@ def test_the_issue_list_is_reported() -> None:
         ],
     }
     assert _warnings(raw) == (
-        "config: 'litellm_settings.cache' is accepted, not enforced (planned, not built yet)",
         "config: 'litellm_settings.callbacks[0]' = 'custom_callbacks.proxy_handler_instance' is accepted, "
         "not enforced (tollgate loads no Python plugins; a JSON metric line is printed per request instead, "
         "see docs/observability.md)",

@@ -1,8 +1,8 @@
 """The authorisation matrix is complete and enforced: every admin route has an entry (route × role),
 every field of every write body has a writer (field × role), and each role outside a route's entry
 is refused with a 403 before its body is read — driven through the real admin routers (the admin
-API's and the chat-history sessions'), the real ``KeyAuthenticator`` and the in-memory store, one
-key per role."""
+API's, the chat-history sessions' and the response cache's), the real ``KeyAuthenticator`` and the
+in-memory store, one key per role."""
 
 from __future__ import annotations
 
@@ -28,8 +28,10 @@ from tollgate.admin.requests import (
 from tollgate.auth.bearer import credential_from_headers
 from tollgate.auth.keys import KeyAuthenticator
 from tollgate.auth.principal import MASTER, Principal
+from tollgate.cache import ResponseCache
 from tollgate.conversations import History, HistorySettings
 from tollgate.edge.admin import admin_router
+from tollgate.edge.admin.cache import cache_router
 from tollgate.edge.admin.chat_history import chat_history_router
 from tollgate.store.memory import MemoryStore
 from tollgate.store.memory_conversations import MemoryConversationStore
@@ -73,6 +75,7 @@ def setup() -> Iterator[Setup]:
     routers = [
         admin_router(services, authenticate),
         chat_history_router(history, services.journal, authenticate),
+        cache_router(ResponseCache.disabled(), services.journal, authenticate),
     ]
     app = FastAPI()
     for router in routers:

@@ -113,6 +113,7 @@ def spend_row(attempted: Attempted, cost: Decimal, *, store_prompts: bool = Fals
         requested_model=_text(call.model),
         attempts=attempted.attempts,
         stream=attempted.stream,
+        cache_hit=attempted.cache_hit,
         completion_start_at=_moment(attempted.first_token_at),
         messages=_prompt(call.request) if store_prompts else None,
     )

@@ -96,6 +96,8 @@ ROUTES: Mapping[str, RouteRule] = {
     "GET /chat-history/session/list": RouteRule(READERS, READ_ALL),
     "GET /chat-history/session/info": RouteRule(READERS, READ_ALL),
     "POST /chat-history/session/delete": RouteRule(ADMINS, ADMIN_ONLY, "chat_session"),
+    "GET /cache/ping": RouteRule(ADMINS, ADMIN_ONLY),
+    "POST /cache/delete": RouteRule(ADMINS, ADMIN_ONLY, "cache"),
 }
 
 # Who may write a field. Admins: any field but NOBODY ones. Internal users (own keys only):
@@ -143,6 +145,7 @@ FIELDS: Mapping[str, Mapping[str, Writer]] = {
     "org": _admin_only("organization_id", "organization_ids", "organization_alias"),
     "model": {name: "admin" for name in ("id", "model_name", "litellm_params", "model_info")},
     "chat_session": {"session_ids": "ref"},
+    "cache": {"keys": "ref"},
     "usage_plan": {
         name: "admin"
         for name in ("entity_id", "entity_type", "tenant_id", "model_permissions", "active",

@@ -47,6 +47,7 @@ from tollgate.bootstrap.stores import (
     key_cache,
     prepare_database,
     redis_prefix,
+    response_cache,
 )
 from tollgate.config import Config, Price, load_config
 from tollgate.config.environment import CONFIG, read_environment
@@ -165,6 +166,7 @@ def build(
     ledger = Ledger(pricer, observability.sinks)
     conversations = conversations_for(config, store, router, providers, clock)
     purge = RetentionPurge(conversations.history)
+    cache = response_cache(config, env, observability.metrics)
     gateway = Gateway(
         router=router,
         providers=providers,
@@ -175,6 +177,7 @@ def build(
         tracing=tracing,
         guardrails=guardrails,
         conversations=conversations,
+        cache=cache,
     )
 
     async def list_models(request: Request) -> Response:
@@ -206,6 +209,7 @@ def build(
         await invalidation.stop()
         await providers.aclose()
         await http.aclose()
+        await cache.close()
         await store.close()
         closer = getattr(counters, "close", None)
         if closer is not None:
@@ -215,11 +219,13 @@ def build(
 
     def admin_routers() -> list[APIRouter]:
         from tollgate.edge.admin import admin_router  # FastAPI loads on the first admin request
+        from tollgate.edge.admin.cache import cache_router
         from tollgate.edge.admin.chat_history import chat_history_router
 
         return [
             admin_router(admin, authenticate, router.table.all_deployments),
             chat_history_router(conversations.history, admin.journal, authenticate),
+            cache_router(cache, admin.journal, authenticate),
             ui.router(admin, authenticate),
         ]
 

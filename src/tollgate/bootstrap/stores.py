@@ -1,6 +1,7 @@
 """The shared stores as the composition root sets them up: the database prepared before serving,
 connections checked (``check-config --check-connections``), readiness's database check, the
-Redis-shared routing state and key-cache invalidation, and the refresher of database models."""
+Redis-shared routing state, key-cache invalidation and response cache, and the refresher of
+database models."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from tollgate.auth.invalidation import Invalidation, LocalCache, redis_invalidation
+from tollgate.cache import CacheObserver, ResponseCache
 from tollgate.config import Config
 from tollgate.config.environment import DISABLE_SCHEMA_UPDATE, REDIS_PREFIX, is_set
 from tollgate.errors import StoreUnavailable
 from tollgate.routing import MemoryDeploymentState, RedisDeploymentState
 from tollgate.routing.cooldowns import DeploymentState
 from tollgate.store import Store, database_url, prepare
+from tollgate.store.cache import open_cache_store
 from tollgate.store.counter_backends import redis_url
 
 log = logging.getLogger("tollgate")
@@ -130,6 +133,16 @@ class Refresher:
                 await self._task
 
 
+
+
+def response_cache(config: Config, env: Mapping[str, str], observer: CacheObserver) -> ResponseCache:
+    """``litellm_settings.cache``: the response cache, on Redis (shared by every replica using the
+    same Redis and ``TOLLGATE_REDIS_PREFIX``) or in this process (``type: local``)."""
+    if not config.litellm.cache:
+        return ResponseCache.disabled()
+    params = config.litellm.cache_params
+    store = open_cache_store(params, redis_fallback=redis_url(config, env), prefix=redis_prefix(env))
+    return ResponseCache(store, params, observer=observer)
 
 
 def database_check(store: Store, db_url: str) -> Callable[[], Awaitable[tuple[bool, str]]]:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from tollgate.config.compat import report_callbacks, report_section, report_top_level
+from tollgate.config.compat import report_cache_params, report_callbacks, report_section, report_top_level
 from tollgate.config.credentials import parse_credentials, with_credential
 from tollgate.config.deployments import (
     AwsSettings,
@@ -97,6 +97,7 @@ def parse_config(raw: object, env: Mapping[str, str]) -> Config:
     router = _section(RouterSettings, resolved.get("router_settings"), "router_settings", warnings)
     general = _section(GeneralSettings, resolved.get("general_settings"), "general_settings", warnings)
     litellm = _section(LitellmSettings, resolved.get("litellm_settings"), "litellm_settings", warnings)
+    warnings.extend(report_cache_params(litellm.cache_params))
     warnings.extend(report_callbacks(resolved.get("litellm_settings") or {}))
     credentials = parse_credentials(resolved.get("credential_list"))
     model_list = resolved.get("model_list") or []

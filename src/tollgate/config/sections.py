@@ -2,9 +2,9 @@
 ``litellm_settings``.
 
 Each is a frozen pydantic model (config is a trust boundary). Fields tollgate acts on are typed,
-so a wrong type refuses to start with the key path; a few typed fields are read for a feature not
-built yet (``cache``) and reported as such. Which other keys are accepted without being enforced,
-and how each is reported, is ``config/compat.py``.
+so a wrong type refuses to start with the key path (``cache_params`` is its own model,
+``config/cache.py``). Which other keys are accepted without being enforced, and how each is
+reported, is ``config/compat.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tollgate.config.cache import CacheParams
 
 RoutingStrategy = Literal[
     "simple-shuffle",
@@ -107,8 +109,8 @@ class LitellmSettings(_Section):
     callbacks: list[str] | str | None = None
     success_callback: list[str] | None = None
     failure_callback: list[str] | None = None
-    cache: bool = False
-    cache_params: dict[str, Any] = Field(default_factory=dict)
+    cache: bool = False  # the response cache (docs/cache.md)
+    cache_params: CacheParams = Field(default_factory=CacheParams)
     max_budget: float | None = None
     budget_duration: str | None = None
     max_internal_user_budget: float | None = None

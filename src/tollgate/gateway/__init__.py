@@ -19,21 +19,23 @@ accounting: the spend row and metric line are recorded synchronously, before any
 cancelled, and the counter settlement runs in a background task the request cannot cancel when
 the request is already being cancelled (``drain`` waits for those at shutdown).
 
-``route`` builds the route admission checks; ``results`` are what the edge is handed.
+``route`` builds the route admission checks, ``sending`` each attempt's provider, options and
+span; ``results`` are what the edge is handed.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tollgate.accounting.landing import Flight, Landing, cancelled, failure
 from tollgate.accounting.relay import aclose, fill_usage, relay
-from tollgate.call import Accounting, Admission, Call, Ticket
+from tollgate.cache import Hit, ResponseCache, replay
+from tollgate.call import Accounting, Admission, Call, Destination, Route, Ticket
 from tollgate.canonical import (
+    NO_HINTS,
     ChatRequest,
     ChatResponse,
     EmbeddingRequest,
@@ -42,15 +44,22 @@ from tollgate.canonical import (
     Usage,
 )
 from tollgate.config import Deployment
-from tollgate.conversations.exchange import Passing, Recorded
 from tollgate.conversations.lifecycle import Conversations, NoConversations
-from tollgate.errors import GatewayError, InvalidRequest, StreamTruncated, UnknownModel
-from tollgate.gateway.results import ChatResult, EmbeddingResult, Passage, StreamResult, response_headers
+from tollgate.errors import GatewayError, StreamTruncated, UnknownModel
+from tollgate.gateway.results import (
+    ChatResult,
+    EmbeddingResult,
+    Passage,
+    StreamResult,
+    hit_headers,
+    response_headers,
+)
 from tollgate.gateway.route import plan_route, within_reach
+from tollgate.gateway.sending import Sender
 from tollgate.guardrails import Guardrails, Screen
-from tollgate.providers import Provider, SendOptions
+from tollgate.providers import Provider
 from tollgate.routing import Outcome, Plan, Router
-from tollgate.telemetry.tracing import NO_TRACING, SpanHandle, Tracing
+from tollgate.telemetry.tracing import NO_TRACING, Tracing
 
 T = TypeVar("T")
 
@@ -70,13 +79,14 @@ class Gateway:
         tracing: Tracing = NO_TRACING,
         guardrails: Guardrails | None = None,
         conversations: Conversations | NoConversations | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
+        self._cache = cache or ResponseCache.disabled()
         self._guardrails = guardrails or Guardrails(())
         self._conversations = conversations or NoConversations()
         self._router = router
-        self._providers = providers
+        self._send = Sender(providers, tracing, drop_params)
         self._admission = admission
-        self._drop_params = drop_params
         self._clock = clock
         self._tracing = tracing
         self._landing = Landing(accounting, router.record_usage, clock=clock, tracing=tracing)
@@ -110,33 +120,6 @@ class Gateway:
         """Wait for settlements still running in the background (shutdown, before stores close)."""
         await self._landing.drain()
 
-    def _attempt_span(self, deployment: Deployment, number: int) -> AbstractContextManager[SpanHandle]:
-        if not self._tracing.enabled:
-            return self._tracing.span("upstream.attempt")
-        return self._tracing.span(
-            "upstream.attempt",
-            {"deployment": deployment.id, "provider": deployment.provider, "attempt": number},
-        )
-
-    def _options(self, deployment: Deployment, plan: Plan) -> SendOptions:
-        drop = deployment.params.get("drop_params")
-        headers: tuple[tuple[str, str], ...] = ()
-        if self._tracing.enabled:  # called inside the attempt's span: the upstream continues it
-            carrier: dict[str, str] = {}
-            self._tracing.inject(carrier)
-            headers = tuple(carrier.items())
-        return SendOptions(
-            # The router bounds each attempt; a stream also needs the bound between its chunks.
-            timeout=plan.timeout_for(deployment) if plan.stream else None,
-            drop_params=self._drop_params if drop is None else bool(drop),
-            headers=headers,
-        )
-
-    def _provider(self, deployment: Deployment, request: ChatRequest | None = None) -> Provider:
-        if request is not None and deployment.info.mode == "embedding":
-            raise InvalidRequest(f"model '{request.model}' is an embedding model; use /embeddings")
-        return self._providers[deployment.provider]
-
     async def _fly(
         self,
         flight: Flight,
@@ -164,31 +147,64 @@ class Gateway:
             await self._landing.land(flight, usage_of(outcome.value))
         return outcome
 
-    async def _screened(self, flight: Flight, screen: Screen) -> ChatRequest:
-        """The prompt as the pre_call guardrails let it through (masked, perhaps); a refusal
-        lands the flight."""
-        request = flight.call.request
-        assert isinstance(request, ChatRequest)
-        try:
-            screened = await screen.before(request)
-        except BaseException as exc:
-            await self._landing.land(flight, None, failure(exc))
-            raise
-        if screened is not request:  # what went upstream is what the spend row records
-            flight.call = replace(flight.call, request=screened)
-        return screened
-
-    async def _open(self, call: Call) -> Passing | Recorded:
-        """The conversation step; its refusals are accounted like every refusal before take-off."""
+    async def _before_take_off(self, call: Call, step: Awaitable[T]) -> T:
+        """A step before take-off (conversations, pre_call guardrails); its refusal is accounted
+        like every refusal before take-off."""
         started = self._clock()
         try:
-            return await self._conversations.open(call)
+            return await step
         except BaseException as exc:
             self._landing.refused(call, failure(exc), started)
             raise
 
+    async def _screen(self, call: Call) -> tuple[Screen, Call]:
+        """The request's guardrails, and the call as the pre_call ones let it through (masked,
+        perhaps): what the cache looks up, what goes upstream and what the spend row records."""
+        screen = self._guardrails.screen(call)
+        request = call.request
+        assert isinstance(request, ChatRequest)
+        screened = await self._before_take_off(call, screen.before(request))
+        return screen, call if screened is request else replace(call, request=screened)
+
+    def _group(self, request: ChatRequest | EmbeddingRequest) -> str | None:
+        """The model group a request goes to (the cache keys answers by it)."""
+        hints = request.hints if isinstance(request, ChatRequest) else NO_HINTS
+        return self._router.table.group_for(request.model, hints.model_group)
+
+    async def _hit(
+        self, call: Call, hit: Hit[Any], screen: Screen | None = None, *, stream: bool = False
+    ) -> Flight:
+        """Take off for a request the response cache answers: admitted for its rpm only (nothing
+        reserved), the during_call guardrails checking its prompt meanwhile. The caller lands it."""
+        started = self._clock()
+        deployments = tuple(d.id for d in self._router.table.deployments(hit.group))
+        route = Route((Destination(call.model, hit.group, deployments),))
+        try:
+            with self._tracing.span("admission"):
+                admitted = self._admission.admit_cached(call, route)
+                request = call.request
+                if screen is not None and isinstance(request, ChatRequest):
+                    ticket = await screen.alongside(request, admitted)
+                else:
+                    ticket = await admitted
+        except BaseException as exc:
+            self._landing.refused(call, failure(exc), started, hit.group)
+            raise
+        return Flight(call, ticket, started, stream, model_group=hit.group, cache_hit=True)
+
+    async def _guarded(self, flight: Flight, response: ChatResponse, screen: Screen) -> ChatResponse:
+        """``response`` once the guardrails passed it (the during_call verdict, then post_call);
+        the flight lands either way, with the answer's usage (an upstream's tokens count)."""
+        try:
+            response = await screen.after(response)
+        except BaseException as exc:
+            await self._landing.land(flight, response.usage, failure(exc))
+            raise
+        await self._landing.land(flight, response.usage)
+        return response
+
     async def chat(self, call: Call) -> ChatResult:
-        exchange = await self._open(call)
+        exchange = await self._before_take_off(call, self._conversations.open(call))
         try:
             result = await self._chat(exchange.call)
         except BaseException:
@@ -199,7 +215,7 @@ class Gateway:
         return result
 
     async def chat_stream(self, call: Call) -> StreamResult:
-        exchange = await self._open(call)
+        exchange = await self._before_take_off(call, self._conversations.open(call))
         try:
             opened = await self._chat_stream(exchange.call)
         except BaseException:
@@ -217,16 +233,21 @@ class Gateway:
         return opened
 
     async def _chat(self, call: Call) -> ChatResult:
-        assert isinstance(call.request, ChatRequest)
+        screen, call = await self._screen(call)
+        request = call.request
+        assert isinstance(request, ChatRequest)
+        cached = await self._cache.find_chat(call, self._group(request))
+        if cached.hit is not None:
+            flight = await self._hit(call, cached.hit, screen)
+            response = await self._guarded(flight, cached.hit.value, screen)
+            return ChatResult(response, hit_headers(cached.hit, flight.ticket) | screen.headers)
         plan, flight = await self._take_off(call)
-        screen = self._guardrails.screen(call)
-        request = await self._screened(flight, screen)
 
         async def attempt(deployment: Deployment, number: int) -> ChatResponse:
             flight.aboard(deployment, number)
-            with self._attempt_span(deployment, number):
-                provider = self._provider(deployment, request)
-                return await provider.chat(deployment, request, self._options(deployment, plan))
+            with self._send.span(deployment, number):
+                provider = self._send.provider(deployment, request)
+                return await provider.chat(deployment, request, self._send.options(deployment, plan))
 
         outcome = await self._fly(flight, plan, attempt, None, screen)
         value = outcome.value
@@ -236,43 +257,49 @@ class Gateway:
             model=request.model,
             created=value.created or int(flight.started),
         )
-        try:
-            response = await screen.after(response)  # the during_call verdict, then post_call
-        except BaseException as exc:
-            await self._landing.land(flight, value.usage, failure(exc))  # the upstream's tokens count
-            raise
-        await self._landing.land(flight, value.usage)
+        response = await self._guarded(flight, response, screen)
+        await self._cache.keep_chat(cached, response)
         return ChatResult(response, response_headers(outcome, flight.ticket) | screen.headers)
 
     async def embed(self, call: Call) -> EmbeddingResult:
-        request = call.request
-        assert isinstance(request, EmbeddingRequest)
+        assert isinstance(call.request, EmbeddingRequest)
+        cached = await self._cache.find_embeddings(call, self._group(call.request))
+        if cached.hit is not None:
+            flight = await self._hit(call, cached.hit)
+            await self._landing.land(flight, cached.hit.usage)
+            return EmbeddingResult(cached.hit.value, hit_headers(cached.hit, flight.ticket))
+        request = cached.request  # only the inputs the cache does not hold
+        if request is not call.request:
+            call = replace(call, request=request, input_tokens=None)
         plan, flight = await self._take_off(call)
 
         async def attempt(deployment: Deployment, number: int) -> EmbeddingResponse:
             flight.aboard(deployment, number)
-            with self._attempt_span(deployment, number):
-                return await self._provider(deployment).embed(
-                    deployment, request, self._options(deployment, plan)
+            with self._send.span(deployment, number):
+                return await self._send.provider(deployment).embed(
+                    deployment, request, self._send.options(deployment, plan)
                 )
 
         outcome = await self._fly(flight, plan, attempt, lambda answer: answer.usage)
-        response = replace(outcome.value, model=request.model)
+        response = await self._cache.keep_embeddings(cached, replace(outcome.value, model=request.model))
         return EmbeddingResult(response, response_headers(outcome, flight.ticket))
 
     async def _chat_stream(self, call: Call) -> StreamResult:
-        assert isinstance(call.request, ChatRequest)
+        screen, call = await self._screen(call)
+        request = call.request
+        assert isinstance(request, ChatRequest)
+        cached = await self._cache.find_chat(call, self._group(request))
+        if cached.hit is not None:
+            return await self._replayed(call, cached.hit, screen)
         plan, flight = await self._take_off(call, stream=True)
-        screen = self._guardrails.screen(call)
-        request = await self._screened(flight, screen)
 
         async def attempt(
             deployment: Deployment, number: int
         ) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
             flight.aboard(deployment, number)
-            with self._attempt_span(deployment, number):
-                provider = self._provider(deployment, request)
-                options = self._options(deployment, plan)
+            with self._send.span(deployment, number):
+                provider = self._send.provider(deployment, request)
+                options = self._send.options(deployment, plan)
                 events = await provider.chat_stream(deployment, request, options)
                 # Peek at the first event: an upstream that fails inside its stream before saying
                 # anything can still be retried or fallen back from, as nothing reached the client.
@@ -294,7 +321,7 @@ class Gateway:
         try:
             # Guardrails settle before the first byte: the during_call verdict, post_call on the
             # buffered answer. A refusal is thrown into the relay, which lands it.
-            events = await screen.after_stream(relayed)
+            events = self._cache.recorded(cached, await screen.after_stream(relayed))  # kept if complete
         except BaseException as exc:
             await aclose(relayed)
             if not flight.landed:
@@ -311,6 +338,21 @@ class Gateway:
             await aclose(rest)
 
         return StreamResult(events, close, response_headers(outcome, flight.ticket) | screen.headers)
+
+    async def _replayed(self, call: Call, hit: Hit[ChatResponse], screen: Screen) -> StreamResult:
+        """A stream the response cache answers: the stored answer replayed as events."""
+        flight = await self._hit(call, hit, screen, stream=True)
+        try:
+            events = await screen.after_stream(replay(hit.value))
+        except BaseException as exc:
+            await self._landing.land(flight, hit.usage, failure(exc))
+            raise
+        await self._landing.land(flight, hit.usage)
+
+        async def close() -> None:
+            await aclose(events)
+
+        return StreamResult(events, close, hit_headers(hit, flight.ticket) | screen.headers)
 
     async def native(
         self, call: Call, provider: str, send: Callable[[Deployment | None], Awaitable[T]]

@@ -1,5 +1,5 @@
 """What the gateway hands the edge: a whole answer, an embedding, a stream with its ``close``, or
-an admitted passthrough call (``Passage``); and the routing headers every answer carries."""
+an admitted passthrough call (``Passage``); and the routing (or cache) headers every answer carries."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from tollgate.cache import Hit
 from tollgate.call import Ticket
 from tollgate.canonical import ChatResponse, EmbeddingResponse, StreamEvent, Usage
 from tollgate.config import Deployment
@@ -58,3 +59,8 @@ def response_headers(outcome: Outcome[Any], ticket: Ticket) -> dict[str, str]:
     }
     headers.update(ticket.headers)
     return headers
+
+
+def hit_headers(hit: Hit[Any], ticket: Ticket) -> dict[str, str]:
+    """The headers of an answer from the response cache (``x-litellm-cache-key`` names its entry)."""
+    return {"x-litellm-cache-key": hit.key, "x-litellm-model-group": hit.group, **ticket.headers}

@@ -203,4 +203,5 @@ def spend_of(w: Mapping[Any, Any]) -> SpendRow:
     values["tags"] = tuple(w["tags"] or ())
     values["metadata"] = w["metadata"] or {}
     values["stream"] = bool(w["stream"])
+    values["cache_hit"] = bool(w["cache_hit"])
     return SpendRow(**values)

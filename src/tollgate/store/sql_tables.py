@@ -173,6 +173,7 @@ def build_metadata() -> MetaData:
         Column("requested_model", String(256)),
         Column("attempts", Integer, nullable=False, server_default="1"),
         Column("stream", Boolean, nullable=False, server_default=false()),
+        Column("cache_hit", Boolean, nullable=False, server_default=false()),
         Column("completion_start_at", _ts()),
         Column("messages", JSON),
         Column("response", JSON),

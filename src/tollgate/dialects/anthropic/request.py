@@ -34,6 +34,7 @@ from tollgate.dialects.anthropic.content import (
     text_block,
 )
 from tollgate.dialects.bounds import load_json, token_count
+from tollgate.dialects.cache_controls import parse_cache_controls
 from tollgate.dialects.conversation_fields import history_switches, prompt_variables
 from tollgate.dialects.guardrail_choice import parse_guardrail_choice
 
@@ -51,7 +52,7 @@ _MODELED = frozenset(
         "model", "max_tokens", "messages", "system", "tools", "tool_choice", "stop_sequences",
         "temperature", "top_p", "top_k", "thinking", "metadata", "stream",
         # LiteLLM body extensions: routing wishes, never forwarded upstream.
-        "fallbacks", "num_retries", "timeout", "tags", "guardrails",
+        "fallbacks", "num_retries", "timeout", "tags", "guardrails", "cache",
         # The gateway's chat history and managed prompts (also accepted inside metadata).
         "enable_history", "session_id", "promptVariables",
     }
@@ -210,6 +211,7 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         stream=stream,
         hints=_parse_hints(data),
         guardrails=parse_guardrail_choice(data.get("guardrails"), metadata.get("guardrails")),
+        cache=parse_cache_controls(data.get("cache")),
         tags=() if tags is None else tuple(expect_str(t, "tags") for t in expect_list(tags, "tags")),
         passthrough=passthrough,
         passthrough_dialect=NAME if passthrough else None,

@@ -30,6 +30,7 @@ from tollgate.dialects.bedrock.content import (
     render_parts,
 )
 from tollgate.dialects.bounds import load_json, token_count
+from tollgate.dialects.cache_controls import parse_cache_controls
 from tollgate.dialects.conversation_fields import history_switches, prompt_variables
 from tollgate.errors import InvalidRequest
 
@@ -85,6 +86,11 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         extra_fields.pop("session_id", None),
         "additionalModelRequestFields.",
     )
+    # boto3 validates the Converse shape, so its callers put the cache controls in the free-form
+    # additionalModelRequestFields; a body edited by hand may carry them at the top level.
+    cache = parse_cache_controls(data.get("cache"))
+    if "cache" in extra_fields:
+        cache = parse_cache_controls(extra_fields.pop("cache"), "additionalModelRequestFields.cache")
     passthrough = {key: data[key] for key in _PASSTHROUGH_KEYS if key in data}
     if extra_fields:
         passthrough["additionalModelRequestFields"] = extra_fields
@@ -101,6 +107,7 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         top_k=top_k,
         stop=tuple(expect_str(s, f"inferenceConfig.stopSequences[{i}]") for i, s in enumerate(stop)),
         reasoning=reasoning,
+        cache=cache,
         metadata=expect_object(metadata, "requestMetadata") if metadata is not None else {},
         passthrough=passthrough,
         passthrough_dialect=NAME,

@@ -18,6 +18,7 @@ from tollgate.canonical import (
     ToolChoice,
 )
 from tollgate.dialects.bounds import load_json, token_count
+from tollgate.dialects.cache_controls import parse_cache_controls
 from tollgate.dialects.conversation_fields import history_switches, prompt_variables
 from tollgate.dialects.guardrail_choice import parse_guardrail_choice
 from tollgate.dialects.openai.content import (
@@ -39,7 +40,7 @@ _MODELED = frozenset(
         "max_completion_tokens", "temperature", "top_p", "top_k", "stop", "seed", "user", "n",
         "presence_penalty", "frequency_penalty", "response_format", "reasoning_effort", "thinking",
         "stream", "stream_options", "metadata", "tags", "fallbacks", "num_retries", "priority",
-        "timeout", "guardrails", "enable_history", "session_id", "promptVariables",
+        "timeout", "guardrails", "cache", "enable_history", "session_id", "promptVariables",
     }
 )  # fmt: skip
 # LiteLLM proxy controls that must never reach an upstream (a client-chosen key or base URL).
@@ -235,6 +236,7 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         include_usage=bool(opt_bool(stream_options, "include_usage", "stream_options.include_usage")),
         hints=hints,
         guardrails=parse_guardrail_choice(data.get("guardrails"), metadata.get("guardrails")),
+        cache=parse_cache_controls(data.get("cache")),
         tags=tags,
         metadata=metadata,
         passthrough=passthrough,
