@@ -21,6 +21,12 @@ WRK_SCRIPTS = {
     "json": BENCH / "wrk" / "chat_json.lua",
     "sse": BENCH / "wrk" / "chat_sse.lua",
     "sse-usage": BENCH / "wrk" / "chat_sse_usage.lua",  # stream_options.include_usage, as SDKs send
+    # The response cache (bench/cache_scenario.py): opted out, always a miss, always a hit.
+    **{
+        f"cache-{kind}{suffix}": BENCH / "wrk" / f"cache_{kind}{suffix.replace('-', '_')}.lua"
+        for kind in ("off", "miss", "hit")
+        for suffix in ("", "-sse")
+    },
 }
 
 CONFIG_TEMPLATE = """\

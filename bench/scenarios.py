@@ -8,6 +8,8 @@ key, no limits), each checking a performance claim of the issues:
   routing3      three deployments behind the model name, usage-based-routing (≥ 0.95 × plain)
   spend-pg      spend logs in a fresh PostgreSQL database (≥ 0.95 × spend-off, the same config
                 with ``disable_spend_logs: true``); afterwards spend rows = requests answered
+  cache         the response cache on Redis: requests that opt out, miss and hit, on one server
+                (bench/cache_scenario.py); the note gives the added p50 of a miss and of a hit
 """
 
 from __future__ import annotations
@@ -18,16 +20,17 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pg
+from cache_scenario import CACHE_MODES, CACHE_SETTINGS, LatencyProbe, cache_notes
 from common import MASTER_KEY, log
 from measure import ServerResult, Settings, Setup, run_one
 from servers import Server, free_port, tollgate_argv
 
-EXTRAS = ("vkey", "limits-mem", "limits-redis", "routing3", "spend-pg")
+EXTRAS = ("vkey", "limits-mem", "limits-redis", "routing3", "spend-pg", "cache")
 HUGE = 10**12  # limits no bench run comes near
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
@@ -43,6 +46,8 @@ class Variant:
     env: dict[str, str] = field(default_factory=dict)
     setup: Setup | None = None
     postgres: bool = False
+    litellm: dict[str, Any] = field(default_factory=dict)
+    modes: tuple[str, ...] = ()  # wrk modes instead of the run's --modes
 
 
 @dataclass
@@ -116,6 +121,12 @@ def variants(names: list[str]) -> list[Variant]:
             Variant("spend-off", "plain", None, general={"disable_spend_logs": True}),
             Variant("spend-pg", "spend-off", 0.95, postgres=True),
         ],
+        "cache": [
+            Variant(
+                "cache", env={"TOLLGATE_REDIS_PREFIX": f"bench-cache-{os.urandom(4).hex()}"},
+                litellm=CACHE_SETTINGS, modes=CACHE_MODES, setup=LatencyProbe(),
+            )
+        ],
     }
     out = [Variant("plain")]
     for name in EXTRAS:  # a fixed order, so references run before the rows that need them
@@ -146,6 +157,8 @@ def config_for(v: Variant, upstream_port: int) -> dict[str, Any]:
     }
     if v.router:
         config["router_settings"] = dict(v.router)
+    if v.litellm:
+        config["litellm_settings"] = dict(v.litellm)
     return config
 
 
@@ -201,7 +214,10 @@ def run_variant(
             )
         port = free_port()
         setup: Callable[[Server], str] | None = v.setup
-        run_one(s, result, tollgate_argv(cmd, path, port, 1), port, run_env, home, setup)
+        settings = replace(s, modes=list(v.modes)) if v.modes else s
+        run_one(settings, result, tollgate_argv(cmd, path, port, 1), port, run_env, home, setup)
+        if v.modes == CACHE_MODES and not result.error:
+            notes.extend(cache_notes(result, setup if isinstance(setup, LatencyProbe) else None))
         if database is not None and not result.error:
             # run_one stopped the server with SIGTERM: its spend log has flushed.
             rows, total = pg.spend_figures(database)

@@ -92,9 +92,6 @@ def test_check_config_multi_provider() -> None:
     )
     findings = [line.split("tollgate: ", 1)[1] for line in result.stderr.splitlines()]
     assert findings == [
-        "config: 'guardrails' is accepted, not enforced (planned, not built yet)",
-        "config: 'litellm_settings.cache' is accepted, not enforced (planned, not built yet)",
-        "config: 'litellm_settings.cache_params' is accepted, not enforced (planned, not built yet)",
         "config: 'model_list[0].litellm_params.weight' is accepted, not enforced "
         "(only simple-shuffle routing uses weights, not usage-based-routing-v2)",
         "config: 'model_list[1].litellm_params.weight' is accepted, not enforced "

@@ -384,7 +384,7 @@ def test_env_refs_in_nested_places() -> None:
     assert config.router.fallbacks == [{"a": ["b"]}]
     assert config.master_key == "sk-master"
     assert config.general.master_key == "sk-master"
-    assert config.litellm.cache_params == {"host": "redis"}
+    assert config.litellm.cache_params.host == "redis"
     assert env == {"KEY": "sk-a", "FALLBACK": "b", "PORT": "6380", "MASTER": "sk-master", "HOST": "redis"}
 
 
@@ -648,9 +648,6 @@ def test_document_processing_example() -> None:
 def test_multi_provider_example() -> None:
     config = load_config(FIXTURES / "multi-provider.yaml", env=EXAMPLE_ENV)
     assert config.warnings == (
-        "config: 'guardrails' is accepted, not enforced (planned, not built yet)",
-        "config: 'litellm_settings.cache' is accepted, not enforced (planned, not built yet)",
-        "config: 'litellm_settings.cache_params' is accepted, not enforced (planned, not built yet)",
         "config: 'model_list[0].litellm_params.weight' is accepted, not enforced "
         "(only simple-shuffle routing uses weights, not usage-based-routing-v2)",
         "config: 'model_list[1].litellm_params.weight' is accepted, not enforced "
@@ -672,17 +669,16 @@ def test_multi_provider_example() -> None:
     assert config.router.enable_pre_call_check is True
     assert config.router.default_fallbacks == ["anthropic.claude-3-haiku-20240307-v1:0"]
     assert config.litellm.cache is True
-    assert config.litellm.cache_params == {
-        "type": "redis",
-        "host": "redis.internal",
-        "port": "6380",
-        "password": "hunter2",
-    }
+    params = config.litellm.cache_params
+    assert (params.type, params.host, params.port) == ("redis", "redis.internal", 6380)
+    assert params.password == "hunter2"
     assert config.litellm.max_budget == 1e9
     assert config.master_key == "sk-master"
     assert config.general.store_model_in_db is True
     assert len(config.guardrails) == 1
-    assert config.guardrails[0]["guardrail_name"] == "bedrock-pre-guard"
+    guard = config.guardrails[0]
+    assert (guard.name, guard.identifier, guard.version) == ("bedrock-pre-guard", "ff6ujrregl1q", "1")
+    assert guard.modes == ("during_call",) and guard.default_on is True
 
 
 def test_example_without_its_env_names_the_first_missing_variable() -> None:

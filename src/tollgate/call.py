@@ -11,12 +11,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from tollgate.auth.principal import Principal
 from tollgate.canonical import ChatRequest, EmbeddingRequest, Usage
 from tollgate.config import Deployment
 from tollgate.errors import GatewayError
+
+
+@dataclass(slots=True)
+class GuardrailTrail:
+    """What the request's guardrails did, one JSON-ready entry per run, in order: appended by the
+    guardrails step, read by accounting (the spend log's ``guardrail_information``)."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def applied(self) -> tuple[str, ...]:
+        """Names of the guardrails that ran, first run first (``x-litellm-applied-guardrails``)."""
+        return tuple(dict.fromkeys(str(run["guardrail_name"]) for run in self.runs))
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +44,7 @@ class Call:
     # The input-token estimate (``policy.tokens``), made once by the edge for routing and
     # admission alike; ``None``: not made yet (whoever needs it estimates).
     input_tokens: int | None = None
+    guardrails: GuardrailTrail = field(default_factory=GuardrailTrail)
 
     @property
     def model(self) -> str:
@@ -75,6 +89,11 @@ class Ticket(Protocol):
 class Admission(Protocol):
     async def admit(self, call: Call, route: Route) -> Ticket: ...
 
+    async def admit_cached(self, call: Call, route: Route | None = None) -> Ticket:
+        """Admit a request the response cache answers (on ``route``'s first destination): access,
+        budgets and ``rpm`` only, nothing reserved."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Attempted:
@@ -91,6 +110,7 @@ class Attempted:
     ended: float
     first_token_at: float | None = None
     stream: bool = False
+    cache_hit: bool = False  # answered from the response cache: no upstream, no cost
 
 
 class Accounting(Protocol):

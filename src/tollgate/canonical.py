@@ -150,9 +150,44 @@ class RouteHints:
     num_retries: int | None = None
     priority: int | None = None
     timeout: float | None = None
+    # The model group to route to when it is not the one the model name resolves to: a managed
+    # prompt is sent to its prompt's model. Never parsed from a client; access, limits and
+    # accounting still go by ``ChatRequest.model``.
+    model_group: str | None = None
 
 
 NO_HINTS = RouteHints()
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailChoice:
+    """The gateway guardrails a request asks for by name (LiteLLM's body ``guardrails``) and the
+    ones it switches off (``metadata.guardrails: {name: false}``). A gateway instruction: never
+    rendered for an upstream (Bedrock's own ``guardrailConfig`` is a different thing)."""
+
+    named: tuple[str, ...] = ()
+    switched_off: tuple[str, ...] = ()
+
+
+NO_GUARDRAIL_CHOICE = GuardrailChoice()
+
+
+@dataclass(frozen=True, slots=True)
+class CacheControls:
+    """Per-request wishes for the gateway's response cache (LiteLLM's ``cache`` body object).
+
+    ``no_cache``: do not answer from the cache (the answer is still stored); ``no_store``: do not
+    store the answer; ``ttl``: keep the stored answer this many seconds; ``s_maxage``: accept
+    only a stored answer at most this old; ``namespace``: a separate key space; ``use_cache``:
+    opt in (``True``) when the cache is ``default_off``, opt out (``False``) when it is on.
+    """
+
+    no_cache: bool = False
+    no_store: bool = False
+    ttl: float | None = None
+    s_maxage: float | None = None
+    namespace: str | None = None
+    use_cache: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,12 +212,19 @@ class ChatRequest:
     stream: bool = False
     include_usage: bool = False  # OpenAI stream_options.include_usage
     hints: RouteHints = NO_HINTS
+    guardrails: GuardrailChoice = NO_GUARDRAIL_CHOICE
+    cache: CacheControls | None = None  # response-cache wishes; never sent upstream
     tags: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     # Fields the parsing dialect did not model. Re-emitted only when the upstream speaks the
     # same dialect (``passthrough_dialect``), so nothing a client sends is silently lost there.
     passthrough: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     passthrough_dialect: str | None = None
+    # Server-side chat history (never sent upstream): start a session, or continue this one.
+    enable_history: bool = False
+    session_id: str | None = None
+    # A managed prompt's variables (Bedrock ``promptVariables``), name → text.
+    prompt_variables: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +235,7 @@ class EmbeddingRequest:
     dimensions: int | None = None
     user: str | None = None
     input_type: str | None = None  # Cohere's search_document | search_query | …
+    cache: CacheControls | None = None
     tags: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     passthrough: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
@@ -243,6 +286,11 @@ class ChatResponse:
     usage: Usage = ZERO_USAGE
     created: int = 0  # unix seconds
     stop_sequence: str | None = None
+    # Fields of the upstream's answer not modelled here (Bedrock's guardrail ``trace``), re-emitted
+    # only for a client that speaks the upstream's dialect (``native_dialect``).
+    native: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    native_dialect: str | None = None
+    session_id: str | None = None  # the chat-history session this answer was recorded in
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +311,7 @@ class MessageStart:
     model: str
     usage: Usage = ZERO_USAGE  # input usage, when the upstream reports it up front
     created: int = 0
+    session_id: str | None = None  # the chat-history session the answer will be recorded in
     kind: Literal["message_start"] = "message_start"
 
 
@@ -311,6 +360,8 @@ class MessageStop:
     finish_reason: FinishReason
     usage: Usage = ZERO_USAGE  # the whole message's usage, input included
     stop_sequence: str | None = None
+    native: Mapping[str, Any] = field(default_factory=lambda: EMPTY)  # as ``ChatResponse.native``
+    native_dialect: str | None = None
     kind: Literal["message_stop"] = "message_stop"
 
 

@@ -7,7 +7,8 @@ Each class knows its HTTP status, a dialect-neutral ``kind`` (which every dialec
     ├── InvalidRequest                invalid_request  400
     │   ├── UnknownModel              not_found        400
     │   ├── ContextWindowExceeded     context_window   400            context_window
-    │   └── ContentPolicyViolation    content_policy   400            content_policy
+    │   ├── ContentPolicyViolation    content_policy   400            content_policy
+    │   └── GuardrailBlocked          content_policy   400     (a configured guardrail intervened)
     ├── AuthenticationFailed          authentication   401
     ├── PermissionDenied              permission       403
     │   └── ModelAccessDenied         permission       401/403
@@ -20,6 +21,7 @@ Each class knows its HTTP status, a dialect-neutral ``kind`` (which every dialec
     ├── ConfigError                   config           —       (start-up only)
     ├── StoreUnavailable              unavailable      503     (the database cannot be reached; retry-after)
     ├── NoDeploymentAvailable         unavailable      503            fallbacks
+    ├── GuardrailUnavailable          unavailable      503     (a guardrail service failed, closed)
     └── UpstreamError                 api_error        502     yes    fallbacks
         ├── UpstreamBadRequest        invalid_request  400     no     (no fallback)
         ├── UpstreamAuthError         authentication   401     no     fallbacks
@@ -35,6 +37,7 @@ Each class knows its HTTP status, a dialect-neutral ``kind`` (which every dialec
 ``ContextWindowExceeded`` and ``ContentPolicyViolation`` may come from an upstream too (the
 dialects' ``parse_error`` recognise them), so routing can act on them either way. Messages
 never contain secrets: callers build them from names and upstream error text only.
+``details`` are extra fields every dialect adds to its error body (a guardrail's assessment).
 This module imports nothing from tollgate.
 """
 
@@ -79,6 +82,7 @@ class GatewayError(Exception):
         code: str | None = None,
         retry_after: float | None = None,
         headers: dict[str, str] | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -88,6 +92,7 @@ class GatewayError(Exception):
         self.code = code
         self.retry_after = retry_after
         self.headers = headers or {}
+        self.details: Mapping[str, object] = details or {}
 
     def response_headers(self) -> dict[str, str]:
         """The headers every dialect sends with this error: its own, plus ``retry-after`` in
@@ -118,6 +123,13 @@ class ContextWindowExceeded(InvalidRequest):
 class ContentPolicyViolation(InvalidRequest):
     kind: ErrorKind = "content_policy"
     fallback: FallbackKind = "content_policy"
+
+
+class GuardrailBlocked(InvalidRequest):
+    """A configured guardrail blocked the request or the answer; ``details`` carry its assessment
+    (never the blocked text). Raised outside routing, so it never falls back."""
+
+    kind: ErrorKind = "content_policy"
 
 
 class AuthenticationFailed(GatewayError):
@@ -192,6 +204,13 @@ class NoDeploymentAvailable(GatewayError):
     status = 503
     kind: ErrorKind = "unavailable"
     fallback: FallbackKind = "any"
+
+
+class GuardrailUnavailable(GatewayError):
+    """A guardrail could not give a verdict (its service failed or timed out) and fails closed."""
+
+    status = 503
+    kind: ErrorKind = "unavailable"
 
 
 class UpstreamError(GatewayError):

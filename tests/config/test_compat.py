@@ -18,7 +18,6 @@ SAMPLES: dict[str, object] = {
     "alerting": ["slack"],
     "alert_to_webhook_url": {"budget_alerts": "https://hooks.example/x"},
     "failure_callback": ["sentry"],
-    "cache_params": {"type": "redis"},
     "default_team_settings": [{"team_id": "t"}],
     "max_end_user_budget": 1,
     "default_key_generate_params": {"max_budget": 1},
@@ -60,7 +59,11 @@ def test_keys_met_by_design_load_silently() -> None:
 def test_the_issue_list_is_reported() -> None:
     """The settings issue 12 found accepted without a word."""
     raw = {
-        "guardrails": [{"guardrail_name": "g", "litellm_params": {"guardrail": "bedrock"}}],
+        # a complete guardrail is acted on (docs/guardrails.md), so it says nothing
+        "guardrails": [
+            {"guardrail_name": "g",
+             "litellm_params": {"guardrail": "bedrock", "mode": "pre_call", "guardrailIdentifier": "x"}},
+        ],
         "litellm_settings": {
             "cache": True,
             "callbacks": ["custom_callbacks.proxy_handler_instance", "otel"],
@@ -72,8 +75,6 @@ def test_the_issue_list_is_reported() -> None:
         ],
     }
     assert _warnings(raw) == (
-        "config: 'guardrails' is accepted, not enforced (planned, not built yet)",
-        "config: 'litellm_settings.cache' is accepted, not enforced (planned, not built yet)",
         "config: 'litellm_settings.callbacks[0]' = 'custom_callbacks.proxy_handler_instance' is accepted, "
         "not enforced (tollgate loads no Python plugins; a JSON metric line is printed per request instead, "
         "see docs/observability.md)",

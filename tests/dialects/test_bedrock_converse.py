@@ -196,7 +196,7 @@ def test_tool_result_json_redacted_reasoning_and_tool_choice() -> None:
     [
         (b"{not json", None),
         (b"[]", "body"),
-        (b"{}", "messages"),
+        (b'{"messages":{}}', "messages"),
         (b'{"messages":[{"role":"system","content":[]}]}', "messages[0].role"),
         (b'{"messages":[{"role":"user","content":[{"video":{}}]}]}', "messages[0].content[0]"),
         (b'{"messages":[{"role":"user","content":[{"text":5}]}]}', "messages[0].content[0].text"),

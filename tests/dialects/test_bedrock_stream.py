@@ -281,7 +281,9 @@ def test_decoder_emits_stop_at_finish_without_metadata() -> None:
     )
     decoder = bedrock.stream_decoder()
     assert decoder.feed(body) == [MessageStart("", "")]
-    assert decoder.finish() == [MessageStop("content_filter", Usage())]
+    # Bedrock clients get Bedrock's own stop reason back; every other client a content_filter.
+    native = {"stopReason": "guardrail_intervened"}
+    assert decoder.finish() == [MessageStop("content_filter", Usage(), None, native, "bedrock")]
 
 
 def test_decoder_redacted_reasoning() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.cache_fixtures import cache_prefix, cache_replicas  # noqa: F401
 from tests.e2e.conftest_native import bedrock, native_gateway, native_upstream  # noqa: F401
 from tests.e2e.lifecycle_fixtures import lc_fake, lc_gw, lc_slow_fake  # noqa: F401
 from tests.e2e.servers import fake_upstream, gateway

@@ -23,6 +23,8 @@ def served() -> Iterator[str]:
         config = {
             "model_list": [{"model_name": "local-fake", "litellm_params": {"model": "fake/local"}}],
             "general_settings": {"master_key": MASTER, "database_url": db_url, "store_model_in_db": True},
+            # On, so /cache/ping and /cache/delete are fuzzed for real (off, they answer 503 by design).
+            "litellm_settings": {"cache": True, "cache_params": {"type": "local"}},
         }
         path = write_config(config)
         try:

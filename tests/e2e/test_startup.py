@@ -177,14 +177,14 @@ def test_check_connections_reports_the_database_and_redis() -> None:
 
 def test_serve_reports_every_setting_it_does_not_enforce() -> None:
     config = _config("memory")
-    config["guardrails"] = [{"guardrail_name": "g", "litellm_params": {"guardrail": "bedrock"}}]
-    config["litellm_settings"] = {"cache": True, "success_callback": ["langsmith"]}
+    config["mcp_servers"] = {"search": {"url": "http://127.0.0.1:9/mcp"}}
+    config["litellm_settings"] = {"modify_params": True, "success_callback": ["langsmith"]}
     config["general_settings"]["allowed_ips"] = ["10.0.0.0/8"]
     with replicas(config, 1) as [(_, log)]:
         text = log.read_text()
     for path in (
-        "'guardrails'",
-        "'litellm_settings.cache'",
+        "'mcp_servers'",
+        "'litellm_settings.modify_params'",
         "'litellm_settings.success_callback[0]' = 'langsmith'",
         "'general_settings.allowed_ips'",
     ):

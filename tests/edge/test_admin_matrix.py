@@ -1,7 +1,8 @@
 """The authorisation matrix is complete and enforced: every admin route has an entry (route × role),
 every field of every write body has a writer (field × role), and each role outside a route's entry
-is refused with a 403 before its body is read — driven through the real admin router, the real
-``KeyAuthenticator`` and the in-memory store, one key per role."""
+is refused with a 403 before its body is read — driven through the real admin routers (the admin
+API's, the chat-history sessions' and the response cache's), the real ``KeyAuthenticator`` and the
+in-memory store, one key per role."""
 
 from __future__ import annotations
 
@@ -27,17 +28,22 @@ from tollgate.admin.requests import (
 from tollgate.auth.bearer import credential_from_headers
 from tollgate.auth.keys import KeyAuthenticator
 from tollgate.auth.principal import MASTER, Principal
+from tollgate.cache import ResponseCache
+from tollgate.conversations import History, HistorySettings
 from tollgate.edge.admin import admin_router
+from tollgate.edge.admin.cache import cache_router
+from tollgate.edge.admin.chat_history import chat_history_router
 from tollgate.store.memory import MemoryStore
+from tollgate.store.memory_conversations import MemoryConversationStore
 
 PRINCIPAL_ROLES = ("proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer")
 
 
-def _routes(router: APIRouter) -> list[APIRoute]:
-    return [r for r in router.routes if isinstance(r, APIRoute)]
+def _routes(routers: list[APIRouter]) -> list[APIRoute]:
+    return [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
 
 
-Setup = tuple[TestClient, dict[str, str], APIRouter]
+Setup = tuple[TestClient, dict[str, str], list[APIRouter]]
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +71,17 @@ def setup() -> Iterator[Setup]:
         return keys
 
     keys = asyncio.run(seed())
-    router = admin_router(services, authenticate)
+    history = History(MemoryConversationStore(), HistorySettings())
+    routers = [
+        admin_router(services, authenticate),
+        chat_history_router(history, services.journal, authenticate),
+        cache_router(ResponseCache.disabled(), services.journal, authenticate),
+    ]
     app = FastAPI()
-    app.include_router(router)
+    for router in routers:
+        app.include_router(router)
     with TestClient(app) as client:
-        yield client, keys, router
+        yield client, keys, routers
 
 
 def test_every_route_has_an_entry_and_every_entry_a_route(setup: Setup) -> None:

@@ -7,7 +7,7 @@ from alembic.config import Config
 from sqlalchemy import Connection
 
 from tollgate.store.schema import MIGRATIONS
-from tollgate.store.sql import make_engine
+from tollgate.store.sql_engine import make_engine
 
 
 async def upgrade_to(url: str, revision: str) -> None:

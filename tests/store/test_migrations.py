@@ -17,7 +17,7 @@ from tollgate.errors import ConfigError, StoreUnavailable
 from tollgate.store import prepare
 from tollgate.store.migrations import HEAD
 from tollgate.store.schema import MIGRATIONS, migrate, read_revision
-from tollgate.store.sql import make_engine
+from tollgate.store.sql_engine import make_engine
 
 
 def _alembic(url: str) -> Config:

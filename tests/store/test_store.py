@@ -22,7 +22,7 @@ from tollgate.store.records import (
     User,
     VirtualKey,
 )
-from tollgate.store.sql import normalize_url
+from tollgate.store.sql_engine import normalize_url
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -44,6 +44,7 @@ class Flight:
     model_group: str | None = None
     first_token_at: float | None = None
     landed: bool = False
+    cache_hit: bool = False  # answered from the response cache: no upstream, no cost
 
     def aboard(self, deployment: Deployment, number: int) -> None:
         """Attempt ``number`` goes to ``deployment``."""
@@ -118,7 +119,7 @@ class Landing:
                     attempts=flight.attempts, usage=usage,
                     status=error.status if error is not None else 200, error=error,
                     started=flight.started, ended=self._clock(),
-                    first_token_at=flight.first_token_at, stream=flight.stream,
+                    first_token_at=flight.first_token_at, stream=flight.stream, cache_hit=flight.cache_hit,
                 ),
                 cost,
             )

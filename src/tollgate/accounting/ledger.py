@@ -62,6 +62,8 @@ class MetricLines:
             "status_code": attempted.status,
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(attempted.ended)),
         }
+        if attempted.cache_hit:
+            line["cache_hit"] = True
         if attempted.error is not None:
             line["error"] = f"{type(attempted.error).__name__}: {attempted.error.message}"[:500]
         self._out.write(orjson.dumps(line).decode() + "\n")

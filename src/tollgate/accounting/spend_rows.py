@@ -20,6 +20,8 @@ from tollgate.canonical import ChatRequest, TextPart, Usage
 from tollgate.store.records import SpendRow
 
 _DATES = ("started_at", "ended_at", "completion_start_at")
+# Tags have their own column; guardrail results are the gateway's to write, never the client's.
+_NOT_CLIENT_METADATA = frozenset({"tags", "guardrail_information"})
 MAX_METADATA_BYTES = 64 * 1024
 _NUL = "\x00"
 
@@ -83,7 +85,9 @@ def spend_row(attempted: Attempted, cost: Decimal, *, store_prompts: bool = Fals
     principal = call.principal
     usage = attempted.usage or Usage()
     deployment = attempted.deployment
-    metadata = _metadata({k: v for k, v in call.request.metadata.items() if k != "tags"})
+    metadata = _metadata({k: v for k, v in call.request.metadata.items() if k not in _NOT_CLIENT_METADATA})
+    if call.guardrails.runs:  # LiteLLM's spend-log field for what each guardrail did
+        metadata["guardrail_information"] = list(call.guardrails.runs)
     return SpendRow(
         request_id=call.request_id,
         started_at=datetime.fromtimestamp(attempted.started, UTC),
@@ -109,6 +113,7 @@ def spend_row(attempted: Attempted, cost: Decimal, *, store_prompts: bool = Fals
         requested_model=_text(call.model),
         attempts=attempted.attempts,
         stream=attempted.stream,
+        cache_hit=attempted.cache_hit,
         completion_start_at=_moment(attempted.first_token_at),
         messages=_prompt(call.request) if store_prompts else None,
     )

@@ -45,6 +45,7 @@ class AdminServices:
     plans: UsagePlanService
     deployments: DeploymentService
     audit: AuditService
+    journal: Journal  # for admin writes outside these services (chat-history sessions)
 
     @classmethod
     def build(
@@ -55,20 +56,23 @@ class AdminServices:
         on_deployments_changed: OnChange | None = None,
         settings: AdminSettings = AdminSettings(),
         standing: Standing = as_stored,
+        guardrails: frozenset[str] | None = None,
     ) -> AdminServices:
         """``cache`` is the authenticator (``auth.keys.KeyAuthenticator``) whose entries writes drop,
         or an ``auth.invalidation.Invalidation`` that also tells the other replicas; ``standing``
-        completes info views with the current budget windows (``policy.standing``)."""
+        completes info views with the current budget windows (``policy.standing``); ``guardrails``
+        the configured guardrail names keys and teams may attach (None: names are not checked)."""
         cache = cache or NoCache()
         journal = Journal(store, clock)
         return cls(
             store=store,
-            keys=KeyService(journal, store, cache, clock, settings.key_bounds, standing),
+            keys=KeyService(journal, store, cache, clock, settings.key_bounds, standing, guardrails),
             users=UserService(journal, store, cache, clock, settings.user_defaults, standing),
-            teams=TeamService(journal, store, cache, clock, settings.user_defaults, standing),
+            teams=TeamService(journal, store, cache, clock, settings.user_defaults, standing, guardrails),
             orgs=OrgService(journal, store, cache, clock, standing),
             plans=UsagePlanService(journal, store, cache, clock),
             deployments=DeploymentService(journal, store, clock, on_deployments_changed,
                                           store_models=settings.store_models),
             audit=AuditService(store, clock),
+            journal=journal,
         )

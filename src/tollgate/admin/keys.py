@@ -31,7 +31,14 @@ from tollgate.admin.key_rules import (
     refuse_admin_fields,
     refuse_spend,
 )
-from tollgate.admin.policies import apply_fields, check_within, iso, policy_view
+from tollgate.admin.policies import (
+    apply_fields,
+    check_guardrails,
+    check_guardrails_kept,
+    check_within,
+    iso,
+    policy_view,
+)
 from tollgate.admin.requests import (
     DeleteKeysRequest,
     GenerateKeyRequest,
@@ -165,19 +172,22 @@ async def _check_alias(tx: StoreTx, alias: str | None, token: str | None) -> Non
 
 class KeyService:
     def __init__(self, journal: Journal, store: Store, cache: KeyCache, clock: Clock,
-                 bounds: KeyBounds = NO_BOUNDS, standing: Standing = as_stored) -> None:
+                 bounds: KeyBounds = NO_BOUNDS, standing: Standing = as_stored,
+                 guardrails: frozenset[str] | None = None) -> None:
         self._standing = standing
         self._journal = journal
         self._store = store
         self._cache = cache
         self._clock = clock
         self._bounds = bounds
+        self._guardrails = guardrails  # the configured guardrail names (None: not checked)
 
     async def generate(self, actor: Principal, body: GenerateKeyRequest) -> dict[str, Any]:
         now = self._clock()
         body = self._bounds.apply(body, now)
         async with self._journal.write(actor, "/key/generate") as w:
             plaintext, record = await create_key(w.tx, actor, body, now, body.key)
+            check_guardrails(EMPTY_POLICY, record.policy, self._guardrails)
             view = created_view(plaintext, record, body.duration)
             w.after(view, record.token)
         return view
@@ -191,6 +201,7 @@ class KeyService:
             refuse_spend(body, current.policy.spend)
             owner = require_key_writer(actor, "updating a key")
             policy = apply_fields(current.policy, body, now)
+            check_guardrails(current.policy, policy, self._guardrails)
             sent = body.model_fields_set
             if owner is not None:
                 check_owner_update(body, current, owner, now)
@@ -221,6 +232,7 @@ class KeyService:
     async def _check_owner_policy(self, tx: StoreTx, policy: EntityPolicy, current: VirtualKey,
                                   owner: str) -> None:
         check_tightens(policy, current.policy)
+        check_guardrails_kept(current.policy, policy)
         if (user := await tx.users.get(owner)) is not None:
             check_within(policy, user.policy, "your user")
         if current.team_id and (team := await tx.teams.get(current.team_id)) is not None:
@@ -318,6 +330,7 @@ class KeyService:
             refuse_spend(body, current.policy.spend)
             policy = apply_fields(current.policy, body, now)
             owner = require_key_writer(actor, "regenerating a key")
+            check_guardrails(current.policy, policy, self._guardrails)
             if owner is not None:
                 check_owner_update(body, current, owner, now)
                 await self._check_owner_policy(tx, policy, current, owner)

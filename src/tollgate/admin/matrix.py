@@ -93,6 +93,11 @@ ROUTES: Mapping[str, RouteRule] = {
     "GET /global/spend/report": RouteRule(EVERYONE, "their own user's spend"),
     "GET /user/daily/activity": RouteRule(EVERYONE, "their own user's spend"),
     "GET /audit/logs": RouteRule(READERS, READ_ALL),
+    "GET /chat-history/session/list": RouteRule(READERS, READ_ALL),
+    "GET /chat-history/session/info": RouteRule(READERS, READ_ALL),
+    "POST /chat-history/session/delete": RouteRule(ADMINS, ADMIN_ONLY, "chat_session"),
+    "GET /cache/ping": RouteRule(ADMINS, ADMIN_ONLY),
+    "POST /cache/delete": RouteRule(ADMINS, ADMIN_ONLY, "cache"),
 }
 
 # Who may write a field. Admins: any field but NOBODY ones. Internal users (own keys only):
@@ -102,6 +107,7 @@ Writer = Literal[
     "owner",  # the key's owner, freely
     "within",  # the owner, within their user's and team's limits; on update/regenerate only tighter
     "tighten",  # the owner may only make it stricter (block, an earlier expiry)
+    "add",  # the owner may add to it, never remove what is there (guardrails)
     "self",  # the owner may only name themselves
     "member",  # the owner may name a team they belong to when creating; never change it later
     "org",  # the owner may name only their own or their team's organisation, when creating
@@ -114,7 +120,7 @@ _POLICY: Mapping[str, Writer] = {
     "tpm_limit": "within", "rpm_limit": "within", "input_tpm_limit": "within",
     "output_tpm_limit": "within", "max_parallel_requests": "within", "model_rpm_limit": "within",
     "model_tpm_limit": "within", "model_limits": "within", "soft_budget": "owner", "metadata": "owner",
-    "tags": "owner", "blocked": "tighten", "spend": "nobody",
+    "tags": "owner", "blocked": "tighten", "guardrails": "add", "spend": "nobody",
 }
 
 
@@ -138,6 +144,8 @@ FIELDS: Mapping[str, Mapping[str, Writer]] = {
     "member": {"team_id": "ref", "member": "team_admin", "user_id": "team_admin", "user_email": "team_admin"},
     "org": _admin_only("organization_id", "organization_ids", "organization_alias"),
     "model": {name: "admin" for name in ("id", "model_name", "litellm_params", "model_info")},
+    "chat_session": {"session_ids": "ref"},
+    "cache": {"keys": "ref"},
     "usage_plan": {
         name: "admin"
         for name in ("entity_id", "entity_type", "tenant_id", "model_permissions", "active",

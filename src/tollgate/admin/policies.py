@@ -14,8 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from tollgate.admin.requests import PolicyFields
+from tollgate.auth.principal import guardrail_settings
 from tollgate.config.durations import next_reset
-from tollgate.errors import PermissionDenied
+from tollgate.errors import InvalidRequest, PermissionDenied
 from tollgate.store.records import LIMIT_NAMES, BudgetWindow, EntityPolicy
 
 _SCALAR_LIMITS = {
@@ -33,9 +34,15 @@ def apply_fields(policy: EntityPolicy, body: PolicyFields, now: datetime) -> Ent
     for field, name in _SCALAR_LIMITS.items():
         if field in sent:
             changes[name] = getattr(body, field)
-    for field in ("soft_budget", "metadata", "tags", "blocked", "spend"):
+    for field in ("soft_budget", "tags", "blocked", "spend"):
         if field in sent:
             changes[field] = _field_value(field, getattr(body, field))
+    if "metadata" in sent:
+        changes["metadata"] = _metadata(policy.metadata, body.metadata or {})
+    if "guardrails" in sent:
+        metadata = dict(changes.get("metadata", policy.metadata))
+        metadata["guardrails"] = list(dict.fromkeys(body.guardrails or ()))
+        changes["metadata"] = metadata
     if sent & {"max_budget", "budget_duration"}:
         max_budget = body.max_budget if "max_budget" in sent else policy.max_budget
         duration = body.budget_duration if "budget_duration" in sent else policy.budget_duration
@@ -54,11 +61,58 @@ def apply_fields(policy: EntityPolicy, body: PolicyFields, now: datetime) -> Ent
     return replace(policy, **changes)
 
 
+_GUARDRAIL_KEYS = ("guardrails", "modify_guardrails")
+
+
+def _metadata(current: Mapping[str, Any], sent: Mapping[str, Any]) -> dict[str, Any]:
+    """New metadata, with the guardrail settings stored one way: ``guardrails`` the list of names,
+    ``modify_guardrails`` the team's switch-off permission (LiteLLM also writes it as
+    ``guardrails: {"modify_guardrails": false}``). Settings the new metadata does not mention are
+    kept: replacing metadata never drops a guardrail by the way."""
+    out = dict(sent)
+    nested = out.get("guardrails")
+    if isinstance(nested, dict):
+        del out["guardrails"]
+        if "modify_guardrails" in nested:
+            out["modify_guardrails"] = nested["modify_guardrails"]
+    names = out.get("guardrails")
+    valid = isinstance(names, list) and all(isinstance(n, str) and n for n in names)
+    if names is not None and not valid:
+        raise InvalidRequest("metadata.guardrails: must be a list of guardrail names", param="metadata")
+    if not isinstance(out.get("modify_guardrails", False), bool):
+        raise InvalidRequest("metadata.modify_guardrails: must be true or false", param="metadata")
+    for key in _GUARDRAIL_KEYS:
+        if key not in out and key in current:
+            out[key] = current[key]
+    return out
+
+
+def check_guardrails(before: EntityPolicy, after: EntityPolicy, known: frozenset[str] | None) -> None:
+    """Names newly attached must be configured guardrails (``known``; None: not checked)."""
+    if known is None:
+        return
+    old = set(guardrail_settings(before.metadata)[0])
+    unknown = [n for n in guardrail_settings(after.metadata)[0] if n not in known and n not in old]
+    if unknown:
+        available = ", ".join(sorted(known)) or "none are configured"
+        raise InvalidRequest(
+            f"guardrails: unknown guardrail {', '.join(repr(n) for n in unknown)} (available: {available})",
+            param="guardrails",
+        )
+
+
+def check_guardrails_kept(before: EntityPolicy, after: EntityPolicy) -> None:
+    """For writers who are not proxy admins: a key's guardrails may be added, not removed."""
+    removed = set(guardrail_settings(before.metadata)[0]) - set(guardrail_settings(after.metadata)[0])
+    if removed:
+        raise PermissionDenied(
+            f"only a proxy admin may remove guardrails from a key ({', '.join(sorted(removed))})"
+        )
+
+
 def _field_value(field: str, value: Any) -> Any:
     if field == "tags":
         return tuple(value or ())
-    if field == "metadata":
-        return dict(value or {})
     if field == "blocked":
         return bool(value)
     if field == "spend":
@@ -109,6 +163,7 @@ def policy_view(p: EntityPolicy) -> dict[str, Any]:
             for b in p.budgets
         ],
         "metadata": dict(p.metadata),
+        "guardrails": list(guardrail_settings(p.metadata)[0]) or None,
         "tags": list(p.tags),
         "blocked": p.blocked,
     }

@@ -107,6 +107,8 @@ class PolicyFields(_Body):
     metadata: dict[str, Any] | None = None
     tags: list[str] | None = None
     blocked: bool | None = None
+    # Configured guardrail names run on every request of the entity (LiteLLM: keys and teams).
+    guardrails: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = None
 
 
 class KeyFields(PolicyFields):

@@ -63,7 +63,7 @@ def log_view(r: SpendRow) -> dict[str, Any]:
         "metadata": {**r.metadata, "status": "failure" if r.status_code >= 400 else "success",
                      "error_class": r.error_class, "attempts": r.attempts,
                      "client_format": r.client_format},
-        "cache_hit": "False",
+        "cache_hit": str(r.cache_hit),  # LiteLLM's SpendLogs keep it as text
         "request_tags": list(r.tags),
         "status": "failure" if r.status_code >= 400 else "success",
         "status_code": r.status_code,

@@ -13,7 +13,7 @@ from tollgate.admin.access import Clock, KeyCache, Standing, as_stored, can_read
 from tollgate.admin.journal import Journal
 from tollgate.admin.key_rules import refuse_spend
 from tollgate.admin.keys import key_view
-from tollgate.admin.policies import apply_fields
+from tollgate.admin.policies import apply_fields, check_guardrails
 from tollgate.admin.requests import (
     Member,
     MemberAddRequest,
@@ -32,13 +32,15 @@ from tollgate.store.records import EMPTY_POLICY, ZERO, Membership, Team, User
 
 class TeamService:
     def __init__(self, journal: Journal, store: Store, cache: KeyCache, clock: Clock,
-                 defaults: UserDefaults, standing: Standing = as_stored) -> None:
+                 defaults: UserDefaults, standing: Standing = as_stored,
+                 guardrails: frozenset[str] | None = None) -> None:
         self._standing = standing
         self._journal = journal
         self._store = store
         self._cache = cache
         self._clock = clock
         self._defaults = defaults
+        self._guardrails = guardrails  # the configured guardrail names (None: not checked)
 
     async def new_team(self, actor: Principal, body: NewTeamRequest) -> dict[str, Any]:
         require_admin(actor, "creating a team")
@@ -52,6 +54,7 @@ class TeamService:
                 raise Conflict(f"a team with alias '{body.team_alias}' already exists", param="team_alias")
             team = Team(body.team_id or str(uuid.uuid4()), body.team_alias, body.organization_id,
                         apply_fields(EMPTY_POLICY, body, now), now, now)
+            check_guardrails(EMPTY_POLICY, team.policy, self._guardrails)
             await tx.teams.insert(team)
             for member in body.members_with_roles or ():
                 user = await self._user_for_member(tx, member)
@@ -91,6 +94,7 @@ class TeamService:
             members = await members_of(w.tx, team.id)
             w.before(team.id, team_view(team, members))
             changes: dict[str, Any] = {"policy": apply_fields(team.policy, body, now), "updated_at": now}
+            check_guardrails(team.policy, changes["policy"], self._guardrails)
             if "team_alias" in body.model_fields_set:
                 changes["alias"] = body.team_alias
             if "organization_id" in body.model_fields_set:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from tollgate.auth.principal import Budget, Entity, EntityKind, Limits
+from tollgate.auth.principal import Budget, Entity, EntityKind, Limits, guardrail_settings
 from tollgate.store.records import EntityPolicy, Organization, Team, User
 
 Parent = User | Team | Organization
@@ -20,6 +20,7 @@ Parent = User | Team | Organization
 
 def entity_of(kind: EntityKind, entity_id: str, policy: EntityPolicy, alias: str | None = None) -> Entity:
     """The enforcement layer's view of a stored policy."""
+    guardrails, locked = guardrail_settings(policy.metadata)
     return Entity(
         kind=kind,
         id=entity_id,
@@ -33,6 +34,8 @@ def entity_of(kind: EntityKind, entity_id: str, policy: EntityPolicy, alias: str
         budgets=tuple(Budget(b.max_budget, b.duration) for b in policy.all_budgets()),
         soft_budget=policy.soft_budget,
         alias=alias,
+        guardrails=guardrails,
+        guardrails_locked=locked,
     )
 
 
@@ -48,7 +51,7 @@ def _shape(record: Parent, alias: str | None) -> tuple[object, ...]:
     """What an entity is built from (its running ``spend`` is not: it changes every request)."""
     p = record.policy
     return (alias, p.models, p.rpm, p.tpm, p.input_tpm, p.output_tpm, p.max_parallel, p.model_limits,
-            p.all_budgets(), p.soft_budget)
+            p.all_budgets(), p.soft_budget, guardrail_settings(p.metadata))
 
 
 class EntityCache:

@@ -4,6 +4,10 @@ Every request resolves to one (DESIGN.md §0.1 "Usage plans"). Each ``Entity`` o
 user, team, organisation, service, and the proxy itself) may restrict models, carry rate limits
 (with per-model overrides) and any number of budgets; a request is admitted only if every entity
 admits it. These are plain values: ``policy`` decides on them, ``store`` records produce them.
+
+An entity may also attach guardrails (run on every request of the chain) and, for a team, forbid
+its members from switching guardrails off; both live in the stored policy's metadata, read by
+``guardrail_settings``.
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ class Entity:
     budgets: tuple[Budget, ...] = ()
     soft_budget: Decimal | None = None
     alias: str | None = None
+    guardrails: tuple[str, ...] = ()  # guardrail names attached to this entity
+    guardrails_locked: bool = False  # members may not switch guardrails off per request
     # Admission's compiled share of this entity (policy/plans.py): a cache, not part of its value,
     # kept here so that it lives exactly as long as the entity.
     parts: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
@@ -88,3 +94,13 @@ class Principal:
 
 MASTER = Principal(kind="master", role="proxy_admin")
 OPEN = Principal(kind="open", role="proxy_admin")  # no master key configured: LiteLLM lets everyone in
+
+
+def guardrail_settings(metadata: Mapping[str, Any]) -> tuple[tuple[str, ...], bool]:
+    """(attached guardrail names, locked) from an entity's metadata: ``guardrails`` is the list of
+    names (LiteLLM's storage for keys and teams); ``modify_guardrails: false`` — or LiteLLM's
+    ``guardrails: {"modify_guardrails": false}`` — forbids switching guardrails off."""
+    raw = metadata.get("guardrails")
+    names = tuple(n for n in raw if isinstance(n, str)) if isinstance(raw, list) else ()
+    nested = raw.get("modify_guardrails") if isinstance(raw, Mapping) else None
+    return names, metadata.get("modify_guardrails") is False or nested is False

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from tollgate.config.compat import report_callbacks, report_section, report_top_level
+from tollgate.config.compat import report_cache_params, report_callbacks, report_section, report_top_level
 from tollgate.config.credentials import parse_credentials, with_credential
 from tollgate.config.deployments import (
     AwsSettings,
@@ -32,6 +32,7 @@ from tollgate.config.deployments import (
 )
 from tollgate.config.environment import read_environment
 from tollgate.config.files import read_with_includes
+from tollgate.config.guardrails import GuardrailConfig, parse_guardrails
 from tollgate.config.sections import GeneralSettings, LitellmSettings, RouterSettings
 from tollgate.errors import ConfigError
 
@@ -40,6 +41,7 @@ __all__ = [
     "Config",
     "Deployment",
     "GeneralSettings",
+    "GuardrailConfig",
     "LitellmSettings",
     "ModelInfo",
     "Price",
@@ -59,7 +61,7 @@ class Config:
     router: RouterSettings
     general: GeneralSettings
     litellm: LitellmSettings
-    guardrails: tuple[Mapping[str, Any], ...] = ()
+    guardrails: tuple[GuardrailConfig, ...] = ()
     warnings: tuple[str, ...] = ()
     path: str | None = None
 
@@ -95,6 +97,7 @@ def parse_config(raw: object, env: Mapping[str, str]) -> Config:
     router = _section(RouterSettings, resolved.get("router_settings"), "router_settings", warnings)
     general = _section(GeneralSettings, resolved.get("general_settings"), "general_settings", warnings)
     litellm = _section(LitellmSettings, resolved.get("litellm_settings"), "litellm_settings", warnings)
+    warnings.extend(report_cache_params(litellm.cache_params))
     warnings.extend(report_callbacks(resolved.get("litellm_settings") or {}))
     credentials = parse_credentials(resolved.get("credential_list"))
     model_list = resolved.get("model_list") or []
@@ -111,10 +114,8 @@ def parse_config(raw: object, env: Mapping[str, str]) -> Config:
             for i, dep in enumerate(deployments)
             if dep.weight is not None
         )
-    guardrails = resolved.get("guardrails") or []
-    if not isinstance(guardrails, list):
-        raise ConfigError("guardrails: must be a list")
-    return Config(deployments, router, general, litellm, tuple(guardrails), tuple(warnings))
+    guardrails = parse_guardrails(resolved.get("guardrails"), warnings)
+    return Config(deployments, router, general, litellm, guardrails, tuple(warnings))
 
 
 def _resolve_env(value: Any, env: Mapping[str, str], path: str) -> Any:

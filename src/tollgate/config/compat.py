@@ -19,9 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from tollgate.config.cache import CacheParams, cache_param_findings
+
 FUTURE = "planned, not built yet"
 NO_PLUGINS = "tollgate loads no Python plugins"
 LOG_LEVEL = "use `tollgate serve --log-level DEBUG`"
+OLD_GUARDRAILS = "LiteLLM's old guardrail format; use the top-level guardrails list"
 
 # Top-level sections: what tollgate does with each.
 TOP_LEVEL_ACTED = frozenset(
@@ -33,10 +36,10 @@ TOP_LEVEL_ACTED = frozenset(
         "environment_variables",
         "credential_list",
         "include",
+        "guardrails",
     }
 )
 TOP_LEVEL_NOT_ENFORCED: Mapping[str, str] = {
-    "guardrails": FUTURE,
     "files_settings": "no files API",
     "assistant_settings": "no assistants API",
     "mcp_servers": "no MCP gateway",
@@ -52,9 +55,9 @@ TOP_LEVEL_NOT_ENFORCED: Mapping[str, str] = {
 NOT_ENFORCED: Mapping[str, Mapping[str, str]] = {
     "router_settings": {
         "redis_db": "counters use database 0 of the configured Redis",
-        "cache_responses": FUTURE,
-        "cache_kwargs": FUTURE,
-        "caching_groups": FUTURE,
+        "cache_responses": "LiteLLM's router-level cache; use litellm_settings.cache",
+        "cache_kwargs": "LiteLLM's router-level cache; use litellm_settings.cache_params",
+        "caching_groups": "answers are cached per model group",
         "set_verbose": LOG_LEVEL,
         "debug_level": LOG_LEVEL,
         "provider_budget_config": "budgets apply to keys, users, teams, organisations and the proxy",
@@ -72,7 +75,7 @@ NOT_ENFORCED: Mapping[str, Mapping[str, str]] = {
         "default_litellm_params": "requests are sent as the client wrote them",
         "deployment_affinity_ttl_seconds": "no deployment affinity",
         "ignore_invalid_deployments": "an invalid deployment refuses start-up",
-        "guardrail_list": FUTURE,
+        "guardrail_list": OLD_GUARDRAILS,
         "search_tools": "no search API",
     },
     "general_settings": {
@@ -131,9 +134,7 @@ NOT_ENFORCED: Mapping[str, Mapping[str, str]] = {
         "maximum_spend_logs_retention_interval": "old spend rows are purged hourly",
     },
     "litellm_settings": {
-        "cache": FUTURE,
-        "cache_params": FUTURE,
-        "guardrails": FUTURE,
+        "guardrails": OLD_GUARDRAILS,
         "set_verbose": LOG_LEVEL,
         "failure_callback": NO_PLUGINS,
         "service_callback": NO_PLUGINS,
@@ -274,3 +275,9 @@ def report_callbacks(raw: Mapping[str, Any]) -> list[str]:
                 why += "; a JSON metric line is printed per request instead, see docs/observability.md"
             out.append(f"config: '{path}' = {name!r} is accepted, not enforced ({why})")
     return out
+
+
+def report_cache_params(params: CacheParams) -> list[str]:
+    """``litellm_settings.cache_params`` entries the response cache does not act on (unknown keys,
+    call types tollgate does not know)."""
+    return [unknown(f"litellm_settings.{path}") for path in cache_param_findings(params)]

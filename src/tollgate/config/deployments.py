@@ -265,6 +265,7 @@ def deployment_from_entry(entry: object, where: str, warnings: list[str]) -> Dep
             sts_endpoint=_str(params.get("aws_sts_endpoint")),
             bedrock_runtime_endpoint=_str(params.get("aws_bedrock_runtime_endpoint")),
         )
+        _check_native_guardrail(params.get("guardrailConfig"), f"{where}.litellm_params.guardrailConfig")
     prefix = model.split("/", 1)[0] if "/" in model else ""
     api_base = _str(params.get("api_base") or params.get("base_url")) or DEFAULT_API_BASES.get(prefix)
     if aws is not None and api_base is None:
@@ -295,6 +296,16 @@ def deployment_from_entry(entry: object, where: str, warnings: list[str]) -> Dep
         info=info,
         params={k: v for k, v in params.items() if k not in _KNOWN_PARAMS and k not in _AWS_PARAMS},
     )
+
+
+def _check_native_guardrail(value: object, where: str) -> None:
+    """Bedrock's own ``guardrailConfig`` for Converse, sent as written; its two ids are required."""
+    if value is None:
+        return
+    if not isinstance(value, dict) or not all(
+        isinstance(value.get(k), str) and value.get(k) for k in ("guardrailIdentifier", "guardrailVersion")
+    ):
+        raise ConfigError(f"{where}: must be a mapping with guardrailIdentifier and guardrailVersion strings")
 
 
 def split_model_string(model: str, where: str = "model") -> tuple[str, str, Literal["converse", "invoke"]]:

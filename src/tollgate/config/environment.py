@@ -3,8 +3,9 @@
 ``read_environment()`` is the only reader of ``os.environ`` in tollgate: the CLI and the
 composition root call it once and hand the snapshot (or values taken from it) to whatever needs
 them, so no module deep in the pipeline looks at the environment behind its caller's back.
-(botocore reads the AWS variables of its own credential chain itself; that is the library's
-documented contract, not ours.)
+(botocore reads the AWS variables of its own credential chain itself, and its endpoint overrides
+such as ``AWS_ENDPOINT_URL_BEDROCK_AGENT`` for managed prompts; that is the library's documented
+contract, not ours.)
 
 tollgate's own variables, besides LiteLLM's that the config may reference as ``os.environ/VAR``:
 """
@@ -23,6 +24,8 @@ DATABASE_URL = "DATABASE_URL"  # LiteLLM's: the database when general_settings h
 REDIS_URL = "REDIS_URL"  # also REDIS_HOST / REDIS_PORT / REDIS_PASSWORD, as LiteLLM
 AWS_REGION_NAMES = ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION")  # LiteLLM's, then the SDKs'
 DISABLE_SCHEMA_UPDATE = "DISABLE_SCHEMA_UPDATE"  # LiteLLM's: `serve` must not migrate the database
+# The SDKs' endpoint overrides, service-specific first; guardrails call ApplyGuardrail there.
+BEDROCK_RUNTIME_ENDPOINTS = ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL")
 
 
 def read_environment() -> Mapping[str, str]:

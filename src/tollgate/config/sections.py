@@ -2,9 +2,9 @@
 ``litellm_settings``.
 
 Each is a frozen pydantic model (config is a trust boundary). Fields tollgate acts on are typed,
-so a wrong type refuses to start with the key path; a few typed fields are read for a feature not
-built yet (``cache``) and reported as such. Which other keys are accepted without being enforced,
-and how each is reported, is ``config/compat.py``.
+so a wrong type refuses to start with the key path (``cache_params`` is its own model,
+``config/cache.py``). Which other keys are accepted without being enforced, and how each is
+reported, is ``config/compat.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tollgate.config.cache import CacheParams
 
 RoutingStrategy = Literal[
     "simple-shuffle",
@@ -90,6 +92,12 @@ class GeneralSettings(_Section):
     # Request bodies above this many MB get 413 (LiteLLM's key); unset: DEFAULT_MAX_REQUEST_MB.
     max_request_size_mb: float | None = Field(default=None, gt=0)
     enforced_params: list[str] = Field(default_factory=list)  # params every request must carry
+    # Chat history and managed prompts (docs/conversations.md); None: no limit.
+    chat_history_retention_days: float | None = Field(default=30.0, gt=0)
+    chat_history_max_turns: int | None = Field(default=50, ge=1)
+    chat_history_max_tokens: int | None = Field(default=None, ge=1)
+    managed_prompt_cache_ttl: float = Field(default=60.0, ge=0)  # seconds; the working draft
+    managed_prompt_version_cache_ttl: float = Field(default=3600.0, ge=0)  # numbered versions
 
 
 class LitellmSettings(_Section):
@@ -101,8 +109,8 @@ class LitellmSettings(_Section):
     callbacks: list[str] | str | None = None
     success_callback: list[str] | None = None
     failure_callback: list[str] | None = None
-    cache: bool = False
-    cache_params: dict[str, Any] = Field(default_factory=dict)
+    cache: bool = False  # the response cache (docs/cache.md)
+    cache_params: CacheParams = Field(default_factory=CacheParams)
     max_budget: float | None = None
     budget_duration: str | None = None
     max_internal_user_budget: float | None = None

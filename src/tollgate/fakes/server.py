@@ -24,9 +24,12 @@ More behaviours for routing tests, also picked by the upstream model name (any p
 ``stream-error-after-<k>`` streams k events then an in-stream error in the route's format,
 ``stream-drop-after-<k>`` streams k events then drops the connection, and ``stream-cut-after-<k>``
 streams k events then ends the body cleanly without the format's end marker, as an upstream (or a
-proxy in between) that gives up would (non-streamed calls to the last three answer normally).
-``GET /_fake/calls`` returns ``{model name: calls}`` for this process (``DELETE`` resets it), so
-tests can see which upstream a request reached.
+proxy in between) that gives up would (non-streamed calls to the last three answer normally);
+``transcript`` answers with every message it received, one ``role: text`` line each; ``held-<tag>``
+waits for ``POST /_fake/release/<tag>`` (``fakes/holds.py``). ``GET /prompts/{id}/`` is Bedrock's
+``GetPrompt`` (``fakes/prompts.py``). ``GET /_fake/calls`` returns ``{model name: calls}`` for this
+process (``DELETE`` resets it), so tests can see which upstream a request reached. Guardrails
+(ApplyGuardrail, Converse's ``guardrailConfig``) are in ``fakes/guardrails.py``.
 """
 
 from __future__ import annotations
@@ -49,7 +52,10 @@ from tollgate.dialects.bedrock import converse as bedrock_converse
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.dialects.openai import embeddings as openai_embeddings
 from tollgate.errors import GatewayError, InvalidRequest, upstream_error_for_status
+from tollgate.fakes.guardrails import apply_guardrail_handlers, converse_guardrail
+from tollgate.fakes.holds import Holds
 from tollgate.fakes.invoke import aws_error, chunk_frame, invoke_anthropic, invoke_embedding, json_answer
+from tollgate.fakes.prompts import get_prompt_route
 from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY, sigv4_problem
 from tollgate.framing.eventstream import CONTENT_TYPE as EVENT_STREAM
 from tollgate.providers import fake
@@ -185,7 +191,7 @@ def create_fake_app(
     aws: AwsTestCredentials = AwsTestCredentials(),
 ) -> Starlette:
     rng = rng or random.Random()
-    calls = _Calls()
+    calls, holds = _Calls(), Holds()
 
     async def chat(
         request: Request, dialect: ChatDialect, model: str | None = None, stream: bool | None = None
@@ -204,10 +210,13 @@ def create_fake_app(
             parsed = replace(parsed, stream=stream)
         await asyncio.sleep(_pause(pacing.latency, rng))
         injected = await _misbehave(request, parsed.model, calls)
+        await holds.wait(parsed.model)
         if injected is not None:
             status, body, headers = dialect.render_error(injected)
             return Response(body, status, headers=dict(headers), media_type="application/json")
-        answer = fake.reply(parsed)
+        answer = fake.reply(parsed, fake.transcript(parsed) if "transcript" in parsed.model else None)
+        if dialect is bedrock_converse:
+            answer = converse_guardrail(parsed, answer)
         if not parsed.stream:
             return Response(dialect.render_response(answer), media_type="application/json")
         encoder = dialect.stream_encoder(parsed)
@@ -317,8 +326,13 @@ def create_fake_app(
             calls.counts.clear()
         return json_answer(calls.counts)
 
+    apply_guardrail, guardrail_calls = apply_guardrail_handlers(
+        lambda request, body: _signature_problem(request, body, aws)
+    )
     app = Starlette()
     app.add_route("/_fake/calls", call_counts, methods=["GET", "DELETE"])
+    app.add_route("/_fake/guardrails", guardrail_calls, methods=["GET", "DELETE"])
+    app.add_route("/guardrail/{identifier}/version/{version}/apply", apply_guardrail, methods=["POST"])
     for prefix in ("", "/v1"):
         app.add_route(f"{prefix}/chat/completions", route(openai_chat), methods=["POST"])  # type: ignore[arg-type]
         app.add_route(f"{prefix}/embeddings", embeddings, methods=["POST"])
@@ -329,4 +343,7 @@ def create_fake_app(
     app.add_route("/model/{model_id:path}/invoke", invoke, methods=["POST"])
     app.add_route("/model/{model_id:path}/invoke-with-response-stream", invoke, methods=["POST"])
     app.add_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])
+    prompts = get_prompt_route(lambda request, body: _signature_problem(request, body, aws), calls.count)
+    app.add_route("/prompts/{prompt_id:path}/", prompts, methods=["GET"])
+    app.add_route("/_fake/release/{tag}", holds.release, methods=["POST"])
     return app

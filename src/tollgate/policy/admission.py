@@ -12,7 +12,8 @@ All checks of one request go to the counter store as one ``CounterAdmission``, a
 all-or-nothing (one Redis script); when nothing needs counting the store is not called. A budget
 total the store does not have is rebuilt from the spend of record (the database) and the
 admission sent again with it: two round trips, once per entity and window. Refusals come in
-chain order (key, user, team, org, proxy): budgets first, then rate limits.
+chain order (key, user, team, org, proxy): budgets first, then rate limits. ``admit_cached``
+admits a request the response cache answers: access, budgets and ``rpm`` only, nothing reserved.
 May import: ``call``, ``auth``, ``canonical``, ``config``, ``errors``, ``store``, ``policy``.
 """
 
@@ -166,6 +167,44 @@ class PolicyAdmission:
             estimated_cost=estimate,
             on_soft_budget=self._on_soft_budget,
             warn=self._warn,
+        )
+
+    async def admit_cached(self, call: Call, route: Route | None = None) -> CounterTicket:
+        """Admit a request the response cache answers (docs/cache.md), on its route's first
+        destination. Model access is checked and an exhausted budget still refuses (checked with
+        amount 0), but nothing is reserved: the request counts once in every ``rpm`` window (its
+        group's per-model ones too) and takes no tokens, no budget reservation and no parallel
+        slot, as nothing is sent upstream. Its ticket has nothing to settle but the store's
+        record of the admission."""
+        principal = call.principal
+        destinations = route.destinations[:1] if route is not None and route.destinations else (
+            Destination(call.model, call.model),
+        )
+        primary = destinations[0]
+        check_access(principal, primary.name, primary.group)
+        now = self._clock()
+        plan = self._plan(principal, destinations, now)
+        windows = tuple(spec for spec in plan.windows if spec.metric == "rpm")
+        if not plan.budget_checks and not windows:
+            return CounterTicket(primary=plan.primary, reachable=plan.reachable)
+        member = os.urandom(16).hex()
+        admission = CounterAdmission(
+            now, member, budgets=plan.budget_checks,
+            windows=tuple(WindowCheck(spec.key, spec.limit, 1, spec.group) for spec in windows),
+            window_seconds=self._window_seconds,
+        )
+        result = await self._run(admission, plan.lines)
+        if not result.admitted:
+            if result.failed == "window":
+                raise window_refusal(windows[result.index], result.current, result.retry_after,
+                                     self._window_seconds)
+            self._refuse(result, plan, _ZERO)
+        amounts = (1,) * len(windows)
+        return CounterTicket(
+            store=self._store, clock=self._clock, member=member, bucket=int(now), windows=windows,
+            amounts=amounts, via=result.via, window_seconds=self._window_seconds,
+            headers=rate_headers(windows, amounts, result.used), primary=plan.primary,
+            reachable=plan.reachable, warn=self._warn,
         )
 
     def _plan(self, principal: Principal, destinations: tuple[Destination, ...], now: float) -> Plan:

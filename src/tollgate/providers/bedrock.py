@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -41,6 +42,14 @@ def model_path(model_id: str, operation: str) -> str:
     """``/model/{id}/{operation}`` with every ``:`` and ``/`` of an ARN percent-encoded, as boto3
     sends it; SigV4 then signs this path encoded once more, as AWS expects."""
     return f"/model/{quote(model_id, safe='')}/{operation}"
+
+
+def _native_guardrail(rendered: dict[str, Any], deployment: Deployment) -> None:
+    """Bedrock's own guardrail on Converse: a deployment's ``guardrailConfig`` (LiteLLM
+    ``litellm_params``) applies unless the request brought one (a Bedrock client's own)."""
+    config = deployment.params.get("guardrailConfig")
+    if isinstance(config, dict) and "guardrailConfig" not in rendered:
+        rendered["guardrailConfig"] = dict(config)
 
 
 class BedrockProvider:
@@ -108,6 +117,7 @@ class BedrockProvider:
         rendered = bedrock_converse.render_request(
             request, deployment.upstream_model, drop_params=options.drop_params
         )
+        _native_guardrail(rendered, deployment)
         answer = await self._post(deployment, "converse", orjson.dumps(rendered), options)
         if answer.status >= 400:
             raise bedrock_converse.parse_error(answer.status, answer.body, answer.headers)
@@ -119,6 +129,7 @@ class BedrockProvider:
         rendered = bedrock_converse.render_request(
             request, deployment.upstream_model, drop_params=options.drop_params
         )
+        _native_guardrail(rendered, deployment)
         body = orjson.dumps(rendered)
         url, headers = await self._signed(
             deployment, self.url(deployment, "converse-stream"), body,

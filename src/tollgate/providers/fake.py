@@ -69,6 +69,16 @@ def input_tokens(request: ChatRequest) -> int:
     return max(1, chars // 4)
 
 
+def transcript(request: ChatRequest) -> str:
+    """The whole conversation as the upstream received it, one ``role: text`` line each (the
+    system prompt first): what ``transcript`` models answer, so tests can see what was sent."""
+    lines = [f"system: {' '.join(p.text for p in request.system)}"] if request.system else []
+    for message in request.messages:
+        texts = " ".join(p.text for p in message.parts if isinstance(p, TextPart))
+        lines.append(f"{message.role}: {texts}")
+    return "\n".join(lines)
+
+
 def _sample(schema: Mapping[str, Any]) -> Any:
     kind = schema.get("type")
     if schema.get("enum"):
@@ -143,7 +153,10 @@ def stream_events(response: ChatResponse) -> list[StreamEvent]:
             events.append(ToolArgumentsDelta(index, part.arguments[:half]))
             events.append(ToolArgumentsDelta(index, part.arguments[half:]))
         events.append(PartStop(index))
-    events.append(MessageStop(response.finish_reason, response.usage))
+    events.append(
+        MessageStop(response.finish_reason, response.usage, native=response.native,
+                    native_dialect=response.native_dialect)
+    )  # fmt: skip
     return events
 
 

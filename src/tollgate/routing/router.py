@@ -142,7 +142,7 @@ class Router:
 
         Raises ``UnknownModel`` when no group, alias or served upstream id matches.
         """
-        group = self.table.resolve(model)
+        group = self.table.group_for(model, hints.model_group)  # a managed prompt's model: chosen for it
         if group is None:
             # LiteLLM's wording: clients and tests match on it.
             raise UnknownModel(

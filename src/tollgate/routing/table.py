@@ -11,7 +11,11 @@ its own group, served by the pattern's deployments with each ``*`` of ``litellm_
 filled by what the client's name put there (``anthropic/claude-x`` → ``anthropic/claude-x``; a
 fixed model string is kept). Those deployments get the id ``<pattern deployment id>~<name>``,
 so prices, cooldowns and usage are per model, and ``deployment(id)`` rebuilds them on demand.
-Imports only ``config``.
+
+Derived deployments (``derive``: a managed prompt's model served on its ARN entry's settings) are
+hidden groups of their own, reachable only through ``RouteHints.model_group``: never by name,
+upstream id or wildcard, never listed, and never patterns themselves (their names may hold the
+ARN entry's ``*``). Imports only ``config``.
 """
 
 from __future__ import annotations
@@ -63,9 +67,10 @@ class _Index:
     by_upstream: Mapping[str, str]
     by_id: Mapping[str, Deployment]
     patterns: tuple[_Pattern, ...]  # most specific (longest) first
+    derived: frozenset[str] = frozenset()  # hidden groups (``ModelTable.derive``)
 
 
-def _build(deployments: Iterable[Deployment]) -> _Index:
+def _build(deployments: Iterable[Deployment], derived: Iterable[Deployment] = ()) -> _Index:
     groups: dict[str, list[Deployment]] = {}
     by_upstream: dict[str, str] = {}
     by_id: dict[str, Deployment] = {}
@@ -82,7 +87,17 @@ def _build(deployments: Iterable[Deployment]) -> _Index:
         key=lambda p: (len(p.name), p.name.count(WILDCARD)),
         reverse=True,
     )
-    return _Index({k: tuple(v) for k, v in groups.items()}, by_upstream, by_id, tuple(patterns))
+    # Derived deployments are reachable only by their group name, never by their upstream id: a
+    # client must not reach a model the operator did not configure by naming it.
+    hidden: set[str] = set()
+    for dep in derived:
+        if dep.model_name not in groups or dep.model_name in hidden:
+            groups.setdefault(dep.model_name, []).append(dep)
+            by_id.setdefault(dep.id, dep)
+            hidden.add(dep.model_name)
+    return _Index(
+        {k: tuple(v) for k, v in groups.items()}, by_upstream, by_id, tuple(patterns), frozenset(hidden)
+    )
 
 
 def _regex(pattern: str) -> re.Pattern[str]:
@@ -122,6 +137,7 @@ class ModelTable:
         self._config = tuple(d for d in all_deps if d.source == "config")
         self._db = tuple(d for d in all_deps if d.source == "db")
         self._aliases: Mapping[str, Alias] = dict(aliases or {})
+        self._derived: Mapping[str, Deployment] = {}
         self._index = _build(self._config + self._db)
         # Wildcard-matched names → their deployments, built once per index (least recently used out).
         self._specialised: OrderedDict[str, tuple[Deployment, ...]] = OrderedDict()
@@ -129,24 +145,48 @@ class ModelTable:
     def replace_db_deployments(self, deployments: Iterable[Deployment]) -> None:
         """Swap every DB-stored deployment at once (after /model/new, /model/delete, a reload)."""
         db = tuple(deployments)
-        index = _build(self._config + db)
+        index = _build(self._config + db, self._derived.values())
         # One attribute assignment each: a concurrent reader sees the old or the new table, never half.
         self._db = db
         self._index = index
         self._specialised = OrderedDict()
 
+    def derive(self, deployment: Deployment) -> Deployment:
+        """Serve a deployment made at run time from a configured one (a managed prompt's model on
+        its ARN entry's settings) as a hidden group of its own: routable by that group name, not
+        listed by ``names``/``groups``/``all_deployments``. Returns the one already kept under
+        its id, if any, so every caller shares one value. The wildcard cache is left alone:
+        hidden groups are found before any pattern is tried, and patterns never change here."""
+        kept = self._derived.get(deployment.id)
+        if kept is not None:
+            return kept
+        derived = {**self._derived, deployment.id: deployment}
+        index = _build(self._config + self._db, derived.values())
+        self._derived = derived
+        self._index = index
+        return deployment
+
     def resolve(self, name: str) -> str | None:
         """The model group a client's model name means, or ``None``."""
         index = self._index
         alias = self._aliases.get(name)
-        if alias is not None and alias.target in index.groups:
+        if alias is not None and alias.target in index.groups and alias.target not in index.derived:
             return alias.target
+        if name in index.derived:
+            return None
         if name in index.groups:
             return name
         group = index.by_upstream.get(name)
         if group is None and self.deployments(name):
             return name  # a wildcard pattern serves it
         return group
+
+    def group_for(self, name: str, chosen: str | None = None) -> str | None:
+        """``resolve(name)``; or, when the request's group was ``chosen`` for it (a managed prompt's
+        model: ``RouteHints.model_group``), that group if it has deployments."""
+        if chosen is None:
+            return self.resolve(name)
+        return chosen if self.deployments(chosen) else None
 
     def deployments(self, group: str) -> tuple[Deployment, ...]:
         index = self._index
@@ -191,15 +231,17 @@ class ModelTable:
         return self._config + self._db
 
     def groups(self) -> tuple[str, ...]:
-        return tuple(self._index.groups)
+        index = self._index
+        return tuple(g for g in index.groups if g not in index.derived)
 
     def names(self) -> list[str]:
         """Names for ``/models``: every group plus visible aliases that point at a group."""
         index = self._index
-        names = list(index.groups)
+        names = [g for g in index.groups if g not in index.derived]
         seen = set(names)
         for name, alias in self._aliases.items():
-            if not alias.hidden and alias.target in index.groups and name not in seen:
+            shown = not alias.hidden and alias.target in index.groups and alias.target not in index.derived
+            if shown and name not in seen:
                 names.append(name)
                 seen.add(name)
         return names

@@ -204,8 +204,9 @@ class Store(SpendStore, AuditStore, PrincipalStore, Protocol):
 
 
 def open_store(url: str | None, pool_size: int = 10, *, timeout: float | None = None) -> Store:
-    """``memory`` (or ``None``) → in-memory; ``sqlite…``/``postgres…`` → SQL (see ``sql.normalize_url``).
-    ``timeout``: ``general_settings.database_connection_timeout`` (see ``sql.make_engine``)."""
+    """``memory`` (or ``None``) → in-memory; ``sqlite…``/``postgres…`` → SQL (see
+    ``sql_engine.normalize_url``). ``timeout``: ``general_settings.database_connection_timeout``
+    (see ``sql_engine.make_engine``)."""
     if url is None or url == "memory":
         from tollgate.store.memory import MemoryStore
 

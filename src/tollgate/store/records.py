@@ -180,6 +180,7 @@ class SpendRow:
     requested_model: str | None = None  # the model the client asked for (before aliases/fallbacks)
     attempts: int = 1
     stream: bool = False
+    cache_hit: bool = False  # answered from the response cache (spend 0)
     completion_start_at: datetime | None = None  # first streamed token (TTFT = this - started_at)
     messages: Any = None  # the prompt, only with store_prompts_in_spend_logs
     response: Any = None

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tollgate.errors import ConfigError, StoreUnavailable
 from tollgate.store.connectivity import masked, unavailable_reason
 from tollgate.store.migrations import HEAD
-from tollgate.store.sql import make_engine, normalize_url
+from tollgate.store.sql_engine import make_engine, normalize_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # pg_advisory_xact_lock key: "tollgate" in ASCII, so no other application's lock collides by chance.

@@ -1,7 +1,7 @@
 """SQL store over SQLAlchemy 2 async Core: SQLite by default, PostgreSQL when configured.
 
-``normalize_url`` accepts URLs as LiteLLM users write them (``postgresql://…``) and picks the async
-driver. The schema itself is created and upgraded by ``store/schema.py``.
+The engine (URLs as LiteLLM users write them, the async drivers, timeouts) is ``store/sql_engine.py``;
+the schema itself is created and upgraded by ``store/schema.py``.
 """
 
 from __future__ import annotations
@@ -11,15 +11,12 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import orjson
 from sqlalchemy import (
     Dialect,
     Table,
     case,
     delete,
-    event,
     func,
     insert,
     or_,
@@ -28,9 +25,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tollgate.errors import ConfigError, Conflict, NotFound, StoreUnavailable
+from tollgate.errors import Conflict, NotFound, StoreUnavailable
 from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, Search, StoreTx
 from tollgate.store.aggregate import Aggregator, day_of
 from tollgate.store.connectivity import unavailable_reason
@@ -39,8 +36,9 @@ from tollgate.store.records import (
     SpendGroup,
     SpendRow,
 )
+from tollgate.store.sql_engine import make_engine
 from tollgate.store.sql_principals import PrincipalReads
-from tollgate.store.sql_tables import (
+from tollgate.store.sql_rows import (
     AUDIT,
     AUDITS,
     DEPLOYMENTS,
@@ -57,63 +55,6 @@ from tollgate.store.sql_tables import (
 )
 
 R = TypeVar("R")
-
-
-def normalize_url(url: str) -> str:
-    """``postgresql://`` → ``postgresql+asyncpg://``; ``sqlite:///x`` → ``sqlite+aiosqlite:///x``;
-    a bare file path → an SQLite file."""
-    if "://" not in url:
-        return f"sqlite+aiosqlite:///{url}"
-    scheme, _, rest = url.partition("://")
-    base = scheme.split("+", 1)[0]
-    if base in ("postgres", "postgresql"):
-        parts = urlsplit(f"postgresql+asyncpg://{rest}")
-        # asyncpg spells libpq's sslmode as ssl.
-        query = [("ssl" if k == "sslmode" else k, v) for k, v in parse_qsl(parts.query)]
-        return urlunsplit(parts._replace(query=urlencode(query)))
-    if base == "sqlite":
-        return f"sqlite+aiosqlite://{rest}"
-    raise ConfigError(
-        f"general_settings.database_url: unsupported database '{scheme}' (use sqlite or postgresql)"
-    )
-
-
-def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
-    # WAL lets several workers read while one writes, and NORMAL syncs at checkpoints instead of
-    # every commit: the spend log commits a batch every second.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
-CONNECT_TIMEOUT = 10.0  # seconds to open one connection; a dead host fails start-up this fast
-
-
-def make_engine(url: str, pool_size: int = 10, *, timeout: float | None = None) -> AsyncEngine:
-    """``timeout`` (``database_connection_timeout``) bounds, on PostgreSQL, each statement, the wait
-    for a pooled connection and (up to ``CONNECT_TIMEOUT``) opening one, so a stalled database
-    fails calls instead of hanging them."""
-    # orjson for JSON columns: the stdlib encoder was half the cost of writing a spend-log row.
-    codec: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
-    url = normalize_url(url)
-    if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **codec)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    connect: dict[str, Any] = {"timeout": CONNECT_TIMEOUT}
-    pool: dict[str, Any] = {}
-    if timeout is not None:
-        connect.update(timeout=min(CONNECT_TIMEOUT, timeout), command_timeout=timeout)
-        pool["pool_timeout"] = timeout
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=connect,
-        **pool, **codec,
-    )
 
 
 class SqlTable(Generic[R]):

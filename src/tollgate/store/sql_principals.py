@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tollgate.store.records import KeyChain, SpendQuery
-from tollgate.store.sql_tables import KEYS, ORGS, SPEND, TEAMS, USERS, Mapper
+from tollgate.store.sql_rows import KEYS, ORGS, SPEND, TEAMS, USERS, Mapper
 
 _PREFIXES: tuple[tuple[str, Mapper[Any]], ...] = (("k_", KEYS), ("u_", USERS), ("t_", TEAMS), ("o_", ORGS))
 _ENTITY_TABLES: dict[str, Mapper[Any]] = {"key": KEYS, "user": USERS, "team": TEAMS, "org": ORGS}

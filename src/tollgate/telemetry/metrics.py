@@ -88,9 +88,26 @@ class Metrics:
             "tollgate_in_flight_requests", "Admitted requests not finished", ["model"],
             registry=r, multiprocess_mode="livesum",
         )
+        self.cache_hits = Counter(
+            "tollgate_cache_hits", "Requests (embedding inputs) answered from the response cache",
+            ["call_type", "model_group"], registry=r,
+        )
+        self.cache_misses = Counter(
+            "tollgate_cache_misses", "Cache lookups that found no usable answer",
+            ["call_type", "model_group"], registry=r,
+        )
+        self.cache_errors = Counter(
+            "tollgate_cache_errors", "Response-cache store failures (the request is served without it)",
+            ["operation"], registry=r,
+        )
         self.queue_depth = Gauge(
             "tollgate_queue_depth", "Requests waiting for deployment capacity", ["model_group"],
             registry=r, multiprocess_mode="livesum",
+        )
+        # Guardrail names come from the config, so the label needs no cap.
+        self.guardrail_checks = Counter(
+            "tollgate_guardrail_checks", "Guardrail runs by outcome (passed, blocked, anonymized, failed)",
+            ["guardrail", "mode", "outcome"], registry=r,
         )
         self._children: dict[tuple[str, ...], tuple[Any, ...]] = {}
 
@@ -124,6 +141,10 @@ class Metrics:
             self._children[raw] = children  # type: ignore[index]
         return children
 
+    def guardrail(self, name: str, mode: str, outcome: str) -> None:
+        """The guardrails' ``on_run`` callback: one run of one guardrail and what it decided."""
+        self.guardrail_checks.labels(name, mode, outcome).inc()
+
     def queue(self, model_group: str, depth: int) -> None:
         """The router's ``on_queue_depth`` callback."""
         self.queue_depth.labels(self._label("model_group", model_group)).set(depth)
@@ -132,7 +153,7 @@ class Metrics:
         requests, input_tokens, output_tokens, spend, latency, ttft, retries = self._series(attempted)
         requests.inc()
         usage = attempted.usage
-        if usage is not None:
+        if usage is not None and not attempted.cache_hit:  # a hit sends no token upstream
             _usage(usage, input_tokens, output_tokens)
         if cost:
             spend.inc(float(cost))
@@ -152,6 +173,14 @@ class Metrics:
         if group is not None and group != attempted.call.model:
             asked = self._label("model", attempted.call.model)
             self.fallbacks.labels(asked, self._label("model_group", group)).inc()
+
+    def cache_lookup(self, call_type: str, model_group: str, hit: bool, count: int = 1) -> None:
+        """The response cache's ``CacheObserver``: hits and misses per call type and model group."""
+        counter = self.cache_hits if hit else self.cache_misses
+        counter.labels(call_type, self._label("model_group", model_group)).inc(count)
+
+    def cache_error(self, operation: str) -> None:
+        self.cache_errors.labels(operation).inc()
 
     def refused(self, call: Call, error: GatewayError) -> None:
         kind = "budget" if isinstance(error, BudgetExceeded) else "rate_limit"
@@ -217,3 +246,10 @@ class MeteredAdmission:
         gauge = self._metrics.in_flight.labels(self._metrics._label("model", call.model))
         gauge.inc()
         return _CountedTicket(ticket, gauge)
+
+    async def admit_cached(self, call: Call, route: Route | None = None) -> Ticket:
+        try:
+            return await self._inner.admit_cached(call, route)
+        except (RateLimited, BudgetExceeded) as exc:
+            self._metrics.refused(call, exc)
+            raise

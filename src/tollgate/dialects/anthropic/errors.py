@@ -63,7 +63,8 @@ def error_type(err: GatewayError) -> str:
 
 
 def error_body(err: GatewayError) -> bytes:
-    return orjson.dumps({"type": "error", "error": {"type": error_type(err), "message": err.message}})
+    error = {"type": error_type(err), "message": err.message, **err.details}
+    return orjson.dumps({"type": "error", "error": error})
 
 
 def render_error(err: GatewayError) -> tuple[int, bytes, Mapping[str, str]]:

@@ -34,6 +34,9 @@ from tollgate.dialects.anthropic.content import (
     text_block,
 )
 from tollgate.dialects.bounds import load_json, token_count
+from tollgate.dialects.cache_controls import parse_cache_controls
+from tollgate.dialects.conversation_fields import history_switches, prompt_variables
+from tollgate.dialects.guardrail_choice import parse_guardrail_choice
 
 NAME = "anthropic"  # the dialect's name (``messages.name``); it tags the fields passed through
 
@@ -49,7 +52,9 @@ _MODELED = frozenset(
         "model", "max_tokens", "messages", "system", "tools", "tool_choice", "stop_sequences",
         "temperature", "top_p", "top_k", "thinking", "metadata", "stream",
         # LiteLLM body extensions: routing wishes, never forwarded upstream.
-        "fallbacks", "num_retries", "timeout", "tags",
+        "fallbacks", "num_retries", "timeout", "tags", "guardrails", "cache",
+        # The gateway's chat history and managed prompts (also accepted inside metadata).
+        "enable_history", "session_id", "promptVariables",
     }
 )  # fmt: skip
 
@@ -179,8 +184,9 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
     tools, server_tools = _parse_tools(data["tools"]) if data.get("tools") is not None else ((), [])
     if server_tools:
         passthrough["_server_tools"] = server_tools
-    metadata = data.get("metadata")
-    user = expect_dict(metadata, "metadata").get("user_id") if metadata is not None else None
+    metadata = expect_dict(data["metadata"], "metadata") if data.get("metadata") is not None else {}
+    user = metadata.get("user_id")
+    enable_history, session_id = _history_switches(data, metadata)
     top_k = data.get("top_k")
     stream = data.get("stream", False)
     if not isinstance(stream, bool):
@@ -204,10 +210,23 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         reasoning=_parse_thinking_config(data.get("thinking"), passthrough),
         stream=stream,
         hints=_parse_hints(data),
+        guardrails=parse_guardrail_choice(data.get("guardrails"), metadata.get("guardrails")),
+        cache=parse_cache_controls(data.get("cache")),
         tags=() if tags is None else tuple(expect_str(t, "tags") for t in expect_list(tags, "tags")),
         passthrough=passthrough,
         passthrough_dialect=NAME if passthrough else None,
+        enable_history=enable_history,
+        session_id=session_id,
+        prompt_variables=prompt_variables(data.get("promptVariables")),
     )
+
+
+def _history_switches(data: dict[str, Any], metadata: dict[str, Any]) -> tuple[bool, str | None]:
+    """The chat-history switches, top level (``extra_body``) or in ``metadata``; only
+    ``metadata.user_id`` is ever rendered upstream, so neither place reaches Anthropic."""
+    if "enable_history" in data or "session_id" in data:
+        return history_switches(data.get("enable_history"), data.get("session_id"))
+    return history_switches(metadata.get("enable_history"), metadata.get("session_id"), "metadata.")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -78,18 +78,19 @@ def parse_usage(raw: object, base: Usage) -> Usage:
 def render_response(response: ChatResponse) -> bytes:
     content = [block for part in response.parts if (block := output_block(part)) is not None]
     stop_reason = FINISH_TO_STOP[response.finish_reason]
-    return orjson.dumps(
-        {
-            "id": message_id(response.id),
-            "type": "message",
-            "role": "assistant",
-            "model": response.model,
-            "content": content,
-            "stop_reason": stop_reason,
-            "stop_sequence": response.stop_sequence if stop_reason == "stop_sequence" else None,
-            "usage": usage_dict(response.usage),
-        }
-    )
+    body: dict[str, object] = {
+        "id": message_id(response.id),
+        "type": "message",
+        "role": "assistant",
+        "model": response.model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": response.stop_sequence if stop_reason == "stop_sequence" else None,
+        "usage": usage_dict(response.usage),
+    }
+    if response.session_id is not None:
+        body["session_id"] = response.session_id  # the gateway's chat-history session
+    return orjson.dumps(body)
 
 
 

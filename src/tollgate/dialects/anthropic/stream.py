@@ -102,6 +102,8 @@ class AnthropicStreamEncoder:
             "stop_sequence": None,
             "usage": usage_dict(usage),
         }
+        if event is not None and event.session_id is not None:
+            message["session_id"] = event.session_id  # the gateway's chat-history session
         return _event("message_start", {"type": "message_start", "message": message})
 
     def _open_block(self, index: int, block: dict[str, Any]) -> bytes:

@@ -73,7 +73,8 @@ _AUTH_TYPES = frozenset(
 def render_error(err: GatewayError) -> tuple[int, bytes, Mapping[str, str]]:
     error_type, status = ERROR_TYPES.get(err.kind, ("InternalServerException", 500))
     headers = {**err.response_headers(), "x-amzn-ErrorType": error_type, "content-type": "application/json"}
-    return status if status is not None else err.status, orjson.dumps({"message": err.message}), headers
+    body = orjson.dumps({"message": err.message, **err.details})
+    return status if status is not None else err.status, body, headers
 
 
 def error_from_aws(

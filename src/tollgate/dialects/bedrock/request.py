@@ -30,12 +30,13 @@ from tollgate.dialects.bedrock.content import (
     render_parts,
 )
 from tollgate.dialects.bounds import load_json, token_count
+from tollgate.dialects.cache_controls import parse_cache_controls
+from tollgate.dialects.conversation_fields import history_switches, prompt_variables
 from tollgate.errors import InvalidRequest
 
 NAME = "bedrock"  # the dialect's name (``converse.name``); it tags the fields passed through
 _PASSTHROUGH_KEYS = (
     "guardrailConfig",
-    "promptVariables",
     "additionalModelResponseFieldPaths",
     "performanceConfig",
     "serviceTier",
@@ -70,15 +71,26 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
     if not model:
         raise InvalidRequest("the model id must be given in the path /model/{modelId}/…", param="modelId")
     data = expect_object(load_json(body), "body")
+    # Optional since managed prompts: a prompt ARN as modelId brings its own messages.
     messages = tuple(
         _parse_message(m, f"messages[{i}]")
-        for i, m in enumerate(expect_list(data.get("messages"), "messages"))
+        for i, m in enumerate(expect_list(data.get("messages", []), "messages"))
     )
     system = _parse_system(data.get("system"))
     config = expect_object(data.get("inferenceConfig") or {}, "inferenceConfig")
     stop = expect_list(config.get("stopSequences") or [], "inferenceConfig.stopSequences")
     tools, tool_choice = _parse_tool_config(data.get("toolConfig"))
     top_k, reasoning, extra_fields = _parse_additional(data.get("additionalModelRequestFields"))
+    enable_history, session_id = history_switches(
+        extra_fields.pop("enable_history", None),
+        extra_fields.pop("session_id", None),
+        "additionalModelRequestFields.",
+    )
+    # boto3 validates the Converse shape, so its callers put the cache controls in the free-form
+    # additionalModelRequestFields; a body edited by hand may carry them at the top level.
+    cache = parse_cache_controls(data.get("cache"))
+    if "cache" in extra_fields:
+        cache = parse_cache_controls(extra_fields.pop("cache"), "additionalModelRequestFields.cache")
     passthrough = {key: data[key] for key in _PASSTHROUGH_KEYS if key in data}
     if extra_fields:
         passthrough["additionalModelRequestFields"] = extra_fields
@@ -95,9 +107,13 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         top_k=top_k,
         stop=tuple(expect_str(s, f"inferenceConfig.stopSequences[{i}]") for i, s in enumerate(stop)),
         reasoning=reasoning,
+        cache=cache,
         metadata=expect_object(metadata, "requestMetadata") if metadata is not None else {},
         passthrough=passthrough,
         passthrough_dialect=NAME,
+        enable_history=enable_history,
+        session_id=session_id,
+        prompt_variables=prompt_variables(data.get("promptVariables")),
     )
 
 

@@ -22,6 +22,8 @@ from tollgate.dialects.bedrock.content import (
 from tollgate.dialects.bedrock.errors import PROVIDER
 from tollgate.errors import InvalidRequest, UpstreamError
 
+NATIVE = "bedrock"  # the ``native_dialect`` of fields only Bedrock clients get back
+
 
 def render_response(response: ChatResponse) -> bytes:
     content = [output_block(p) for p in response.parts]
@@ -33,6 +35,8 @@ def render_response(response: ChatResponse) -> bytes:
     }
     if response.stop_sequence is not None:
         body["additionalModelResponseFields"] = {"stop_sequence": response.stop_sequence}
+    if response.native_dialect == NATIVE:
+        body.update(response.native)
     return orjson.dumps(body)
 
 
@@ -45,6 +49,7 @@ def parse_response(body: bytes) -> ChatResponse:
         raise UpstreamError(f"malformed Bedrock Converse response: {exc}", provider=PROVIDER) from exc
     extra = data.get("additionalModelResponseFields")
     stop_sequence = extra.get("stop_sequence") if isinstance(extra, dict) else None
+    native = native_fields(data.get("stopReason"), data.get("trace"))
     return ChatResponse(
         id="",
         model="",
@@ -52,7 +57,21 @@ def parse_response(body: bytes) -> ChatResponse:
         finish_reason=finish_from_bedrock(data.get("stopReason")),
         usage=parse_usage(data.get("usage")),
         stop_sequence=stop_sequence if isinstance(stop_sequence, str) else None,
+        native=native,
+        native_dialect=NATIVE if native else None,
     )
+
+
+def native_fields(stop_reason: object, trace: object) -> dict[str, Any]:
+    """What a Bedrock client must get back as Bedrock sent it: the guardrail ``trace`` of a
+    ``guardrailConfig`` with tracing on, and stop reasons the canonical set merges
+    (``guardrail_intervened`` is a ``content_filter`` for every other client)."""
+    native: dict[str, Any] = {}
+    if isinstance(trace, dict) and trace:
+        native["trace"] = trace
+    if stop_reason == "guardrail_intervened":
+        native["stopReason"] = stop_reason
+    return native
 
 
 FINISH_TO_BEDROCK: Mapping[FinishReason, str] = {

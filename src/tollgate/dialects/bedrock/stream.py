@@ -35,8 +35,10 @@ from tollgate.canonical import (
 from tollgate.dialects.bedrock.errors import PROVIDER, STREAM_EXCEPTIONS, error_from_aws
 from tollgate.dialects.bedrock.response import (
     FINISH_TO_BEDROCK,
+    NATIVE,
     finish_from_bedrock,
     int_field,
+    native_fields,
     parse_usage,
     render_usage,
 )
@@ -154,8 +156,12 @@ class BedrockStreamEncoder:
     def _message_stop(self, event: MessageStop) -> bytes:
         out = b"".join(_event("contentBlockStop", {"contentBlockIndex": i}) for i in sorted(self._open))
         self._open.clear()
-        out += _event("messageStop", {"stopReason": FINISH_TO_BEDROCK[event.finish_reason]})
-        metadata = {"usage": render_usage(event.usage), "metrics": {"latencyMs": 0}}
+        native = event.native if event.native_dialect == NATIVE else {}
+        stop_reason = native.get("stopReason") or FINISH_TO_BEDROCK[event.finish_reason]
+        out += _event("messageStop", {"stopReason": stop_reason})
+        metadata: dict[str, Any] = {"usage": render_usage(event.usage), "metrics": {"latencyMs": 0}}
+        if "trace" in native:
+            metadata["trace"] = native["trace"]
         return out + _event("metadata", metadata)
 
 
@@ -167,7 +173,9 @@ class BedrockStreamDecoder:
     before the usage (metadata); one ``MessageStop`` is emitted once both are known, or at
     ``finish`` if the metadata never came."""
 
-    __slots__ = ("_done", "_frames", "_pending", "_started", "_stop_reason", "_stop_sequence", "_usage")
+    __slots__ = (
+        "_done", "_frames", "_native", "_pending", "_started", "_stop_reason", "_stop_sequence", "_usage",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self._frames = EventStreamDecoder()
@@ -175,6 +183,7 @@ class BedrockStreamDecoder:
         self._stop_reason: FinishReason | None = None
         self._stop_sequence: str | None = None
         self._usage: Usage | None = None
+        self._native: dict[str, Any] = {}
         self._done = False
         self._pending: GatewayError | None = None
 
@@ -206,7 +215,7 @@ class BedrockStreamDecoder:
         if self._done or self._stop_reason is None:
             return []  # no messageStop: no MessageStop, so the stream reads as truncated
         self._done = True
-        return [MessageStop(self._stop_reason, self._usage or Usage(), self._stop_sequence)]
+        return [self._stop(self._stop_reason, self._usage or Usage())]
 
     def _message(self, message: EventStreamMessage, out: list[StreamEvent]) -> None:
         kind = message.message_type
@@ -236,18 +245,24 @@ class BedrockStreamDecoder:
                 out.append(PartStop(index))
         elif event_type == "messageStop":
             self._stop_reason = finish_from_bedrock(data.get("stopReason"))
+            self._native.update(native_fields(data.get("stopReason"), None))
             extra = data.get("additionalModelResponseFields")
             if isinstance(extra, dict) and isinstance(extra.get("stop_sequence"), str):
                 self._stop_sequence = extra["stop_sequence"]
             self._maybe_stop(out)
         elif event_type == "metadata":
             self._usage = parse_usage(data.get("usage"))
+            self._native.update(native_fields(None, data.get("trace")))
             self._maybe_stop(out)
 
     def _maybe_stop(self, out: list[StreamEvent]) -> None:
         if self._stop_reason is not None and self._usage is not None and not self._done:
             self._done = True
-            out.append(MessageStop(self._stop_reason, self._usage, self._stop_sequence))
+            out.append(self._stop(self._stop_reason, self._usage))
+
+    def _stop(self, reason: FinishReason, usage: Usage) -> MessageStop:
+        native = self._native
+        return MessageStop(reason, usage, self._stop_sequence, native, NATIVE if native else None)
 
     def _block_start(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
         index = int_field(data.get("contentBlockIndex"))

@@ -17,6 +17,7 @@ import orjson
 
 from tollgate.canonical import EmbeddingRequest, EmbeddingResponse, Usage
 from tollgate.dialects.bounds import load_json
+from tollgate.dialects.cache_controls import parse_cache_controls
 from tollgate.dialects.openai.content import bad, opt_str
 from tollgate.dialects.openai.errors import parse_error, render_error
 from tollgate.dialects.openai.request import GATEWAY_ONLY
@@ -28,7 +29,7 @@ __all__ = ["name", "parse_error", "parse_request", "parse_response", "render_err
            "render_response"]  # fmt: skip
 
 _MODELED = frozenset(
-    {"model", "input", "encoding_format", "dimensions", "user", "input_type", "metadata", "tags"}
+    {"model", "input", "encoding_format", "dimensions", "user", "input_type", "metadata", "tags", "cache"}
 )
 
 def _is_int(value: object) -> bool:
@@ -87,6 +88,7 @@ def parse_request(body: bytes) -> EmbeddingRequest:
         dimensions=dimensions,
         user=opt_str(data, "user", "user"),
         input_type=opt_str(data, "input_type", "input_type"),
+        cache=parse_cache_controls(data.get("cache")),
         tags=_tags(data, metadata),
         metadata=metadata,
         passthrough={k: v for k, v in data.items() if k not in _MODELED and k not in GATEWAY_ONLY},

@@ -46,7 +46,8 @@ def error_object(err: GatewayError) -> dict[str, object]:
     else:
         error_type = _ERROR_TYPES.get(kind, "api_error")
     code = err.code or _DEFAULT_CODES.get(kind) or str(err.status)
-    return {"error": {"message": err.message, "type": error_type, "param": err.param, "code": code}}
+    body = {"message": err.message, "type": error_type, "param": err.param, "code": code}
+    return {"error": {**body, **err.details}}
 
 
 def error_from_payload(status: int, payload: object, raw: bytes, headers: Mapping[str, str]) -> GatewayError:

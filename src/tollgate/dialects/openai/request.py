@@ -18,6 +18,9 @@ from tollgate.canonical import (
     ToolChoice,
 )
 from tollgate.dialects.bounds import load_json, token_count
+from tollgate.dialects.cache_controls import parse_cache_controls
+from tollgate.dialects.conversation_fields import history_switches, prompt_variables
+from tollgate.dialects.guardrail_choice import parse_guardrail_choice
 from tollgate.dialects.openai.content import (
     bad,
     opt_bool,
@@ -37,7 +40,7 @@ _MODELED = frozenset(
         "max_completion_tokens", "temperature", "top_p", "top_k", "stop", "seed", "user", "n",
         "presence_penalty", "frequency_penalty", "response_format", "reasoning_effort", "thinking",
         "stream", "stream_options", "metadata", "tags", "fallbacks", "num_retries", "priority",
-        "timeout",
+        "timeout", "guardrails", "cache", "enable_history", "session_id", "promptVariables",
     }
 )  # fmt: skip
 # LiteLLM proxy controls that must never reach an upstream (a client-chosen key or base URL).
@@ -210,6 +213,7 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
     if max_tokens is None:
         max_tokens = token_count(data.get("max_tokens"), "max_tokens")
     hints, tags, metadata = _parse_route(data)
+    enable_history, session_id = history_switches(data.get("enable_history"), data.get("session_id"))
     return ChatRequest(
         model=model_name,
         messages=messages,
@@ -231,10 +235,15 @@ def parse_request(body: bytes, *, model: str | None = None) -> ChatRequest:
         stream=bool(opt_bool(data, "stream", "stream")),
         include_usage=bool(opt_bool(stream_options, "include_usage", "stream_options.include_usage")),
         hints=hints,
+        guardrails=parse_guardrail_choice(data.get("guardrails"), metadata.get("guardrails")),
+        cache=parse_cache_controls(data.get("cache")),
         tags=tags,
         metadata=metadata,
         passthrough=passthrough,
         passthrough_dialect=NAME if passthrough else None,
+        enable_history=enable_history,
+        session_id=session_id,
+        prompt_variables=prompt_variables(data.get("promptVariables")),
     )
 
 

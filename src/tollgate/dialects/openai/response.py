@@ -97,24 +97,25 @@ def render_response(response: ChatResponse) -> bytes:
             message["thinking_blocks"] = [thinking_block(p) for p in reasoning]
     message["refusal"] = None
     message["annotations"] = []
-    return orjson.dumps(
-        {
-            "id": response.id,
-            "object": "chat.completion",
-            "created": response.created or int(time.time()),
-            "model": response.model,
-            "system_fingerprint": None,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "logprobs": None,
-                    "finish_reason": FINISH_TO_OPENAI[response.finish_reason],
-                }
-            ],
-            "usage": usage_to_openai(response.usage),
-        }
-    )
+    body: dict[str, object] = {
+        "id": response.id,
+        "object": "chat.completion",
+        "created": response.created or int(time.time()),
+        "model": response.model,
+        "system_fingerprint": None,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": FINISH_TO_OPENAI[response.finish_reason],
+            }
+        ],
+        "usage": usage_to_openai(response.usage),
+    }
+    if response.session_id is not None:
+        body["session_id"] = response.session_id  # the SDK exposes it as response.model_extra
+    return orjson.dumps(body)
 
 
 def _parse_message_parts(message: Mapping[str, Any]) -> tuple[Part, ...]:

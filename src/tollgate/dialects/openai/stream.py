@@ -79,7 +79,12 @@ class ChunkEncoder:
         match event:
             case MessageStart():
                 self._start(event.id, event.created)
-                return self._chunk({"role": "assistant", "content": ""})
+                first = self._chunk({"role": "assistant", "content": ""})
+                if event.session_id is None:
+                    return first
+                # Only the first chunk names the chat-history session (the AWS gateway's shape).
+                session = b',"session_id":' + orjson.dumps(event.session_id)
+                return first[: -len(b"}\n\n")] + session + b"}\n\n"
             case TextDelta():
                 return self._chunk({"content": event.text}) if event.text else b""
             case ReasoningDelta():

@@ -19,7 +19,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_with_own_engine(url: str) -> None:
-    from tollgate.store.sql import make_engine
+    from tollgate.store.sql_engine import make_engine
 
     engine = make_engine(url)
     try:
