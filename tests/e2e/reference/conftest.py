@@ -30,7 +30,10 @@ from tests.e2e.admin_env import database
 from tests.e2e.servers import _wait_ready, free_port
 from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "reference"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+# The documents' own files; the example files they share with other tests live once, in
+# tests/fixtures/examples (tier file, CSV, usage plan) and tests/fixtures/config (two configs).
+_SHELVES = (FIXTURES / "reference", FIXTURES / "examples", FIXTURES / "config")
 SRC = str(Path(__file__).resolve().parents[3] / "src")
 DATABASES = ["sqlite", "postgres"]
 # The upstream credentials a deployment finds in its environment (never real ones).
@@ -43,8 +46,16 @@ UPSTREAM_ENV = {
 }
 
 
+def fixture(name: str) -> Path:
+    """The fixture file ``name``, from whichever of the shelves holds it."""
+    for shelf in _SHELVES:
+        if (shelf / name).is_file():
+            return shelf / name
+    raise FileNotFoundError(f"no fixture {name} in {', '.join(str(s) for s in _SHELVES)}")
+
+
 def load(name: str) -> dict[str, Any]:
-    loaded = yaml.safe_load((FIXTURES / name).read_text())
+    loaded = yaml.safe_load(fixture(name).read_text())
     assert isinstance(loaded, dict)
     return loaded
 
@@ -110,17 +121,14 @@ def served(
 ) -> Iterator[Served]:
     """``tollgate serve`` on ``config`` over a fresh database of ``kind``. The database is given
     as ``DATABASE_URL`` (the documents' configs say ``database_url: os.environ/DATABASE_URL``).
-    ``before(config_path, env)`` runs once the database is ready, before the gateway starts."""
+    ``before(config_path, env)`` runs before the gateway starts (the CLI prepares the database as
+    ``serve`` does; ``serve`` creates or upgrades the schema itself, on SQLite and PostgreSQL)."""
     with database(kind) as db_url:
         full_env = {**UPSTREAM_ENV, **(env or {}), "DATABASE_URL": db_url}
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
             yaml.safe_dump(dict(config), handle)
         path = Path(handle.name)
         try:
-            if kind == "postgres":
-                # `serve` refuses a PostgreSQL database that `tollgate migrate` has not prepared.
-                migrated = tollgate(["migrate", "--config", str(path)], full_env)
-                assert migrated.returncode == 0, migrated.stderr
             if before is not None:
                 before(path, full_env)
             with ExitStack() as stack:

@@ -13,7 +13,6 @@ admin API, as a user migrating from it would do it:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ import openai
 import pytest
 
 from tests.e2e.reference.conftest import DATABASES, Served, bearer, chat_body, on_loopback, served
+from tests.polling import wait_until
 
 MASTER = "sk-llm-gateway-admin"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -75,10 +75,12 @@ def test_users_create_list_and_delete_their_own_expiring_keys(gw: Served) -> Non
     assert made.status_code == 200, made.text
     assert made.json()["expires"] is not None
     short_lived = made.json()["key"]
-    deadline = time.monotonic() + 15
-    while (answer := _chat(gw, short_lived, HAIKU)).status_code == 200:
-        assert time.monotonic() < deadline, "the key never expired"
-        time.sleep(0.2)
+
+    def refused() -> httpx.Response | None:
+        answer = _chat(gw, short_lived, HAIKU)
+        return answer if answer.status_code != 200 else None
+
+    answer = wait_until(refused, timeout=15, what="the key expired")
     assert answer.status_code == 401
     assert "expired" in answer.json()["error"]["message"]
 
@@ -108,12 +110,12 @@ def test_admins_set_quota_and_model_access_and_check_quota_status(gw: Served) ->
     status = info["user_info"]
     assert (status["max_budget"], status["budget_duration"]) == (10.0, "7d")
     assert status["budget_reset_at"] is not None
-    deadline = time.monotonic() + 15  # spend is recorded off the request path
-    while status["spend"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.1)
-        status = httpx.get(f"{gw.url}/user/info", headers=bearer(MASTER),
-                           params={"user_id": "dev-managed"}).json()["user_info"]
-    assert status["spend"] > 0
+
+    def spend() -> float:  # spend is recorded off the request path
+        return float(httpx.get(f"{gw.url}/user/info", headers=bearer(MASTER),
+                               params={"user_id": "dev-managed"}).json()["user_info"]["spend"])
+
+    assert wait_until(spend, timeout=15, what="the user's spend is recorded") > 0
 
 
 def test_an_exhausted_quota_refuses_requests(gw: Served) -> None:
@@ -121,10 +123,12 @@ def test_an_exhausted_quota_refuses_requests(gw: Served) -> None:
     assert _chat(gw, user["key"], HAIKU).status_code == 200
     httpx.post(f"{gw.url}/user/update", headers=bearer(MASTER),
                json={"user_id": "dev-broke", "max_budget": 0.0000001, "budget_duration": "7d"})
-    deadline = time.monotonic() + 15  # until the first request's spend is counted
-    while (refused := _chat(gw, user["key"], HAIKU)).status_code == 200:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+
+    def refusal() -> httpx.Response | None:  # once the first request's spend is counted
+        answer = _chat(gw, user["key"], HAIKU)
+        return answer if answer.status_code != 200 else None
+
+    refused = wait_until(refusal, timeout=15, what="the exhausted quota refuses")
     assert refused.status_code == 400
     assert refused.json()["error"]["type"] == "budget_exceeded"
 

@@ -20,12 +20,12 @@ import yaml
 from tests.e2e.admin_env import database
 from tests.e2e.reference.conftest import (
     DATABASES,
-    FIXTURES,
     UPSTREAM_ENV,
     Served,
     _process,
     bearer,
     chat_body,
+    fixture,
     load,
     on_loopback,
     served,
@@ -58,7 +58,7 @@ GROUPS = {
 
 @pytest.mark.parametrize("name", sorted(GROUPS))
 def test_check_config_loads_the_documents_configs(name: str) -> None:
-    result = tollgate(["check-config", str(FIXTURES / name)], EXAMPLE_ENV)
+    result = tollgate(["check-config", str(fixture(name))], EXAMPLE_ENV)
     assert result.returncode == 0, result.stderr
     count, groups = GROUPS[name]
     listed = ", ".join(groups)
@@ -72,7 +72,7 @@ def test_check_config_loads_the_documents_configs(name: str) -> None:
 ])
 def test_check_config_names_a_missing_environment_variable(name: str, variable: str) -> None:
     env = {k: v for k, v in EXAMPLE_ENV.items() if k != variable}
-    result = tollgate(["check-config", str(FIXTURES / name)], env)
+    result = tollgate(["check-config", str(fixture(name))], env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0], result.stderr
@@ -159,25 +159,22 @@ def test_the_ab_snippet_as_printed_is_refused_with_its_line(tmp_path: Path) -> N
 
 
 @pytest.fixture(params=DATABASES)
-def prepared_database(request: pytest.FixtureRequest) -> Iterator[tuple[str, dict[str, str]]]:
+def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """``DATABASE_URL`` of a fresh, empty database (the image's environment names it)."""
     with database(request.param) as db_url:
-        yield request.param, {"DATABASE_URL": db_url}
+        yield {"DATABASE_URL": db_url}
 
 
 def test_litellm_image_command_serves_the_guide_config(
-    prepared_database: tuple[str, dict[str, str]], upstream: str, tmp_path: Path
+    database_env: dict[str, str], upstream: str, tmp_path: Path
 ) -> None:
-    kind, db_env = prepared_database
     # The guide's Dockerfile bakes the config in at /app/config.yaml; here it is a temporary file.
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(on_loopback(load("litellm_config.yaml"), upstream)))
     port, health_port = free_port(), free_port()
-    env = {**UPSTREAM_ENV, **db_env, "LITELLM_ADMIN_KEY": "sk-image-admin", "PORT": str(port),
+    env = {**UPSTREAM_ENV, **database_env, "LITELLM_ADMIN_KEY": "sk-image-admin", "PORT": str(port),
            "SEPARATE_HEALTH_APP": "1", "SEPARATE_HEALTH_PORT": str(health_port)}
-    if kind == "postgres":
-        # LiteLLM migrates on first start; tollgate's serve wants `tollgate migrate` first.
-        migrated = tollgate(["migrate", "--config", str(config_path)], env)
-        assert migrated.returncode == 0, migrated.stderr
+    # Like LiteLLM, serve creates the schema on first start (no `tollgate migrate` step).
     # CMD ["--config", "/app/config.yaml", "--num_workers", "2", "--run_gunicorn"]
     command = ["--config", str(config_path), "--num_workers", "2", "--run_gunicorn"]
     with _process(command, f"http://127.0.0.1:{port}/health/readiness", env):
@@ -200,8 +197,8 @@ class Onboarding:
     log: str = ""
 
     def __call__(self, config_path: Path, env: Mapping[str, str]) -> None:
-        result = tollgate(["onboard", "--tiers", str(FIXTURES / self.tiers), "--users",
-                           str(FIXTURES / self.users), "--config", str(config_path)], env)
+        result = tollgate(["onboard", "--tiers", str(fixture(self.tiers)), "--users",
+                           str(fixture(self.users)), "--config", str(config_path)], env)
         assert result.returncode == 0, result.stderr
         self.created = [orjson.loads(line) for line in result.stdout.splitlines() if line.strip()]
         self.log = result.stderr

@@ -8,7 +8,6 @@ filters parse."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from string import Template
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 
 from tests.e2e.reference.conftest import DATABASES, Served, bearer, load, on_loopback, served
 from tests.e2e.servers import free_port
+from tests.polling import wait_until
 
 ADMIN_KEY = "sk-docproc-admin-0123456789abcdef"  # .env.example: "Admin API key (must start with sk-)"
 AGENTS = ("supervisor", "chunking", "extraction", "mapping", "validation")
@@ -117,12 +117,11 @@ def _agent_keys(url: str) -> dict[str, str]:
 
 
 def _spend_rows(url: str, key: str, expected: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 15  # spend rows are written in batches, off the request path
-    while True:
-        rows = httpx.get(f"{url}/spend/logs", headers=bearer(ADMIN_KEY), params={"api_key": key}).json()
-        if len(rows) >= expected or time.monotonic() > deadline:
-            return list(rows)
-        time.sleep(0.1)
+    def rows() -> list[dict[str, Any]] | None:  # spend rows are written in batches, off the request path
+        found = httpx.get(f"{url}/spend/logs", headers=bearer(ADMIN_KEY), params={"api_key": key}).json()
+        return list(found) if len(found) >= expected else None
+
+    return wait_until(rows, timeout=15, what=f"{expected} spend rows")
 
 
 def test_one_virtual_key_per_agent_through_openai_base_url(
@@ -169,14 +168,12 @@ def _log_lines(gw: Served) -> list[dict[str, Any]]:
 def test_metric_lines_for_the_cloudwatch_metric_filters(gateway: tuple[Served, int]) -> None:
     gw, _ = gateway
     assert _curl_chat(gw.url, "metered").status_code == 200
-    deadline = time.monotonic() + 10
-    while True:
+
+    def metric_line() -> dict[str, Any] | None:
         metrics = [line for line in _log_lines(gw) if line.get("litellm_metric") is True]
-        if any(m["model"] == "claude-fast" and m["completion_tokens"] > 0 for m in metrics):
-            break
-        assert time.monotonic() < deadline, gw.log.read_text()[-2000:]
-        time.sleep(0.1)
-    line = next(m for m in metrics if m["model"] == "claude-fast")
+        return next((m for m in metrics if m["model"] == "claude-fast" and m["completion_tokens"] > 0), None)
+
+    line = wait_until(metric_line, timeout=10, what="the request's metric line")
     assert set(line) >= METRIC_FIELDS
     assert line["provider_model"] == "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"
     assert line["status_code"] == 200
