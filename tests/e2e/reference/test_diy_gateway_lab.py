@@ -23,6 +23,7 @@ import boto3
 import botocore
 import httpx
 import pytest
+import requests
 from botocore.config import Config
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,8 +33,6 @@ from starlette.routing import Route
 from tests.auth.oidc_issuer import LocalIssuer, serve_issuer
 from tests.e2e.reference.conftest import DATABASES, Served, bearer, chat_body, fixture, on_loopback, served
 from tests.fakes.server import run_app_in_thread
-
-requests = pytest.importorskip("requests")
 
 MASTER = "sk-diy-lab-master"
 CLIENT_ID = "m2m-agent-platform"
@@ -236,7 +235,6 @@ def test_boto3_client(client: Any) -> None:
 
 
 def test_pydantic_ai_over_the_client(client: Any) -> None:
-    pytest.importorskip("pydantic_ai")
     from pydantic_ai import Agent
     from pydantic_ai.models.bedrock import BedrockConverseModel
     from pydantic_ai.providers.bedrock import BedrockProvider
@@ -252,7 +250,6 @@ def test_pydantic_ai_over_the_client(client: Any) -> None:
 
 
 def test_langchain_over_the_client(client: Any) -> None:
-    pytest.importorskip("langchain_aws")
     from langchain_aws import ChatBedrockConverse
 
     llm = ChatBedrockConverse(
