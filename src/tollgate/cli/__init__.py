@@ -44,7 +44,11 @@ def _load(path: str | None) -> Config:
 
 
 def _report_warnings(config: Config) -> None:
-    for warning in config.warnings:
+    """Keys not acted on, then what ``cli/preflight.py`` finds (an open gateway, fallbacks to
+    nowhere, deployments without a price), one line each."""
+    from tollgate.cli.preflight import preflight
+
+    for warning in (*config.warnings, *preflight(config)):
         log.warning(warning)
 
 

@@ -23,6 +23,10 @@ DATABASE_URL = "DATABASE_URL"  # LiteLLM's: the database when general_settings h
 REDIS_URL = "REDIS_URL"  # also REDIS_HOST / REDIS_PORT / REDIS_PASSWORD, as LiteLLM
 AWS_REGION_NAMES = ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION")  # LiteLLM's, then the SDKs'
 DISABLE_SCHEMA_UPDATE = "DISABLE_SCHEMA_UPDATE"  # LiteLLM's: `serve` must not migrate the database
+# LiteLLM's: database connections per process when general_settings has no database_connection_pool_limit
+DATABASE_CONNECTION_POOL_LIMIT = "DATABASE_CONNECTION_POOL_LIMIT"
+SERVER_ROOT_PATH = "SERVER_ROOT_PATH"  # LiteLLM's: the path prefix every route is served under
+LITELLM_SALT_KEY = "LITELLM_SALT_KEY"  # LiteLLM's: encrypts stored model credentials (else the master key)
 
 
 def read_environment() -> Mapping[str, str]:
