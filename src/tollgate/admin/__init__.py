@@ -20,7 +20,8 @@ from tollgate.admin.keys import KeyService
 from tollgate.admin.orgs import OrgService
 from tollgate.admin.teams import TeamService
 from tollgate.admin.usage_plans import UsagePlanService
-from tollgate.admin.users import NO_DEFAULTS, UserDefaults, UserService
+from tollgate.admin.user_defaults import NO_DEFAULTS, UserDefaults
+from tollgate.admin.users import UserService
 from tollgate.store import Store
 
 __all__ = ["AdminServices", "AdminSettings", "KeyBounds", "KeyCache", "UserDefaults"]

@@ -22,7 +22,8 @@ from tollgate.admin.requests import (
     NewUserRequest,
     UpdateTeamRequest,
 )
-from tollgate.admin.users import UserDefaults, find_user, new_member
+from tollgate.admin.user_defaults import UserDefaults, new_member
+from tollgate.admin.users import find_user
 from tollgate.admin.views import members_of, team_view, user_view
 from tollgate.auth.principal import Principal
 from tollgate.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
