@@ -64,7 +64,8 @@ class AdminServices:
         journal = Journal(store, clock)
         return cls(
             store=store,
-            keys=KeyService(journal, store, cache, clock, settings.key_bounds, standing),
+            keys=KeyService(journal, store, cache, clock, settings.key_bounds, standing,
+                            new_users=settings.user_defaults),
             users=UserService(journal, store, cache, clock, settings.user_defaults, standing),
             teams=TeamService(journal, store, cache, clock, settings.user_defaults, standing),
             orgs=OrgService(journal, store, cache, clock, standing),

@@ -8,13 +8,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from tollgate.admin.requests import PolicyFields
+from tollgate.admin.policies import apply_fields
+from tollgate.admin.requests import NewUserRequest, PolicyFields
 from tollgate.errors import ConfigError
-from tollgate.store.records import EntityPolicy, User
+from tollgate.store.records import EMPTY_POLICY, EntityPolicy, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,12 @@ class UserDefaults:
             if "budget_duration" not in sent and self.budget_duration is not None:
                 fill["budget_duration"] = self.budget_duration
         return type(body).model_validate({**body.model_dump(exclude_unset=True), **fill}) if fill else body
+
+    def new_user(self, user_id: str | None, email: str | None, now: datetime) -> User:
+        """A user created on the way (a team member named by id or email, a key's ``user_id``):
+        an internal user with these defaults, as ``/user/new`` would make it."""
+        seeded = self.seed(NewUserRequest(), "internal_user")
+        return new_member(user_id, email, apply_fields(EMPTY_POLICY, seeded, now), now)
 
 
 NO_DEFAULTS = UserDefaults()

@@ -24,9 +24,10 @@ from tollgate.admin.access import (
 )
 from tollgate.admin.journal import Journal
 from tollgate.admin.key_rules import refuse_spend
-from tollgate.admin.keys import create_key, created_view, key_view
+from tollgate.admin.keys import create_key, created_view, key_view, litellm_key_fields
 from tollgate.admin.policies import apply_fields
 from tollgate.admin.requests import GenerateKeyRequest, NewUserRequest, UpdateUserRequest
+from tollgate.admin.team_refs import require_team
 from tollgate.admin.user_defaults import NO_DEFAULTS, UserDefaults
 from tollgate.admin.views import members_of, team_view, user_view
 from tollgate.auth.principal import Principal
@@ -66,19 +67,21 @@ class UserService:
                 policy=apply_fields(EMPTY_POLICY, body, now), created_at=now, updated_at=now,
             )
             await tx.users.insert(user)
-            team_ids = list(dict.fromkeys([*(body.teams or ()), *([body.team_id] if body.team_id else [])]))
+            listed = [(await require_team(tx, ref, "teams")).id for ref in body.teams or ()]
+            key_team = (await require_team(tx, body.team_id)).id if body.team_id else None
+            team_ids = list(dict.fromkeys([*listed, *([key_team] if key_team else [])]))
             for team_id in team_ids:
-                if await tx.teams.get(team_id) is None:
-                    raise NotFound(f"team '{team_id}' not found", param="teams")
                 await tx.memberships.insert(Membership(team_id, user.id))
             key: dict[str, Any] = {}
             if body.auto_create_key:
                 request = GenerateKeyRequest(
-                    user_id=user.id, team_id=body.team_id, key_alias=body.key_alias, duration=body.duration
+                    user_id=user.id, team_id=key_team, key_alias=body.key_alias, duration=body.duration
                 )
                 plaintext, record = await create_key(tx, actor, request, now)
                 key = created_view(plaintext, record, body.duration)
-            view = {**key, **user_view(user), "teams": team_ids}
+            # LiteLLM's /user/new answer carries the key fields even when no key was made.
+            shown = {**litellm_key_fields(user.policy), "send_invite_email": None, **key}
+            view = {**shown, **user_view(user), "teams": team_ids}
             w.after(view, user.id)
         return view
 

@@ -19,6 +19,7 @@ import pytest
 from openai import OpenAI
 
 from tests.e2e.reference.conftest import DATABASES, Served, bearer, served
+from tests.polling import wait_until
 
 LITELLM_MASTER_KEY = "sk-enterprise-master-key"
 REPLY = "Hello from tollgate's fake upstream! You said: "
@@ -27,6 +28,9 @@ NOVA = {
     "model-balanced": "us.amazon.nova-lite-v1:0",
     "model-reasoning": "us.amazon.nova-pro-v1:0",
 }
+# What LiteLLM answers for key fields tollgate keeps no data for (LiteLLM's unset values).
+LITELLM_KEY_FIELDS = {"aliases": {}, "allowed_cache_controls": [], "config": {}, "guardrails": None,
+                      "model_max_budget": {}, "permissions": {}, "send_invite_email": None}
 TEAMS = {"drafting": ("model-cheap", 0.017), "coding": ("model-balanced", 0.033),
          "architect": ("model-reasoning", 0.067)}
 
@@ -87,19 +91,47 @@ def _create_teams(gw: Gateway) -> None:
         gw.team_ids[alias] = team["team_id"]
 
 
-def _user_key(gw: Gateway, tier: str = "drafting", user: str = "user@example.com") -> str:
-    # Step 8 "generate keys manually". The README sends "team_id": "drafting" (the alias); /team/new
-    # answered with the team's id, which is what is sent here. Key aliases are unique (as in
-    # LiteLLM), so each user's key is named after the user rather than "User Name".
+def _generate(gw: Gateway, tier: str = "drafting", user: str = "user@example.com") -> dict[str, Any]:
+    # Step 8 "generate keys manually", with "team_id": "drafting" as printed: the team's alias
+    # (/team/new gave the team a generated id), which tollgate resolves to that team. Key aliases
+    # are unique (as in LiteLLM), so each user's key is named after the user rather than "User Name".
     data = Template("""{
     "user_id": "$user",
-    "team_id": "$team_id",
+    "team_id": "$tier",
     "key_alias": "$alias"
-  }""").substitute(user=user, team_id=gw.team_ids[tier], alias=f"{user} {uuid.uuid4().hex[:6]}")
+  }""").substitute(user=user, tier=tier, alias=f"{user} {uuid.uuid4().hex[:6]}")
     created = gw.admin("POST", "/key/generate", data)
     assert created.status_code == 200, created.text
     assert created.json()["team_id"] == gw.team_ids[tier]
-    return str(created.json()["key"])
+    return dict(created.json())
+
+
+def _user_key(gw: Gateway, tier: str = "drafting", user: str = "user@example.com") -> str:
+    return str(_generate(gw, tier, user)["key"])
+
+
+def test_the_key_answer_has_litellms_fields(gw: Gateway) -> None:
+    created = _generate(gw, "coding", "fields@example.com")
+    assert {name: created[name] for name in LITELLM_KEY_FIELDS} == LITELLM_KEY_FIELDS
+    assert created["key"].startswith("sk-") and created["token"] == created["token_id"]
+
+
+def test_check_user_spend(gw: Gateway) -> None:
+    key = _user_key(gw, "drafting", "spender@example.com")
+    assert httpx.post(f"{gw.url}/chat/completions", headers=bearer(key), timeout=30,
+                      json={"model": "model-cheap", "messages": [{"role": "user", "content": "hi"}]}
+                      ).status_code == 200
+
+    def spend() -> float:
+        # curl -s "$LITELLM_URL/user/info" -H "Authorization: Bearer $LITELLM_MASTER_KEY"
+        #   -H "Content-Type: application/json" -d '{"user_ids": ["user@example.com"]}' | jq
+        info = gw.admin("POST", "/user/info", '{"user_ids": ["spender@example.com"]}')  # curl -d: a POST
+        assert info.status_code == 200, info.text
+        assert info.json()["user_id"] == "spender@example.com"
+        assert [k["team_id"] for k in info.json()["keys"]] == [gw.team_ids["drafting"]]
+        return float(info.json()["user_info"]["spend"])
+
+    assert wait_until(spend, timeout=15, what="the user's spend is recorded") > 0
 
 
 def test_chat_completions_curl_with_a_user_key(gw: Gateway) -> None:
