@@ -30,12 +30,14 @@ from tollgate.accounting.ledger import Ledger
 from tollgate.accounting.observability import Observability
 from tollgate.accounting.pricing import Pricer, load_bundled_table
 from tollgate.admin import AdminServices, AdminSettings, KeyBounds, UserDefaults
+from tollgate.admin.deployments import seal_database
 from tollgate.auth.bearer import CredentialAuthenticator, credential_from_headers, fetch_via
 from tollgate.auth.invalidation import Invalidation, LocalCache, redis_invalidation
 from tollgate.auth.keys import DEFAULT_CACHE_TTL, DEFAULT_LOAD_TIMEOUT, KeyAuthenticator
 from tollgate.auth.principal import Principal
 from tollgate.config import Config, Price, load_config, parse_config
 from tollgate.config.environment import CONFIG, DISABLE_SCHEMA_UPDATE, REDIS_PREFIX, is_set, read_environment
+from tollgate.config.sealing import Sealer
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.edge.app import EdgeParts, create_app, json_response
 from tollgate.edge.health import Health
@@ -107,6 +109,7 @@ async def prepare_database(config: Config, env: Mapping[str, str]) -> None:
         return
     update = not (config.general.disable_prisma_schema_update or is_set(env, DISABLE_SCHEMA_UPDATE))
     log.info("%s", await prepare(url, update_schema=update))
+    await seal_database(url, admin_settings(config, env).sealer)  # credentials of /model/new models
 
 
 async def check_connections(config: Config, env: Mapping[str, str]) -> list[str]:
@@ -177,6 +180,7 @@ def admin_settings(config: Config, env: Mapping[str, str]) -> AdminSettings:
             lit.default_internal_user_params, lit.max_internal_user_budget, lit.internal_user_budget_duration
         ),
         store_models=store_models,
+        sealer=Sealer.from_env(env, config.master_key),
     )
 
 
