@@ -36,7 +36,14 @@ from tollgate.auth.invalidation import Invalidation, LocalCache, redis_invalidat
 from tollgate.auth.keys import DEFAULT_CACHE_TTL, DEFAULT_LOAD_TIMEOUT, KeyAuthenticator
 from tollgate.auth.principal import Principal
 from tollgate.config import Config, Price, load_config, parse_config
-from tollgate.config.environment import CONFIG, DISABLE_SCHEMA_UPDATE, REDIS_PREFIX, is_set, read_environment
+from tollgate.config.environment import (
+    CONFIG,
+    DISABLE_SCHEMA_UPDATE,
+    REDIS_PREFIX,
+    is_set,
+    read_environment,
+    server_root_path,
+)
 from tollgate.config.sealing import Sealer
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.edge.app import EdgeParts, create_app, json_response
@@ -414,6 +421,7 @@ def build(
         # Settlements still running for cancelled requests finish before the stores close.
         on_shutdown=[gateway.drain, *observability.on_shutdown, close],
         max_body_bytes=limits.max_body_bytes,
+        root_path=server_root_path(env),
     )
     return create_app(parts)
 

@@ -5,8 +5,10 @@ token, boto3 unsigned with the token added by a ``before-send`` hook, and pydant
 LangChain over that client.
 
 Stand-ins: a Cognito-like token endpoint (client credentials → a JWT from a local issuer) in place
-of the platform's Cognito and Secrets Manager, and the gateway's own URL in place of
-``http://{dns_name}/llm-gateway`` (the platform's ingress path; tollgate serves at the root).
+of the platform's Cognito and Secrets Manager, and the gateway's loopback address as ``dns_name``.
+The platform serves the gateway under ``/llm-gateway``: the gateway runs with
+``SERVER_ROOT_PATH=/llm-gateway``, so the lab's URLs are used as printed; the calls the lab makes
+without the prefix (and the start-up probe) show the bare paths still answer, as in LiteLLM.
 """
 
 from __future__ import annotations
@@ -83,8 +85,13 @@ def gw(request: pytest.FixtureRequest, upstream: str, secret_value_dict: dict[st
             },
         },
     }, upstream)
-    with served(config, request.param) as gateway:
+    with served(config, request.param, {"SERVER_ROOT_PATH": "/llm-gateway"}) as gateway:
         yield gateway
+
+
+def dns_name_of(gw: Served) -> str:
+    """The load balancer's DNS name the lab looks up: here, the gateway's loopback address."""
+    return gw.url.removeprefix("http://")
 
 
 def get_token(secret_value_dict: dict[str, Any]) -> str:
@@ -170,8 +177,9 @@ def test_converse_passthrough_with_an_oauth_token(gw: Served, secret_value_dict:
     bedrock_payload = {
         "messages": [{ "content": [{'text': 'hello how are you?'}], "role": "user"}]
     }
+    dns_name = dns_name_of(gw)
     response = requests.post(
-        f'{gw.url}/model/{model_id}/converse',
+        f'http://{dns_name}/llm-gateway/model/{model_id}/converse',
         headers={ 'Authorization': auth_header },
         json=bedrock_payload,
         timeout=5
@@ -182,15 +190,15 @@ def test_converse_passthrough_with_an_oauth_token(gw: Served, secret_value_dict:
     gateway_request = {"messages": [{"role": "user", "content": [{"text": "Hello, how are you?"}]}],
                        "system": [{"text": "You are a helpful assistant."}],
                        "inferenceConfig": {"temperature": 0.5}}
-    response = requests.post(f'{gw.url}/model/{model_id}/converse', headers={'Authorization': auth_header},
-                             json=gateway_request, timeout=5)
+    response = requests.post(f'http://{dns_name}/llm-gateway/model/{model_id}/converse',
+                             headers={'Authorization': auth_header}, json=gateway_request, timeout=5)
     assert response.status_code == 200, response.text
     assert response.json()["stopReason"] == "end_turn"
 
 
 def test_a_token_without_the_scope_is_refused(gw: Served, secret_value_dict: dict[str, Any]) -> None:
     unscoped = {**secret_value_dict, "scopes": "other/scope"}
-    response = requests.post(f'{gw.url}/model/{MODEL_ID}/converse',
+    response = requests.post(f'http://{dns_name_of(gw)}/llm-gateway/model/{MODEL_ID}/converse',
                              headers={'Authorization': construct_auth_header(get_token(unscoped))},
                              json={"messages": [{"content": [{"text": "hi"}], "role": "user"}]}, timeout=5)
     assert response.status_code == 403
@@ -211,7 +219,8 @@ def client(gw: Served, secret_value_dict: dict[str, Any]) -> Any:
         retries={'max_attempts': 1},
         signature_version=botocore.UNSIGNED
     )
-    endpoint_url = gw.url
+    dns_name = dns_name_of(gw)
+    endpoint_url = f'http://{dns_name}/llm-gateway'
     client = boto3.client(
         'bedrock-runtime',
         endpoint_url=endpoint_url,
