@@ -280,6 +280,11 @@ def test_bedrock_interface_through_boto3(gw: Served, monkeypatch: pytest.MonkeyP
 def test_okta_user_mints_keys_for_itself(gw: Served, okta: LocalIssuer) -> None:
     okta_jwt = okta.mint(okta.claims(sub="testuser@mycompany.com", email="testuser@mycompany.com",
                                      aud="api://default"))
+    # The README's first step, /user/new with the Okta JWT, is an admin write in tollgate: a clear
+    # 403. Its answer (docs/jwt.md) is the JWT itself, with user_id_upsert, and /key/generate.
+    refused = httpx.post(f"{gw.url}/user/new", headers=bearer(okta_jwt), timeout=30, content="{\n }")
+    assert refused.status_code == 403, refused.text
+    assert "proxy admins only" in refused.json()["error"]["message"]
     # curl -X POST "$GATEWAY_URL/key/generate" -H "Authorization: Bearer $GATEWAY_API_KEY"
     #   -d '{"user_id": "testuser@mycompany.com" }'   (here with the Okta JWT itself)
     made = httpx.post(f"{gw.url}/key/generate", headers=bearer(okta_jwt), timeout=30,
@@ -287,6 +292,11 @@ def test_okta_user_mints_keys_for_itself(gw: Served, okta: LocalIssuer) -> None:
     assert made.status_code == 200, made.text
     first = made.json()
     assert first["user_id"] == "testuser@mycompany.com" and first["key"].startswith("sk-")
+    # The README's response fields LiteLLM returns for things tollgate does not store:
+    assert {k: first[k] for k in ("aliases", "allowed_cache_controls", "config", "permissions",
+                                  "model_max_budget", "guardrails", "send_invite_email")} == {
+        "aliases": {}, "allowed_cache_controls": [], "config": {}, "permissions": {},
+        "model_max_budget": {}, "guardrails": None, "send_invite_email": None}
     # "You can also create additional api keys tied to your user", with the new key:
     again = httpx.post(f"{gw.url}/key/generate", headers=bearer(first["key"]), timeout=30,
                        content='{"user_id": "testuser@mycompany.com" }')
