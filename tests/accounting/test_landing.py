@@ -25,7 +25,7 @@ class Ticket:
         self.headers: dict[str, str] = {}
         self._gate = gate
 
-    async def settle(self, usage: Usage | None, cost: Decimal) -> None:
+    async def settle(self, usage: Usage | None, cost: Decimal, group: str | None = None) -> None:
         if self._gate is not None:
             await self._gate.wait()  # a Redis round trip
         self.settled.append((usage, cost))
