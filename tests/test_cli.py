@@ -103,7 +103,8 @@ def test_check_config_reports_unknown_keys_once(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(
         "model_list:\n  - model_name: a\n    litellm_params: {model: fake/echo}\n"
-        "router_settings:\n  num_retry: 3\nextra_section: {}\n",
+        "    model_info: {input_cost_per_token: 0.000001}\n"
+        "general_settings: {master_key: sk-1}\nrouter_settings:\n  num_retry: 3\nextra_section: {}\n",
         encoding="utf-8",
     )
     result = _run("check-config", str(path))

@@ -51,6 +51,12 @@ async def test_master_open_and_missing() -> None:
         await auth.authenticate("sk-other")
 
 
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_master_key_never_opens_the_gateway(empty: str) -> None:
+    with pytest.raises(ValueError, match="master_key is empty"):
+        KeyAuthenticator(empty)
+
+
 async def test_virtual_key_principal_carries_the_chain() -> None:
     store = MemoryStore()
     await _seed(store)

@@ -3,13 +3,17 @@ keys it prints are then used against a real ``tollgate serve`` on the same datab
 
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 
-from tests.e2e.admin_env import gateways, run_tollgate, write_config
+from tests.e2e.admin_env import SRC, gateways, run_tollgate, write_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "examples"
 MASTER = "sk-cli-master"
@@ -48,6 +52,7 @@ def test_onboard_is_idempotent_and_its_keys_work(tmp_path: Path) -> None:
         assert all(c["key"].startswith("sk-") for c in created)
         assert len({c["key"] for c in created}) == 3
         assert "teams created: 3, users created: 3, skipped: 0" in log
+        assert "\x1b" not in log and "\r" not in log  # stderr is a pipe: no terminal redraw codes
 
         again, log = _run(*onboard)
         assert again == []  # no key printed twice
@@ -67,6 +72,39 @@ def test_onboard_is_idempotent_and_its_keys_work(tmp_path: Path) -> None:
             assert _chat(url, coding, "model-balanced") == 200
     finally:
         path.unlink()
+
+
+def test_onboard_progress_is_drawn_on_a_terminal_only(tmp_path: Path) -> None:
+    path = write_config(_config(tmp_path))
+    controller, terminal = pty.openpty()
+    try:
+        env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        with subprocess.Popen(
+            [sys.executable, "-m", "tollgate", "onboard", "--tiers", str(EXAMPLES / "nova-tiers.yaml"),
+             "--users", str(EXAMPLES / "users_to_onboard.csv"), "--config", str(path)],
+            stdout=subprocess.PIPE, stderr=terminal, env=env,
+        ) as proc:
+            os.close(terminal)
+            drawn = _read_all(controller)
+            assert proc.wait(60) == 0
+    finally:
+        os.close(controller)
+        path.unlink()
+    assert "\r[3/3] user3@example.com\x1b[K" in drawn
+    assert "teams created: 3, users created: 3, skipped: 0" in drawn
+
+
+def _read_all(fd: int) -> str:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side of the terminal closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode()
 
 
 def test_keys_create_list_revoke(tmp_path: Path) -> None:

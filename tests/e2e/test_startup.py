@@ -30,7 +30,9 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 def _config(database_url: str, **general: Any) -> dict[str, Any]:
     return {
-        "model_list": [{"model_name": "local-fake", "litellm_params": {"model": "fake/local"}}],
+        # Priced, so the start has nothing to warn about and a failure is the only line.
+        "model_list": [{"model_name": "local-fake", "litellm_params": {"model": "fake/local"},
+                        "model_info": {"input_cost_per_token": "0.000001"}}],
         "general_settings": {"master_key": MASTER, "database_url": database_url, **general},
     }
 

@@ -20,7 +20,9 @@ from tollgate.admin.keys import KeyService
 from tollgate.admin.orgs import OrgService
 from tollgate.admin.teams import TeamService
 from tollgate.admin.usage_plans import UsagePlanService
-from tollgate.admin.users import NO_DEFAULTS, UserDefaults, UserService
+from tollgate.admin.user_defaults import NO_DEFAULTS, UserDefaults
+from tollgate.admin.users import UserService
+from tollgate.config.sealing import NO_SEALING, Sealer
 from tollgate.store import Store
 
 __all__ = ["AdminServices", "AdminSettings", "KeyBounds", "KeyCache", "UserDefaults"]
@@ -33,6 +35,7 @@ class AdminSettings:
     key_bounds: KeyBounds = NO_BOUNDS  # litellm_settings.upperbound_key_generate_params
     user_defaults: UserDefaults = NO_DEFAULTS  # max_internal_user_budget & co.
     store_models: bool = True  # general_settings.store_model_in_db
+    sealer: Sealer = NO_SEALING  # encrypts /model/new credentials (LITELLM_SALT_KEY, else the master key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +69,14 @@ class AdminServices:
         journal = Journal(store, clock)
         return cls(
             store=store,
-            keys=KeyService(journal, store, cache, clock, settings.key_bounds, standing, guardrails),
+            keys=KeyService(journal, store, cache, clock, settings.key_bounds, standing, guardrails,
+                            new_users=settings.user_defaults),
             users=UserService(journal, store, cache, clock, settings.user_defaults, standing),
             teams=TeamService(journal, store, cache, clock, settings.user_defaults, standing, guardrails),
             orgs=OrgService(journal, store, cache, clock, standing),
             plans=UsagePlanService(journal, store, cache, clock),
             deployments=DeploymentService(journal, store, clock, on_deployments_changed,
-                                          store_models=settings.store_models),
+                                          store_models=settings.store_models, sealer=settings.sealer),
             audit=AuditService(store, clock),
             journal=journal,
         )

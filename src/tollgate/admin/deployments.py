@@ -3,15 +3,17 @@
 
 A body is validated by building a ``Deployment`` from it exactly as a YAML entry is built, and
 names, model strings and header values may not carry control characters (a CR/LF would end up in an
-upstream request line or header). Secrets stay in the database as given and never leave it: every
-view shows ``litellm_params`` and ``model_info`` through the allow-list of ``config.redaction``,
-admins included; callers who are not admins see only the models they may use, without the
-deployment's internals. ``/model/new`` is refused unless ``store_model_in_db`` is on (LiteLLM).
+upstream request line or header). Secrets are stored encrypted (``config.sealing``: under
+``LITELLM_SALT_KEY``, else the master key) and never leave the gateway: every view shows
+``litellm_params`` and ``model_info`` through the allow-list of ``config.redaction``, admins
+included; callers who are not admins see only the models they may use, without the deployment's
+internals. ``/model/new`` is refused unless ``store_model_in_db`` is on (LiteLLM).
 ``on_change`` lets the composition root rebuild its routing table after a write.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
@@ -24,11 +26,13 @@ from tollgate.admin.requests import ModelRequest, ModelUpdateRequest
 from tollgate.auth.principal import Principal
 from tollgate.config import Deployment, deployment_from_dict
 from tollgate.config.redaction import MASK, redact_info, redact_params
+from tollgate.config.sealing import NO_SEALING, Sealer, is_secret
 from tollgate.errors import ConfigError, InvalidRequest, NotFound
 from tollgate.policy.access import denying_entity
-from tollgate.store import Store
+from tollgate.store import Store, open_store
 from tollgate.store.records import StoredDeployment
 
+log = logging.getLogger("tollgate.admin")
 OnChange = Callable[[], Awaitable[None]]
 NOT_IN_DB = ("/model/new is off: set general_settings.store_model_in_db: true (or STORE_MODEL_IN_DB=True) "
              "to add models through the API, or add the model to the config's model_list")
@@ -63,6 +67,52 @@ def stored_view(s: StoredDeployment) -> dict[str, Any]:
             "updated_at": iso(s.updated_at)}
     return {"model_name": s.model_name, "litellm_params": redact_params(s.litellm_params),
             "model_info": redact_info(info)}
+
+
+def _where(s: StoredDeployment) -> str:
+    return f"model '{s.model_name}' ({s.id}) litellm_params"
+
+
+def opened(s: StoredDeployment, sealer: Sealer) -> StoredDeployment:
+    """``s`` with its sealed credentials decrypted; ``ConfigError`` if the key does not open them."""
+    return replace(s, litellm_params=sealer.open(s.litellm_params, _where(s)))
+
+
+def _shown(s: StoredDeployment, sealer: Sealer) -> dict[str, Any]:
+    """``stored_view`` of a row, even one whose credentials this key cannot open (to delete it)."""
+    try:
+        return stored_view(opened(s, sealer))
+    except ConfigError:
+        masked = {k: MASK if is_secret(k) and v is not None else v for k, v in s.litellm_params.items()}
+        return stored_view(replace(s, litellm_params=masked))
+
+
+async def seal_stored(store: Store, sealer: Sealer) -> int:
+    """Before serving: check that every stored deployment's credentials open with the configured key
+    (``ConfigError`` naming the first that does not) and encrypt those still stored in plaintext
+    (rows written before encryption at rest, or without a key). Returns how many were encrypted."""
+    count = 0
+    async with store.transaction() as tx:
+        for record in await tx.deployments.find():
+            params = opened(record, sealer).litellm_params
+            if sealer.has_plaintext(record.litellm_params):
+                await tx.deployments.replace(replace(record, litellm_params=sealer.seal(params)))
+                count += 1
+    return count
+
+
+async def seal_database(url: str, sealer: Sealer) -> None:
+    """``seal_stored`` on the database at ``url``, once before serving (``bootstrap``)."""
+    if sealer.fernet is None:
+        log.warning("neither LITELLM_SALT_KEY nor a master key is set: credentials of models added "
+                    "with /model/new are stored unencrypted")
+    store = open_store(url, pool_size=1)
+    try:
+        count = await seal_stored(store, sealer)
+    finally:
+        await store.close()
+    if count:
+        log.info("encrypted the stored credentials of %d model(s) with %s", count, sealer.source)
 
 
 def public_view(view: Mapping[str, Any]) -> dict[str, Any]:
@@ -116,7 +166,8 @@ def _unmasked(current: Mapping[str, Any], sent: Mapping[str, Any]) -> dict[str, 
 
 class DeploymentService:
     def __init__(self, journal: Journal, store: Store, clock: Clock, on_change: OnChange | None = None,
-                 *, store_models: bool = True) -> None:
+                 *, store_models: bool = True, sealer: Sealer = NO_SEALING) -> None:
+        self._sealer = sealer
         self._journal = journal
         self._store = store
         self._clock = clock
@@ -127,7 +178,7 @@ class DeploymentService:
         """Every DB deployment, for the routing table."""
         async with self._store.transaction() as tx:
             rows = await tx.deployments.find()
-        return [to_deployment(s) for s in rows]
+        return [to_deployment(opened(s, self._sealer)) for s in rows]
 
     async def add(self, actor: Principal, body: ModelRequest) -> dict[str, Any]:
         require_admin(actor, "adding a model")
@@ -139,7 +190,8 @@ class DeploymentService:
         now = self._clock()
         record = StoredDeployment(dep_id, body.model_name, dict(body.litellm_params), info, now, now)
         async with self._journal.write(actor, "/model/new") as w:
-            await w.tx.deployments.insert(record)
+            sealed = self._sealer.seal(record.litellm_params)
+            await w.tx.deployments.insert(replace(record, litellm_params=sealed))
             view = stored_view(record)
             w.after(view, dep_id)
         await self._changed()
@@ -151,9 +203,10 @@ class DeploymentService:
         if not dep_id:
             raise InvalidRequest("id: pass the model id (or model_info.id)", param="id")
         async with self._journal.write(actor, "/model/update") as w:
-            current = await w.tx.deployments.get(str(dep_id))
-            if current is None:
+            stored = await w.tx.deployments.get(str(dep_id))
+            if stored is None:
                 raise NotFound(f"model '{dep_id}' not found (only models added through the API can change)")
+            current = opened(stored, self._sealer)
             w.before(current.id, stored_view(current))
             params = _unmasked(current.litellm_params, body.litellm_params or {})
             sent_info = {k: v for k, v in (body.model_info or {}).items() if k != "id"}
@@ -162,7 +215,7 @@ class DeploymentService:
             _validated(name, params, info, current.id)
             record = replace(current, model_name=name, litellm_params=params, model_info=info,
                              updated_at=self._clock())
-            await w.tx.deployments.replace(record)
+            await w.tx.deployments.replace(replace(record, litellm_params=self._sealer.seal(params)))
             view = stored_view(record)
             w.after(view)
         await self._changed()
@@ -174,7 +227,7 @@ class DeploymentService:
             current = await w.tx.deployments.get(dep_id)
             if current is None:
                 raise NotFound(f"model '{dep_id}' not found", param="id")
-            w.before(dep_id, stored_view(current))
+            w.before(dep_id, _shown(current, self._sealer))
             await w.tx.deployments.delete([dep_id])
             view = {"message": f"Model: {dep_id} deleted successfully"}
             w.after(view)
@@ -189,7 +242,7 @@ class DeploymentService:
         async with self._store.transaction() as tx:
             stored = await tx.deployments.find()
         data = [config_view(d) for d in configured if d.source == "config"]
-        data += [stored_view(s) for s in stored]
+        data += [_shown(s, self._sealer) for s in stored]
         if model_id is not None:
             data = [d for d in data if d["model_info"]["id"] == model_id]
         if not can_read_all(actor):

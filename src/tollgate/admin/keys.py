@@ -46,6 +46,8 @@ from tollgate.admin.requests import (
     RegenerateKeyRequest,
     UpdateKeyRequest,
 )
+from tollgate.admin.team_refs import require_team, team_filter
+from tollgate.admin.user_defaults import NO_DEFAULTS, UserDefaults
 from tollgate.auth.keys import hash_key
 from tollgate.auth.principal import Principal
 from tollgate.config.durations import expiry
@@ -69,6 +71,16 @@ def token_of(key: str) -> str:
     return hash_key(key)
 
 
+def litellm_key_fields(policy: EntityPolicy) -> dict[str, Any]:
+    """LiteLLM key fields tollgate keeps no data for, with the values LiteLLM returns when they are
+    unset; ``guardrails`` from the key's metadata, where LiteLLM keeps a key's guardrails."""
+    guardrails = policy.metadata.get("guardrails")
+    return {
+        "aliases": {}, "allowed_cache_controls": [], "config": {}, "permissions": {}, "model_max_budget": {},
+        "guardrails": [str(g) for g in guardrails] if isinstance(guardrails, list) else None,
+    }
+
+
 def key_view(k: VirtualKey) -> dict[str, Any]:
     return {
         "token": k.token,
@@ -82,17 +94,22 @@ def key_view(k: VirtualKey) -> dict[str, Any]:
         "created_at": iso(k.created_at),
         "updated_at": iso(k.updated_at),
         **policy_view(k.policy),
+        **litellm_key_fields(k.policy),
     }
 
 
 def created_view(plaintext: str, k: VirtualKey, duration: str | None) -> dict[str, Any]:
-    return {**key_view(k), "key": plaintext, "token_id": k.token, "duration": duration}
+    # tollgate sends no invitation e-mails: send_invite_email is always null (LiteLLM's unset value).
+    return {**key_view(k), "key": plaintext, "token_id": k.token, "duration": duration,
+            "send_invite_email": None}
 
 
 async def create_key(
-    tx: StoreTx, actor: Principal, body: KeyFields, now: datetime, plaintext: str | None = None
+    tx: StoreTx, actor: Principal, body: KeyFields, now: datetime, plaintext: str | None = None,
+    new_users: UserDefaults | None = None,
 ) -> tuple[str, VirtualKey]:
-    """Validate and insert one key inside the caller's transaction; returns (plaintext, record)."""
+    """Validate and insert one key inside the caller's transaction; returns (plaintext, record).
+    With ``new_users``, a ``user_id`` that names no user creates it (see ``_user_for_key``)."""
     owner = require_key_writer(actor, "creating a key")
     refuse_spend(body, ZERO)
     user_id = body.user_id
@@ -107,7 +124,8 @@ async def create_key(
     elif not plaintext.startswith("sk-"):
         raise InvalidRequest("key: a custom key must start with 'sk-'", param="key")
     policy = apply_fields(EMPTY_POLICY, body, now)
-    user = await tx.users.get(user_id) if user_id is not None else None
+    # Only an admin's key creates its user; an internal user's own user is never made here.
+    user = await _user_for_key(tx, user_id, new_users if owner is None else None, now)
     team = await _team_for_key(tx, body.team_id, owner)
     org_id = await _org_for_key(tx, body.organization_id, owner, user, team)
     if owner is not None:
@@ -118,7 +136,7 @@ async def create_key(
     await _check_alias(tx, body.key_alias, None)
     record = VirtualKey(
         token=hash_key(plaintext), key_name=key_name(plaintext), key_alias=body.key_alias,
-        user_id=user_id, team_id=body.team_id, org_id=org_id, expires=_expires(body, now),
+        user_id=user_id, team_id=team.id if team else None, org_id=org_id, expires=_expires(body, now),
         policy=policy, created_by=actor.user_id or actor.subject or actor.kind, created_at=now,
         updated_at=now,
     )
@@ -126,12 +144,25 @@ async def create_key(
     return plaintext, record
 
 
+async def _user_for_key(
+    tx: StoreTx, user_id: str | None, new_users: UserDefaults | None, now: datetime
+) -> User | None:
+    """The key's user. A ``user_id`` that names no user is created (an internal user with the
+    configured defaults, as ``/user/new`` makes one) when ``new_users`` is given: keys then never
+    name a user that ``/user/info``, budgets and the web UI do not know."""
+    if user_id is None:
+        return None
+    user = await tx.users.get(user_id)
+    if user is None and new_users is not None:
+        user = new_users.new_user(user_id, None, now)
+        await tx.users.insert(user)
+    return user
+
+
 async def _team_for_key(tx: StoreTx, team_id: str | None, owner: str | None) -> Team | None:
     if team_id is None:
         return None
-    team = await tx.teams.get(team_id)
-    if team is None:
-        raise NotFound(f"team '{team_id}' not found", param="team_id")
+    team = await require_team(tx, team_id)
     if owner is not None and await tx.memberships.get(f"{team.id}\x1f{owner}") is None:
         raise PermissionDenied(f"team_id: you are not a member of team '{team.id}'", param="team_id")
     return team
@@ -173,7 +204,8 @@ async def _check_alias(tx: StoreTx, alias: str | None, token: str | None) -> Non
 class KeyService:
     def __init__(self, journal: Journal, store: Store, cache: KeyCache, clock: Clock,
                  bounds: KeyBounds = NO_BOUNDS, standing: Standing = as_stored,
-                 guardrails: frozenset[str] | None = None) -> None:
+                 guardrails: frozenset[str] | None = None, new_users: UserDefaults = NO_DEFAULTS) -> None:
+        self._new_users = new_users  # what a key's user_id that names no user is created with
         self._standing = standing
         self._journal = journal
         self._store = store
@@ -186,7 +218,7 @@ class KeyService:
         now = self._clock()
         body = self._bounds.apply(body, now)
         async with self._journal.write(actor, "/key/generate") as w:
-            plaintext, record = await create_key(w.tx, actor, body, now, body.key)
+            plaintext, record = await create_key(w.tx, actor, body, now, body.key, self._new_users)
             check_guardrails(EMPTY_POLICY, record.policy, self._guardrails)
             view = created_view(plaintext, record, body.duration)
             w.after(view, record.token)
@@ -213,6 +245,7 @@ class KeyService:
                 changes["key_alias"] = body.key_alias
             if "user_id" in sent:
                 changes["user_id"] = body.user_id
+                await _user_for_key(tx, body.user_id, self._new_users if owner is None else None, now)
             if sent & {"team_id", "organization_id"}:
                 user_id = changes.get("user_id", current.user_id)
                 user = await tx.users.get(user_id) if user_id else None
@@ -269,9 +302,10 @@ class KeyService:
             if actor.user_id is None or user_id not in (None, actor.user_id):
                 raise PermissionDenied("you may only list your own keys")
             user_id = actor.user_id
-        filters = {k: v for k, v in (("user_id", user_id), ("team_id", team_id), ("key_alias", key_alias))
-                   if v is not None}
         async with self._store.transaction() as tx:
+            team_id = await team_filter(tx, team_id)
+            filters = {k: v for k, v in (("user_id", user_id), ("team_id", team_id), ("key_alias", key_alias))
+                       if v is not None}
             total = await tx.keys.count(filters)
             rows = await tx.keys.find(filters, offset=(page - 1) * size, limit=size)
         keys: list[Any] = [key_view(k) for k in rows] if return_full_object else [k.token for k in rows]

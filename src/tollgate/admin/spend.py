@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from tollgate.admin.access import can_read_all
+from tollgate.admin.team_refs import team_filter
 from tollgate.auth.keys import hash_key
 from tollgate.auth.principal import Principal
 from tollgate.errors import InvalidRequest, PermissionDenied
@@ -111,6 +112,9 @@ class SpendService:
         page: int,
         page_size: int,
     ) -> list[dict[str, Any]]:
+        if team_id:  # a team named by alias, as the key routes take it
+            async with self._store.transaction() as tx:
+                team_id = await team_filter(tx, team_id)
         filters = {
             name: value
             for name, value in (

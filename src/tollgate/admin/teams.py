@@ -19,10 +19,11 @@ from tollgate.admin.requests import (
     MemberAddRequest,
     MemberDeleteRequest,
     NewTeamRequest,
-    NewUserRequest,
     UpdateTeamRequest,
 )
-from tollgate.admin.users import UserDefaults, find_user, new_member
+from tollgate.admin.team_refs import require_team
+from tollgate.admin.user_defaults import UserDefaults
+from tollgate.admin.users import find_user
 from tollgate.admin.views import members_of, team_view, user_view
 from tollgate.auth.principal import Principal
 from tollgate.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
@@ -66,12 +67,12 @@ class TeamService:
     async def team_info(self, actor: Principal, team_id: str) -> dict[str, Any]:
         async with self._store.transaction() as tx:
             team = await _team(tx, team_id)
-            members = await members_of(tx, team_id)
+            members = await members_of(tx, team.id)
             if not can_read_all(actor) and actor.user_id not in {m.user_id for m in members}:
                 raise PermissionDenied(f"you are not a member of team '{team_id}'")
-            keys = await tx.keys.find({"team_id": team_id})
+            keys = await tx.keys.find({"team_id": team.id})
         shown = await self._standing(team_view(team, members), "team", team.id, team.policy)
-        return {"team_id": team_id, "team_info": shown,
+        return {"team_id": team.id, "team_info": shown,
                 "keys": [key_view(k) for k in keys],
                 "team_memberships": [{"team_id": m.team_id, "user_id": m.user_id, "role": m.role}
                                      for m in members]}
@@ -126,14 +127,16 @@ class TeamService:
         require_admin(actor, "deleting teams")
         async with self._journal.write(actor, "/team/delete") as w:
             before = []
-            for team_id in team_ids:
-                team = await _team(w.tx, team_id)
-                members = await members_of(w.tx, team_id)
+            ids = []
+            for ref in team_ids:
+                team = await _team(w.tx, ref, "team_ids")
+                members = await members_of(w.tx, team.id)
                 before.append(team_view(team, members))
-                await w.tx.keys.delete([k.token for k in await w.tx.keys.find({"team_id": team_id})])
+                await w.tx.keys.delete([k.token for k in await w.tx.keys.find({"team_id": team.id})])
                 await w.tx.memberships.delete([m.id for m in members])
-            w.before(",".join(team_ids)[:256], before)
-            await w.tx.teams.delete(team_ids)
+                ids.append(team.id)
+            w.before(",".join(ids)[:256], before)
+            await w.tx.teams.delete(ids)
             view = {"deleted_teams": team_ids}
             w.after(view)
         self._cache.invalidate_all()
@@ -193,18 +196,14 @@ class TeamService:
         else:
             raise InvalidRequest("member: pass user_id or user_email", param="member")
         if user is None:
-            now = self._clock()
-            seeded = self._defaults.seed(NewUserRequest(), "internal_user")
-            user = new_member(member.user_id, member.user_email, apply_fields(EMPTY_POLICY, seeded, now), now)
+            user = self._defaults.new_user(member.user_id, member.user_email, self._clock())
             await tx.users.insert(user)
         return user
 
 
-async def _team(tx: StoreTx, team_id: str) -> Team:
-    team = await tx.teams.get(team_id)
-    if team is None:
-        raise NotFound(f"team '{team_id}' not found", param="team_id")
-    return team
+async def _team(tx: StoreTx, ref: str, param: str = "team_id") -> Team:
+    """The team a caller named, by id or alias (``team_refs``)."""
+    return await require_team(tx, ref, param)
 
 
 async def _require_team_admin(tx: StoreTx, actor: Principal, team_id: str, action: str) -> None:

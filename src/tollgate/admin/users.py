@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
-
-from pydantic import ValidationError
 
 from tollgate.admin.access import (
     Clock,
@@ -27,54 +24,18 @@ from tollgate.admin.access import (
 )
 from tollgate.admin.journal import Journal
 from tollgate.admin.key_rules import refuse_spend
-from tollgate.admin.keys import create_key, created_view, key_view
+from tollgate.admin.keys import create_key, created_view, key_view, litellm_key_fields
 from tollgate.admin.policies import apply_fields
-from tollgate.admin.requests import GenerateKeyRequest, NewUserRequest, PolicyFields, UpdateUserRequest
+from tollgate.admin.requests import GenerateKeyRequest, NewUserRequest, UpdateUserRequest
+from tollgate.admin.team_refs import require_team
+from tollgate.admin.user_defaults import NO_DEFAULTS, UserDefaults
 from tollgate.admin.views import members_of, team_view, user_view
 from tollgate.auth.principal import Principal
-from tollgate.errors import ConfigError, Conflict, InvalidRequest, NotFound, PermissionDenied
+from tollgate.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from tollgate.store import Store, StoreTx
-from tollgate.store.records import EMPTY_POLICY, ZERO, EntityPolicy, Membership, User
+from tollgate.store.records import EMPTY_POLICY, ZERO, Membership, User
 
 ID_CAP = 100  # user ids one /user/info call may name
-
-
-@dataclass(frozen=True, slots=True)
-class UserDefaults:
-    """What a new user gets for the policy fields it was created without (``seed``)."""
-
-    params: Mapping[str, Any] = field(default_factory=dict)  # default_internal_user_params
-    max_budget: Any = None  # max_internal_user_budget
-    budget_duration: str | None = None  # internal_user_budget_duration
-
-    @classmethod
-    def parse(cls, params: Mapping[str, Any], max_budget: Any, budget_duration: str | None) -> UserDefaults:
-        known = {k: v for k, v in params.items() if k in PolicyFields.model_fields}
-        try:
-            PolicyFields.model_validate({**known, "max_budget": max_budget,
-                                         "budget_duration": budget_duration})
-        except ValidationError as exc:
-            raise ConfigError(f"litellm_settings: internal user defaults: {exc.errors()[0]['msg']}") from None
-        return cls(known, max_budget, budget_duration)
-
-    def seed(self, body: PolicyFields, role: str) -> PolicyFields:
-        if role == "proxy_admin":
-            return body
-        sent = body.model_fields_set
-        fill = {k: v for k, v in self.params.items() if k not in sent or getattr(body, k) in (None, [])}
-        has_budget = fill.get("max_budget") is not None or body.max_budget is not None or body.budgets
-        if role == "internal_user" and not has_budget and self.max_budget is not None:
-            fill["max_budget"] = self.max_budget
-            if "budget_duration" not in sent and self.budget_duration is not None:
-                fill["budget_duration"] = self.budget_duration
-        return type(body).model_validate({**body.model_dump(exclude_unset=True), **fill}) if fill else body
-
-
-NO_DEFAULTS = UserDefaults()
-
-
-def new_member(user_id: str | None, email: str | None, policy: EntityPolicy, now: Any) -> User:
-    return User(user_id or str(uuid.uuid4()), email, policy=policy, created_at=now, updated_at=now)
 
 
 class UserService:
@@ -106,19 +67,21 @@ class UserService:
                 policy=apply_fields(EMPTY_POLICY, body, now), created_at=now, updated_at=now,
             )
             await tx.users.insert(user)
-            team_ids = list(dict.fromkeys([*(body.teams or ()), *([body.team_id] if body.team_id else [])]))
+            listed = [(await require_team(tx, ref, "teams")).id for ref in body.teams or ()]
+            key_team = (await require_team(tx, body.team_id)).id if body.team_id else None
+            team_ids = list(dict.fromkeys([*listed, *([key_team] if key_team else [])]))
             for team_id in team_ids:
-                if await tx.teams.get(team_id) is None:
-                    raise NotFound(f"team '{team_id}' not found", param="teams")
                 await tx.memberships.insert(Membership(team_id, user.id))
             key: dict[str, Any] = {}
             if body.auto_create_key:
                 request = GenerateKeyRequest(
-                    user_id=user.id, team_id=body.team_id, key_alias=body.key_alias, duration=body.duration
+                    user_id=user.id, team_id=key_team, key_alias=body.key_alias, duration=body.duration
                 )
                 plaintext, record = await create_key(tx, actor, request, now)
                 key = created_view(plaintext, record, body.duration)
-            view = {**key, **user_view(user), "teams": team_ids}
+            # LiteLLM's /user/new answer carries the key fields even when no key was made.
+            shown = {**litellm_key_fields(user.policy), "send_invite_email": None, **key}
+            view = {**shown, **user_view(user), "teams": team_ids}
             w.after(view, user.id)
         return view
 

@@ -77,7 +77,10 @@ class KeyAuthenticator:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._master = master_key.encode() if master_key else None
+        if master_key is not None and not master_key.strip():
+            # An empty key would open the gateway; only "no master key" (None) may (config refuses "").
+            raise ValueError("master_key is empty: pass None for an open gateway")
+        self._master = master_key.encode() if master_key is not None else None
         self._store = store
         self._ttl = cache_ttl
         self._negative_ttl = negative_ttl

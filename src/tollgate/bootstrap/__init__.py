@@ -50,7 +50,7 @@ from tollgate.bootstrap.stores import (
     response_cache,
 )
 from tollgate.config import Config, Price, load_config
-from tollgate.config.environment import CONFIG, read_environment
+from tollgate.config.environment import CONFIG, read_environment, server_root_path
 from tollgate.conversations.retention import RetentionPurge
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.edge.app import EdgeParts, create_app, json_response
@@ -251,6 +251,7 @@ def build(
         # Settlements still running for cancelled requests finish before the stores close.
         on_shutdown=[gateway.drain, *observability.on_shutdown, close],
         max_body_bytes=limits.max_body_bytes,
+        root_path=server_root_path(env),
     )
     return create_app(parts)
 

@@ -13,6 +13,7 @@ from tollgate.admin import AdminSettings, KeyBounds, UserDefaults
 from tollgate.auth.bearer import fetch_via
 from tollgate.auth.keys import DEFAULT_CACHE_TTL
 from tollgate.config import Config, Deployment
+from tollgate.config.sealing import Sealer
 from tollgate.conversations import (
     Conversations,
     History,
@@ -55,6 +56,7 @@ def admin_settings(config: Config, env: Mapping[str, str]) -> AdminSettings:
             lit.default_internal_user_params, lit.max_internal_user_budget, lit.internal_user_budget_duration
         ),
         store_models=store_models,
+        sealer=Sealer.from_env(env, config.master_key),
     )
 
 

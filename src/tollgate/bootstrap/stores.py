@@ -10,7 +10,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
+from tollgate.admin.deployments import seal_database
 from tollgate.auth.invalidation import Invalidation, LocalCache, redis_invalidation
+from tollgate.bootstrap.parts import admin_settings
 from tollgate.cache import CacheObserver, ResponseCache
 from tollgate.config import Config
 from tollgate.config.environment import DISABLE_SCHEMA_UPDATE, REDIS_PREFIX, is_set
@@ -34,6 +36,7 @@ async def prepare_database(config: Config, env: Mapping[str, str]) -> None:
         return
     update = not (config.general.disable_prisma_schema_update or is_set(env, DISABLE_SCHEMA_UPDATE))
     log.info("%s", await prepare(url, update_schema=update))
+    await seal_database(url, admin_settings(config, env).sealer)  # credentials of /model/new models
 
 
 async def check_connections(config: Config, env: Mapping[str, str]) -> list[str]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from tollgate import __version__
 from tollgate.config import Config, load_config
-from tollgate.config.environment import CONFIG, PROMETHEUS_MULTIPROC_DIR, read_environment
+from tollgate.config.environment import CONFIG, PROMETHEUS_MULTIPROC_DIR, read_environment, server_root_path
 from tollgate.errors import ConfigError, StoreUnavailable
 from tollgate.telemetry.logs import configure_logging
 
@@ -44,7 +44,11 @@ def _load(path: str | None) -> Config:
 
 
 def _report_warnings(config: Config) -> None:
-    for warning in config.warnings:
+    """Keys not acted on, then what ``cli/preflight.py`` finds (an open gateway, fallbacks to
+    nowhere, deployments without a price), one line each."""
+    from tollgate.cli.preflight import preflight
+
+    for warning in (*config.warnings, *preflight(config)):
         log.warning(warning)
 
 
@@ -80,6 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     level = "DEBUG" if args.detailed_debug else args.log_level
     configure_logging(json_logs=config.litellm.json_logs, level=level)
     _report_warnings(config)
+    root = server_root_path(read_environment())  # a bad SERVER_ROOT_PATH stops here, in one line
     if args.run_gunicorn:
         log.info("--run_gunicorn is not needed: uvicorn's process manager runs the %d workers", args.workers)
     if args.config:
@@ -110,7 +115,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.run("tollgate.bootstrap:app_from_env", factory=True, workers=args.workers, **common)
         return 0
     app = build(config)
-    log.info("tollgate %s serving on http://%s:%d", __version__, args.host, args.port)
+    log.info("tollgate %s serving on http://%s:%d%s", __version__, args.host, args.port, root)
     uvicorn.run(app, **common)
     return 0
 

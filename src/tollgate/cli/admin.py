@@ -6,7 +6,7 @@ affect keys are published on Redis (when the config or ``REDIS_URL`` names one),
 replicas drop their cached principals at once. ``register(subparsers)`` adds the commands to
 ``tollgate``'s argument parser; each sets ``func`` to a callable taking the parsed namespace and
 returning the exit code. Results print as JSON lines on stdout (a new key's plaintext appears there
-once); progress goes to stderr.
+once); progress goes to stderr (redrawn in place on a terminal, left out otherwise).
 """
 
 from __future__ import annotations
@@ -236,12 +236,14 @@ async def _teams_delete(s: AdminServices, actor: Principal, args: argparse.Names
 
 async def _onboard(s: AdminServices, actor: Principal, args: argparse.Namespace) -> Any:
     def progress(done: int, total: int, email: str) -> None:
-        sys.stderr.write(f"\r[{done}/{total}] {email}\x1b[K")
+        sys.stderr.write(f"\r[{done}/{total}] {email}\x1b[K")  # one line, redrawn (a terminal's codes)
         if done == total:
             sys.stderr.write("\n")
         sys.stderr.flush()
 
-    result = await onboard(s, actor, load_tiers(args.tiers), load_users(args.users), progress)
+    # A log file or pipe gets the summary lines only, never the terminal's redraw codes.
+    shown = progress if sys.stderr.isatty() else None
+    result = await onboard(s, actor, load_tiers(args.tiers), load_users(args.users), shown)
     for email in result.skipped:
         sys.stderr.write(f"skipped {email}: already exists\n")
     sys.stderr.write(

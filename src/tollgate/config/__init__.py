@@ -30,7 +30,7 @@ from tollgate.config.deployments import (
     first_error,
     split_model_string,
 )
-from tollgate.config.environment import read_environment
+from tollgate.config.environment import DATABASE_CONNECTION_POOL_LIMIT, read_environment
 from tollgate.config.files import read_with_includes
 from tollgate.config.guardrails import GuardrailConfig, parse_guardrails
 from tollgate.config.sections import GeneralSettings, LitellmSettings, RouterSettings
@@ -95,7 +95,9 @@ def parse_config(raw: object, env: Mapping[str, str]) -> Config:
     resolved = _resolve_env(raw, env, "")
     warnings = report_top_level(resolved)
     router = _section(RouterSettings, resolved.get("router_settings"), "router_settings", warnings)
-    general = _section(GeneralSettings, resolved.get("general_settings"), "general_settings", warnings)
+    general_raw = _general_with_environment(resolved.get("general_settings"), env)
+    _check_master_key(raw.get("general_settings"), general_raw)
+    general = _section(GeneralSettings, general_raw, "general_settings", warnings)
     litellm = _section(LitellmSettings, resolved.get("litellm_settings"), "litellm_settings", warnings)
     warnings.extend(report_cache_params(litellm.cache_params))
     warnings.extend(report_callbacks(resolved.get("litellm_settings") or {}))
@@ -116,6 +118,36 @@ def parse_config(raw: object, env: Mapping[str, str]) -> Config:
         )
     guardrails = parse_guardrails(resolved.get("guardrails"), warnings)
     return Config(deployments, router, general, litellm, guardrails, tuple(warnings))
+
+
+def _general_with_environment(general: object, env: Mapping[str, str]) -> object:
+    """``general_settings`` with the LiteLLM variables that stand in for its keys when the file
+    does not set them (``DATABASE_CONNECTION_POOL_LIMIT``)."""
+    if general is not None and not isinstance(general, dict):
+        return general  # _section refuses it
+    general = dict(general or {})
+    pool = env.get(DATABASE_CONNECTION_POOL_LIMIT, "").strip()
+    if pool and "database_connection_pool_limit" not in general:
+        if not pool.isdigit() or int(pool) < 1:
+            raise ConfigError(f"environment variable {DATABASE_CONNECTION_POOL_LIMIT}={pool!r} "
+                              "is not a whole number of at least 1")
+        general["database_connection_pool_limit"] = int(pool)
+    return general
+
+
+def _check_master_key(raw_general: object, general: object) -> None:
+    """A ``master_key`` that is there but empty is a mistake (``os.environ/VAR`` with ``VAR=""``),
+    never a request for an open gateway: refuse to start. Only a config without the key runs
+    unauthenticated (the CLI warns about it at start)."""
+    if not isinstance(general, dict) or "master_key" not in general:
+        return
+    value = general["master_key"]
+    if value is None or (isinstance(value, str) and not value.strip()):
+        source = raw_general.get("master_key") if isinstance(raw_general, dict) else None
+        cause = (f"environment variable {source[len(ENV_PREFIX):]} is set but empty"
+                 if isinstance(source, str) and source.startswith(ENV_PREFIX) else "it is empty")
+        raise ConfigError(f"general_settings.master_key: {cause}; set a key (leaving it empty would "
+                          "open the gateway and its admin API to anyone)")
 
 
 def _resolve_env(value: Any, env: Mapping[str, str], path: str) -> Any:

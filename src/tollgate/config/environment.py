@@ -13,8 +13,11 @@ tollgate's own variables, besides LiteLLM's that the config may reference as ``o
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
+
+from tollgate.errors import ConfigError
 
 CONFIG = "TOLLGATE_CONFIG"  # the config file a worker process loads (set by ``tollgate serve``)
 REDIS_PREFIX = "TOLLGATE_REDIS_PREFIX"  # prefix of every Redis key and channel (default tollgate)
@@ -26,11 +29,27 @@ AWS_REGION_NAMES = ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION")  # Li
 DISABLE_SCHEMA_UPDATE = "DISABLE_SCHEMA_UPDATE"  # LiteLLM's: `serve` must not migrate the database
 # The SDKs' endpoint overrides, service-specific first; guardrails call ApplyGuardrail there.
 BEDROCK_RUNTIME_ENDPOINTS = ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL")
+# LiteLLM's: database connections per process when general_settings has no database_connection_pool_limit
+DATABASE_CONNECTION_POOL_LIMIT = "DATABASE_CONNECTION_POOL_LIMIT"
+SERVER_ROOT_PATH = "SERVER_ROOT_PATH"  # LiteLLM's: the path prefix every route is served under
+_PLAIN_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+LITELLM_SALT_KEY = "LITELLM_SALT_KEY"  # LiteLLM's: encrypts stored model credentials (else the master key)
 
 
 def read_environment() -> Mapping[str, str]:
     """A read-only snapshot of the environment as it is now."""
     return MappingProxyType(dict(os.environ))
+
+
+def server_root_path(env: Mapping[str, str]) -> str:
+    """``SERVER_ROOT_PATH`` as a prefix: ``""`` at the root, else ``/a/b`` (leading slash, no
+    trailing one). ``ConfigError`` for a value that is not a plain path."""
+    raw = env.get(SERVER_ROOT_PATH, "").strip()
+    path = "/" + raw.strip("/") if raw.strip("/") else ""
+    if path and (not _PLAIN_PATH.fullmatch(path) or any(p in (".", "..") for p in path.split("/"))):
+        raise ConfigError(f"environment variable {SERVER_ROOT_PATH}={raw!r} is not a plain path "
+                          "such as /llm-gateway (letters, digits, '-', '_', '.', '~' between slashes)")
+    return path
 
 
 def is_set(env: Mapping[str, str], name: str) -> bool:

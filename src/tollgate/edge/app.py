@@ -4,7 +4,8 @@ Inference routes are served by ``HotPaths`` (one dict lookup, no middleware); ev
 the LiteLLM admin API (a FastAPI router, so its pydantic bodies are validated and documented at
 /docs), health details, passthrough, metrics — lives in a full app that is built on the first
 request that needs it, so start-up does not pay for FastAPI. Paths follow LiteLLM's, with and
-without the ``/v1`` prefix.
+without the ``/v1`` prefix; with ``SERVER_ROOT_PATH`` set, every route also answers under that prefix
+(LiteLLM's FastAPI ``root_path``: the prefixed and the bare path both work).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class EdgeParts:
     on_startup: Sequence[Hook] = field(default_factory=list)
     on_shutdown: Sequence[Hook] = field(default_factory=list)
     max_body_bytes: int = 32 * 1024 * 1024  # for the full app's routes (inference reads its own)
+    root_path: str = ""  # SERVER_ROOT_PATH: the prefix every route is also served under
 
 
 def create_app(parts: EdgeParts) -> ASGIApp:
@@ -80,6 +82,7 @@ def create_app(parts: EdgeParts) -> ASGIApp:
         bedrock=bedrock,
         on_startup=parts.on_startup,
         on_shutdown=parts.on_shutdown,
+        root_path=parts.root_path,
     )
 
 

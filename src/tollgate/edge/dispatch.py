@@ -26,6 +26,17 @@ _BEDROCK_PREFIXES = ("/model/", "/bedrock/model/")
 _BEDROCK_SUFFIXES = ("/converse", "/converse-stream")
 
 
+def route_path(scope: Scope) -> str:
+    """The path the routes are matched against: the request's path without the ``root_path``
+    prefix when it carries it (ASGI keeps the prefix in ``path``; Starlette's routers strip it
+    the same way). A request without the prefix (a proxy in front stripped it) keeps its path."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("/", ""):
+        return path[len(root) :] or "/"
+    return path
+
+
 def bedrock_model_id(path: str) -> str | None:
     """``/bedrock/model/<id>/converse-stream`` → ``<id>`` (ids may contain ``/`` and ``:``)."""
     for prefix in _BEDROCK_PREFIXES:
@@ -46,7 +57,9 @@ class HotPaths:
         bedrock: Handler,
         on_startup: Sequence[Hook] = (),
         on_shutdown: Sequence[Hook] = (),
+        root_path: str = "",
     ) -> None:
+        self._root = root_path  # SERVER_ROOT_PATH: every route answers under it (and without it)
         self._build_full_app = full_app
         self._app: ASGIApp | None = None
         self._routes: dict[tuple[str, str], Handler] = {("POST", p): h for p, h in post.items()}
@@ -57,8 +70,13 @@ class HotPaths:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if self._root and kind in ("http", "websocket"):
+            scope["root_path"] = self._root
+            if scope["path"] == self._root:  # the prefix alone: its root page, with the slash
+                await _redirect(self._root + "/", scope, receive, send)
+                return
         if kind == "http":
-            path: str = scope["path"]
+            path = route_path(scope) if self._root else scope["path"]
             handler = self._routes.get((scope["method"], path))
             if handler is None and scope["method"] == "POST":
                 model_id = bedrock_model_id(path)
@@ -96,3 +114,9 @@ class HotPaths:
                         log.exception("error during shutdown")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _redirect(location: str, scope: Scope, receive: Receive, send: Send) -> None:
+    from starlette.responses import RedirectResponse
+
+    await RedirectResponse(location, status_code=308)(scope, receive, send)

@@ -22,6 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tollgate.config import Config
+from tollgate.edge.dispatch import route_path
 from tollgate.errors import ClientDisconnected, GatewayError, InvalidRequest, PayloadTooLarge
 
 DEFAULT_MAX_REQUEST_MB = 32.0  # Anthropic's own limit for a Messages request
@@ -167,7 +168,7 @@ class BodyLimit:
         return replay
 
     async def _refuse(self, scope: Scope, send: Send, err: GatewayError) -> None:
-        status, body, extra = renderer_for_path(scope["path"])(err)
+        status, body, extra = renderer_for_path(route_path(scope))(err)
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
         if not any(name == b"content-type" for name, _ in headers):
             headers.append((b"content-type", b"application/json"))

@@ -62,13 +62,29 @@ class UiGate:
 
     def set_session(self, response: Response, request: Request, session: Session) -> None:
         response.set_cookie(
-            SESSION_COOKIE, self.codec.encode(session), max_age=self.codec.max_seconds, path="/",
-            httponly=True, secure=self.secure(request), samesite="lax",
+            SESSION_COOKIE, self.codec.encode(session), max_age=self.codec.max_seconds,
+            path=cookie_path(request, "/"), httponly=True, secure=self.secure(request), samesite="lax",
         )
 
     def clear_session(self, response: Response, request: Request) -> None:
-        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=self.secure(request),
-                               samesite="lax")
+        response.delete_cookie(SESSION_COOKIE, path=cookie_path(request, "/"), httponly=True,
+                               secure=self.secure(request), samesite="lax")
 
 
-__all__ = ["UiGate"]
+def public_path(request: Request, path: str) -> str:
+    """``path`` (``/ui/``) as the browser reaches it: under ``SERVER_ROOT_PATH`` when one is set.
+    The prefixed path always answers, whether a proxy in front strips the prefix or not."""
+    return str(request.scope.get("root_path", "")) + path
+
+
+def cookie_path(request: Request, path: str) -> str:
+    """The ``Path`` of a cookie for ``path``: under ``SERVER_ROOT_PATH`` when this request came
+    with it; ``/`` when a root path is set but the request came without it (a proxy may have
+    stripped it, so the browser's own path is unknown); ``path`` itself without a root path."""
+    root = str(request.scope.get("root_path", ""))
+    if not root:
+        return path
+    return root + path if request.url.path.startswith(root + "/") else "/"
+
+
+__all__ = ["UiGate", "cookie_path", "public_path"]

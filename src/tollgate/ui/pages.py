@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from tollgate.ui.gate import public_path
+
 STATIC = Path(__file__).with_name("static")
 # Nothing but this origin; inline script never. Swagger UI sets inline style attributes, so the
 # docs pages allow inline *style* (not script).
@@ -70,7 +72,7 @@ class Pages:
                 for path, handler in table]
 
     async def to_ui(self, request: Request) -> Response:
-        return RedirectResponse("/ui/", status_code=308)
+        return RedirectResponse(public_path(request, "/ui/"), status_code=308)
 
     async def index(self, request: Request) -> Response:
         """Every page of the UI is the one document; its router draws the page the URL names."""

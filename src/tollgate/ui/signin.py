@@ -34,7 +34,7 @@ from tollgate.auth.ui_identity import upsert_sso_user
 from tollgate.errors import GatewayError
 from tollgate.store import GROUP_COLUMNS, Store
 from tollgate.store.records import EntityPolicy
-from tollgate.ui.gate import UiGate
+from tollgate.ui.gate import UiGate, cookie_path, public_path
 
 log = logging.getLogger("tollgate.ui")
 SSO_COOKIE = "tollgate_sso"
@@ -107,7 +107,8 @@ class SignIn:
         token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
         response = _json({"signed_in": False, "sso": gate.settings.sso is not None, "login_csrf": token,
                           "password_login": gate.settings.password is not None})
-        response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, path="/ui/auth", httponly=True,
+        response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, path=cookie_path(request, "/ui/auth"),
+                            httponly=True,
                             secure=gate.secure(request), samesite="strict")
         return response
 
@@ -157,7 +158,7 @@ class SignIn:
         principal = await gate.principals.principal(session)
         response = _json(self._view(session, principal))
         gate.set_session(response, request, session)
-        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/ui/auth")
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path=cookie_path(request, "/ui/auth"))
         return response
 
     async def logout(self, request: Request) -> Response:
@@ -181,7 +182,8 @@ class SignIn:
         response = RedirectResponse(started.url, status_code=303)
         flow = {"state": started.state, "verifier": started.verifier}
         sealed = self._gate.codec.seal(flow, self._gate.clock())
-        response.set_cookie(SSO_COOKIE, sealed, max_age=SSO_MAX_AGE, path="/sso", httponly=True,
+        response.set_cookie(SSO_COOKIE, sealed, max_age=SSO_MAX_AGE, path=cookie_path(request, "/sso"),
+                            httponly=True,
                             secure=self._gate.secure(request), samesite="lax")
         return response
 
@@ -211,15 +213,16 @@ class SignIn:
             team_id_upsert=settings.team_id_upsert, now=self._now,
         )
         session = gate.codec.issue("sso", identity.email or user.id, user.id, gate.clock())
-        response = RedirectResponse("/ui/", status_code=303)
+        response = RedirectResponse(public_path(request, "/ui/"), status_code=303)
         gate.set_session(response, request, session)
-        response.delete_cookie(SSO_COOKIE, path="/sso")
+        response.delete_cookie(SSO_COOKIE, path=cookie_path(request, "/sso"))
         log.info("SSO sign-in: user %s", user.id)
         return response
 
     def _back_to_ui(self, request: Request, message: str) -> Response:
-        response = RedirectResponse("/ui/?" + urlencode({"sso_error": message}), status_code=303)
-        response.delete_cookie(SSO_COOKIE, path="/sso")
+        query = urlencode({"sso_error": message})
+        response = RedirectResponse(public_path(request, f"/ui/?{query}"), status_code=303)
+        response.delete_cookie(SSO_COOKIE, path=cookie_path(request, "/sso"))
         return response
 
 

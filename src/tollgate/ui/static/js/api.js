@@ -8,6 +8,13 @@ export class ApiError extends Error {
   }
 }
 
+// The gateway's path prefix (SERVER_ROOT_PATH; "" at the root). This module is served at
+// <prefix>/ui/static/js/api.js, so the prefix is whatever comes before that.
+export const ROOT = new URL("../../../", import.meta.url).pathname.replace(/\/$/, "");
+
+// A gateway path ("/ui/keys", "/key/list") as the browser reaches it.
+export const at = path => ROOT + path;
+
 const state = { csrf: "" };
 
 export function setCsrf(token) {
@@ -30,7 +37,7 @@ export async function request(method, path, { params, body, headers = {}, raw = 
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(path + query(params), init);
+  const response = await fetch(at(path) + query(params), init);
   if (raw) return response;
   const text = await response.text();
   let data = null;

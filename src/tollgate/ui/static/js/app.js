@@ -1,7 +1,7 @@
 // The UI shell: who is signed in, the navigation their role allows, and a router that draws the
 // page the URL names (/ui/<page>). Pages are ES modules loaded when first visited.
 
-import { get, post, setCsrf } from "./api.js";
+import { at, get, post, ROOT, setCsrf } from "./api.js";
 import { button, h, replace, status } from "./dom.js";
 import { renderLogin } from "./pages/login.js";
 
@@ -26,12 +26,12 @@ const who = document.getElementById("who");
 let session = null;
 
 function currentPath() {
-  const rest = location.pathname.replace(/^\/ui\/?/, "").replace(/\/$/, "");
+  const rest = location.pathname.slice(ROOT.length).replace(/^\/ui\/?/, "").replace(/\/$/, "");
   return rest || "keys";
 }
 
 export function navigate(path) {
-  history.pushState({}, "", `/ui/${path}`);
+  history.pushState({}, "", at(`/ui/${path}`));
   route();
 }
 
@@ -50,7 +50,7 @@ function context() {
 function drawNav(active) {
   const allowed = PAGES.filter(p => p.roles.includes(session.role));
   replace(nav, h("ul", {}, allowed.map(p => h("li", {},
-    h("a", { href: `/ui/${p.path}`, "aria-current": p.path === active ? "page" : null }, p.title)))));
+    h("a", { href: at(`/ui/${p.path}`), "aria-current": p.path === active ? "page" : null }, p.title)))));
   replace(who,
     h("span", { class: "muted" }, `${session.subject} · ${session.role.replaceAll("_", " ")}`),
     session.open ? null : button("Sign out", signOut, { kind: "ghost" }));
@@ -60,7 +60,7 @@ async function signOut() {
   await post("/ui/auth/logout").catch(() => null);
   session = null;
   setCsrf("");
-  history.pushState({}, "", "/ui/");
+  history.pushState({}, "", at("/ui/"));
   await boot();
 }
 
@@ -121,7 +121,7 @@ document.addEventListener("click", event => {
   const link = event.target.closest("a");
   if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
   const url = new URL(link.href, location.href);
-  if (url.origin !== location.origin || !url.pathname.startsWith("/ui/") || url.pathname.startsWith("/ui/static/")) return;
+  if (url.origin !== location.origin || !url.pathname.startsWith(at("/ui/")) || url.pathname.startsWith(at("/ui/static/"))) return;
   event.preventDefault();
   history.pushState({}, "", url.pathname + url.search);
   boot();

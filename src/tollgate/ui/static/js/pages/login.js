@@ -1,6 +1,6 @@
 // The sign-in page: username and password (UI_USERNAME / UI_PASSWORD, or the master key), and
 // "Sign in with SSO" when an identity provider is configured.
-import { ApiError, request } from "../api.js";
+import { ApiError, at, request } from "../api.js";
 import { field, h, replace, status, values } from "../dom.js";
 
 export function renderLogin(main, answer, onSignedIn) {
@@ -21,7 +21,7 @@ export function renderLogin(main, answer, onSignedIn) {
     try {
       await request("POST", "/ui/auth/login", { body: { username, password },
         headers: { "x-csrf-token": answer.login_csrf } });
-      history.replaceState({}, "", location.pathname.startsWith("/ui/") ? location.pathname : "/ui/");
+      history.replaceState({}, "", location.pathname.startsWith(at("/ui/")) ? location.pathname : at("/ui/"));
       await onSignedIn();
     } catch (err) {
       replace(message, status(err instanceof ApiError ? err.message : String(err), "error"));
@@ -33,6 +33,6 @@ export function renderLogin(main, answer, onSignedIn) {
     h("h1", {}, "Sign in to tollgate"),
     message,
     answer.password_login === false ? status("Password sign-in is off: set UI_PASSWORD or a master key.") : form,
-    answer.sso ? h("p", {}, h("a", { class: "button", href: "/sso/key/generate" }, "Sign in with SSO")) : null);
+    answer.sso ? h("p", {}, h("a", { class: "button", href: at("/sso/key/generate") }, "Sign in with SSO")) : null);
   form.querySelector("input[name=username]")?.focus();
 }
