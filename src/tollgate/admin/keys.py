@@ -49,7 +49,7 @@ from tollgate.admin.requests import (
 from tollgate.admin.team_refs import require_team, team_filter
 from tollgate.admin.user_defaults import NO_DEFAULTS, UserDefaults
 from tollgate.auth.keys import hash_key
-from tollgate.auth.principal import Principal
+from tollgate.auth.principal import Principal, guardrail_settings
 from tollgate.config.durations import expiry
 from tollgate.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from tollgate.store import Store, StoreTx
@@ -74,10 +74,9 @@ def token_of(key: str) -> str:
 def litellm_key_fields(policy: EntityPolicy) -> dict[str, Any]:
     """LiteLLM key fields tollgate keeps no data for, with the values LiteLLM returns when they are
     unset; ``guardrails`` from the key's metadata, where LiteLLM keeps a key's guardrails."""
-    guardrails = policy.metadata.get("guardrails")
     return {
         "aliases": {}, "allowed_cache_controls": [], "config": {}, "permissions": {}, "model_max_budget": {},
-        "guardrails": [str(g) for g in guardrails] if isinstance(guardrails, list) else None,
+        "guardrails": list(guardrail_settings(policy.metadata)[0]) or None,  # as policy_view shows them
     }
 
 

@@ -61,7 +61,7 @@ def load(name: str) -> dict[str, Any]:
 
 
 def on_loopback(config: Mapping[str, Any], upstream: str) -> dict[str, Any]:
-    """The config with every provider deployment's ``api_base`` on the fake upstream."""
+    """The config with every provider deployment's and guardrail's ``api_base`` on the fake upstream."""
     adapted = copy.deepcopy(dict(config))
     for entry in adapted.get("model_list") or []:
         params = entry["litellm_params"]
@@ -70,6 +70,8 @@ def on_loopback(config: Mapping[str, Any], upstream: str) -> dict[str, Any]:
             params["api_base"] = upstream
         elif provider == "openai":
             params["api_base"] = f"{upstream}/v1"
+    for guardrail in adapted.get("guardrails") or []:  # Bedrock's ApplyGuardrail, served by the fake
+        guardrail["litellm_params"]["api_base"] = upstream
     return adapted
 
 
