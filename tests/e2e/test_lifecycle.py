@@ -19,7 +19,7 @@ import openai
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.conftest_native import TITAN_ID, bedrock_client
+from tests.e2e.conftest_native import bedrock_client
 from tests.e2e.lifecycle_fixtures import (
     ASK,
     MASTER,
@@ -57,7 +57,13 @@ def test_passthrough_and_count_tokens_need_model_access_and_budget(lc_gw: Gatewa
         headers={"Authorization": f"Bearer {spent}"}, timeout=10,
     )
     assert streamed.status_code == 400
-    assert fake_calls(lc_fake).get(TITAN_ID, 0) == before.get(TITAN_ID, 0)  # nothing reached the upstream
+    # Anthropic's native passthrough: the same refusals, in Anthropic's error format.
+    native = f"{lc_gw.url}/anthropic/v1/messages"
+    native_body = {"model": "claude-native", "max_tokens": 16, "messages": ASK}
+    for key, status in ((only_chat, 401), (spent, 400)):
+        refused = httpx.post(native, json=native_body, headers={"x-api-key": key}, timeout=10)
+        assert (refused.status_code, refused.json()["type"]) == (status, "error"), refused.text
+    assert fake_calls(lc_fake) == before  # nothing reached any upstream
     # An admitted call is metered: its row has the tokens the upstream reported.
     answer = bedrock_client(f"{lc_gw.url}/bedrock", MASTER).invoke_model(
         modelId="titan", body=json.dumps({"inputText": "hello world"})
