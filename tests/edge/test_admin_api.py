@@ -11,14 +11,16 @@ from typing import Any
 import orjson
 import pytest
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 
-from tollgate.admin import AdminServices
+from tollgate.admin import AdminServices, AdminSettings
 from tollgate.auth.bearer import credential_from_headers
 from tollgate.auth.keys import KeyAuthenticator
 from tollgate.auth.principal import Principal
 from tollgate.config import deployment_from_dict
 from tollgate.edge.admin import admin_router, render_admin_error
+from tollgate.edge.app import invalid_input
 from tollgate.errors import GatewayError
 from tollgate.store.memory import MemoryStore
 
@@ -34,15 +36,26 @@ CONFIG_DEPLOYMENT = deployment_from_dict(
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
+    yield from serve_admin(AdminServices.build)
+
+
+def serve_admin(build: Any) -> Iterator[TestClient]:
+    """The admin router with the product's error rendering (a bad body is a 400 naming the field)."""
     store = MemoryStore()
     auth = KeyAuthenticator("sk-master", store)
-    services = AdminServices.build(store, cache=auth)
+    services = build(store, cache=auth)
 
     async def authenticate(request: Request) -> Principal:
         return await auth.authenticate(credential_from_headers(request.headers))
 
     app = FastAPI()
     app.add_exception_handler(GatewayError, render_admin_error)
+
+    async def bad_body(request: Request, exc: Exception) -> Any:
+        assert isinstance(exc, RequestValidationError)
+        return await render_admin_error(request, invalid_input(exc.errors()))
+
+    app.add_exception_handler(RequestValidationError, bad_body)
     app.include_router(admin_router(services, authenticate, lambda: (CONFIG_DEPLOYMENT,)))
     with TestClient(app) as c:
         yield c
@@ -98,14 +111,14 @@ def test_generate_returns_plaintext_once_and_hash(client: TestClient) -> None:
     )
 
 
-def test_duplicate_alias_is_400_and_bad_body_is_422(client: TestClient) -> None:
+def test_duplicate_alias_and_bad_bodies_are_400_naming_the_field(client: TestClient) -> None:
     ok(client.post("/key/generate", headers=MASTER, json={"key_alias": "dup"}))
     r = client.post("/key/generate", headers=MASTER, json={"key_alias": "dup"})
     assert r.status_code == 400 and "dup" in r.json()["error"]["message"]
     r = client.post("/key/generate", headers=MASTER, json={"max_budget": "lots"})
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "max_budget"
+    assert r.status_code == 400 and r.json()["error"]["param"] == "max_budget"
     r = client.post("/team/new", headers=MASTER, json={"rpm_limit": -1})
-    assert r.status_code == 422 and "rpm_limit" in r.json()["detail"][0]["loc"]
+    assert r.status_code == 400 and r.json()["error"]["param"] == "rpm_limit"
     assert client.post("/key/generate", headers=MASTER, json={"duration": "soon"}).status_code == 400
 
 
@@ -301,6 +314,18 @@ def test_models_are_stored_and_secrets_masked(client: TestClient) -> None:
     assert len(ok(client.get("/model/info", headers=MASTER))["data"]) == 1
 
 
+def test_model_new_is_refused_unless_models_are_stored_in_the_database() -> None:
+    def without_db_models(store: Any, cache: Any) -> AdminServices:
+        return AdminServices.build(store, cache=cache, settings=AdminSettings(store_models=False))
+
+    for client in serve_admin(without_db_models):
+        body = {"model_name": "x", "litellm_params": {"model": "openai/x"}}
+        refused = client.post("/model/new", headers=MASTER, json=body)
+        assert refused.status_code == 400 and "store_model_in_db" in refused.json()["error"]["message"]
+        listed = ok(client.get("/model/info", headers=MASTER))["data"]
+        assert [d["model_name"] for d in listed] == ["yaml-model"]
+
+
 def test_usage_plan_round_trips_and_applies(client: TestClient) -> None:
     plan = orjson.loads((EXAMPLES / "usage-plan.json").read_bytes())
     assert ok(client.post("/usage-plan/new", headers=MASTER, json=plan)) == plan
@@ -319,7 +344,7 @@ def test_usage_plan_round_trips_and_applies(client: TestClient) -> None:
     assert ok(client.get("/user/info", headers=MASTER, params={"user_id": "123"}))["user_info"]["blocked"]
     assert (
         client.post("/usage-plan/new", headers=MASTER, json={**plan, "entity_type": "GROUP"}).status_code
-        == 422
+        == 400
     )
     ok(client.post("/usage-plan/delete", headers=MASTER, json={"entity_id": "123"}))
     assert client.get("/usage-plan/info", headers=MASTER, params={"entity_id": "123"}).status_code == 404
