@@ -277,3 +277,6 @@ def test_upperbound_key_generate_params_bound_every_new_key(gate: Gate) -> None:
     assert bounded["expires"] is not None and bounded["rpm_limit"] == BIG_TOKENS
     over = gate.call("POST", "/key/generate", json={"duration": "500d"})
     assert over.status_code == 400 and "duration is over max limit" in over.text
+    raised = gate.call("POST", "/key/update", json={"key": bounded["key"], "duration": "500d"})
+    assert raised.status_code == 400 and "duration is over max limit" in raised.text
+    gate.ok("POST", "/key/update", json={"key": bounded["key"], "duration": "30d"})  # within the bound

@@ -126,12 +126,16 @@ class KeyBounds:
 
     def apply(self, body: Any, now: datetime) -> Any:
         """``body`` with unset bounded fields set to the bound; a larger value is refused."""
-        fill: dict[str, Any] = {}
+        fill = {name: bound for name, bound in self.values.items()
+                if getattr(body, name, None) is None and name not in body.model_fields_set}
+        self.refuse_over(body, now)
+        return body.model_copy(update=fill) if fill else body
+
+    def refuse_over(self, body: Any, now: datetime) -> None:
+        """Refuse a bounded field sent above its bound (an update may not raise a key past them)."""
         for name, bound in self.values.items():
             value = getattr(body, name, None)
             if value is None:
-                if name not in body.model_fields_set:
-                    fill[name] = bound
                 continue
             if name in ("duration", "budget_duration"):
                 over = expiry(str(value), now, name) > expiry(str(bound), now, name)
@@ -141,7 +145,6 @@ class KeyBounds:
                 raise InvalidRequest(
                     f"{name} is over max limit set in config - user_value={value}; max_value={bound}",
                     param=name)
-        return body.model_copy(update=fill) if fill else body
 
 
 NO_BOUNDS = KeyBounds({})

@@ -230,6 +230,7 @@ class KeyService:
             current = await self._writable(tx, actor, body.key, "updating a key")
             w.before(current.token, key_view(current))
             refuse_spend(body, current.policy.spend)
+            self._bounds.refuse_over(body, now)
             owner = require_key_writer(actor, "updating a key")
             policy = apply_fields(current.policy, body, now)
             check_guardrails(current.policy, policy, self._guardrails)
