@@ -43,7 +43,7 @@ def guardrail_routes(guardrails: Guardrails, authenticate: Authenticate) -> list
 
     async def apply(request: Request) -> Response:
         try:
-            await authenticate(request)
+            principal = await authenticate(request)
             try:
                 body = orjson.loads(await request.body())
             except orjson.JSONDecodeError as exc:
@@ -56,7 +56,7 @@ def guardrail_routes(guardrails: Guardrails, authenticate: Authenticate) -> list
             trail = GuardrailTrail()
             text = await guardrails.apply(
                 _field(body, "guardrail_name"), _field(body, "text"),
-                "response" if input_type == "response" else "request", trail,
+                "response" if input_type == "response" else "request", trail, reveal=principal.is_admin,
             )  # fmt: skip
             headers = {APPLIED_HEADER: ",".join(trail.applied)} if trail.runs else {}
             body = orjson.dumps({"response_text": text})

@@ -51,11 +51,12 @@ class Guard:
         return self.config.name
 
     async def check(
-        self, texts: Sequence[str], mode: str, trail: GuardrailTrail, *, mask: bool
+        self, texts: Sequence[str], mode: str, trail: GuardrailTrail, *, mask: bool, reveal: bool = False
     ) -> list[str]:
         """``mode`` names the step (pre_call, during_call, post_call, apply_guardrail); post_call
         checks the model's output, the others the caller's input. ``mask``: put the guardrail's
-        masked texts in place when it anonymized."""
+        masked texts in place when it anonymized. ``reveal``: a refusal carries the assessment
+        (admins only: it describes the policy a caller could probe around)."""
         out = list(texts)
         sent = [i for i, text in enumerate(texts) if text.strip()]
         if not sent:
@@ -71,7 +72,7 @@ class Guard:
         applies = mask and found.action == "ANONYMIZED" and len(found.outputs) == len(sent)
         self._record(found, mode, trail, started, applied=applies)
         if found.action == "BLOCKED":
-            raise self._blocked(found, mode, trail)
+            raise self._blocked(found, mode, trail, reveal)
         if applies:
             for i, text in zip(sent, found.outputs, strict=True):
                 out[i] = text
@@ -126,11 +127,12 @@ class Guard:
             "duration": round(self._clock() - started, 6),
         }
 
-    def _blocked(self, found: Verdict, mode: str, trail: GuardrailTrail) -> GuardrailBlocked:
+    def _blocked(self, found: Verdict, mode: str, trail: GuardrailTrail, reveal: bool) -> GuardrailBlocked:
         what = "response" if mode == "post_call" else "request"
+        assessment = found.summary() if reveal else {"action": found.action}
         return GuardrailBlocked(
             f"Violated guardrail policy: guardrail '{self.name}' blocked the {what} ({mode})",
-            details={"guardrail": {"name": self.name, "mode": mode, **found.summary()}},
+            details={"guardrail": {"name": self.name, "mode": mode, **assessment}},
             headers=applied_headers(trail),
         )
 

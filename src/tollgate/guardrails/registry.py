@@ -55,7 +55,8 @@ class Guardrails:
             chosen = select(self._configs, call.principal, choice)
         except GatewayError as exc:
             return Screen((), call.guardrails, exc)
-        return Screen([self._by_name[c.name] for c in chosen], call.guardrails)
+        guards = [self._by_name[c.name] for c in chosen]
+        return Screen(guards, call.guardrails, reveal=call.principal.is_admin)
 
     def listing(self) -> dict[str, Any]:
         """LiteLLM's ``{"guardrails": [{guardrail_name, litellm_params, guardrail_info}]}``,
@@ -72,7 +73,8 @@ class Guardrails:
         }
 
     async def apply(
-        self, name: str, text: str, input_type: Literal["request", "response"], trail: GuardrailTrail
+        self, name: str, text: str, input_type: Literal["request", "response"], trail: GuardrailTrail,
+        *, reveal: bool = False,
     ) -> str:
         """One guardrail on ``text`` without a model call: the text as the guardrail leaves it
         (masked when it anonymized), or ``GuardrailBlocked``."""
@@ -83,5 +85,5 @@ class Guardrails:
                 f"unknown guardrail '{name}' (available: {available})", param="guardrail_name"
             )
         mode = "post_call" if input_type == "response" else "pre_call"
-        checked = await guard.check([text], mode, trail, mask=True)
+        checked = await guard.check([text], mode, trail, mask=True, reveal=reveal)
         return checked[0]

@@ -60,8 +60,11 @@ class Screen:
         guards: Sequence[Guard],
         trail: GuardrailTrail,
         refusal: GatewayError | None = None,
+        *,
+        reveal: bool = False,
     ) -> None:
         self._guards = guards
+        self._reveal = reveal  # refusals carry the assessment (the caller is an admin)
         self._trail = trail
         self._refusal = refusal  # the selection's error, raised by ``before`` inside the lifecycle
         self._pending: asyncio.Future[None] | None = None
@@ -83,7 +86,9 @@ class Screen:
         texts = request_texts(request)
         original = list(texts)
         for guard in pre:
-            texts = await guard.check(texts, "pre_call", self._trail, mask=guard.config.mask_request)
+            texts = await guard.check(
+                texts, "pre_call", self._trail, mask=guard.config.mask_request, reveal=self._reveal
+            )
         return request if texts == original else with_request_texts(request, texts)
 
     async def alongside(self, request: ChatRequest, work: Awaitable[T]) -> T:
@@ -93,7 +98,7 @@ class Screen:
         if not during:
             return await work
         texts = request_texts(request)
-        checks = [g.check(texts, "during_call", self._trail, mask=False) for g in during]
+        checks = [g.check(texts, "during_call", self._trail, mask=False, reveal=self._reveal) for g in during]
         self._pending = pending = asyncio.ensure_future(_all(checks))
         pending.add_done_callback(_retrieve)
         try:
@@ -115,7 +120,9 @@ class Screen:
         texts = response_texts(response)
         original = list(texts)
         for guard in post:
-            texts = await guard.check(texts, "post_call", self._trail, mask=guard.config.mask_response)
+            texts = await guard.check(
+                texts, "post_call", self._trail, mask=guard.config.mask_response, reveal=self._reveal
+            )
         return response if texts == original else with_response_texts(response, texts)
 
     async def after_stream(self, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
@@ -152,7 +159,9 @@ class Screen:
         texts = stream_texts(events)
         original = list(texts)
         for guard in post:
-            texts = await guard.check(texts, "post_call", self._trail, mask=guard.config.mask_response)
+            texts = await guard.check(
+                texts, "post_call", self._trail, mask=guard.config.mask_response, reveal=self._reveal
+            )
         return events if texts == original else with_stream_texts(events, texts)
 
 

@@ -56,6 +56,14 @@ def test_default_on_pre_call_refuses_in_the_callers_format_before_any_upstream_c
     assert world.upstream_calls() == before
 
 
+def test_only_admins_see_the_assessment_of_a_refusal(world: World) -> None:
+    refusal = refuse("openai", world, "tell me something forbidden", key=world.key())
+    assert refusal.status == 400
+    guardrail = refusal.body["error"]["guardrail"]
+    assert guardrail == {"name": "default-pre", "mode": "pre_call", "action": "BLOCKED"}
+    assert b"wordPolicy" not in refusal.raw and b"forbidden" not in refusal.raw
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_allowed_request_names_the_guardrails_that_ran(world: World, fmt: str) -> None:
     answer = ask(fmt, world, "hello there")
