@@ -154,6 +154,20 @@ def test_health_port_answers_litellm_paths(gateway: Running, ready: dict[str, ob
     assert httpx.get(f"{gateway.health_url}/health").status_code == 200  # the guide's ALB check
 
 
+def test_the_installed_wheel_serves_the_ui_and_swagger(gateway: Running, ready: dict[str, object]) -> None:
+    """The UI's files and Swagger UI's bundle ship inside the wheel: nothing else is deployed."""
+    page = httpx.get(f"{gateway.base_url}/ui/")
+    assert page.status_code == 200 and 'src="static/js/app.js"' in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    script = httpx.get(f"{gateway.base_url}/ui/static/js/app.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    docs = httpx.get(f"{gateway.base_url}/docs")
+    assert docs.status_code == 200 and "swagger-ui-bundle.js" in docs.text
+    bundle = httpx.get(f"{gateway.base_url}/docs/assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and len(bundle.content) > 100_000  # the npm/PyPI bundle, not a stub
+
+
 def test_image_healthcheck_command_passes(image: Image, gateway: Running, ready: dict[str, object]) -> None:
     command = re.search(r"CMD (\[.*\])", final_stage().healthcheck or "")
     assert command is not None
