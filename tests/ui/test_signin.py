@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 
 from tests.auth.oidc_issuer import LocalIssuer
+from tests.e2e.admin_env import sqlite_database
+from tests.e2e.servers import gateway
 from tests.ui.browser import Watched, open_page
 from tests.ui.conftest import MASTER, sign_in
 
@@ -109,7 +111,7 @@ def test_csrf_refusals(watched: Watched, base: str) -> None:
     cookie = next(c for c in page.context.cookies() if c["name"] == "tollgate_session")
     jar = {"tollgate_session": cookie["value"]}
     with httpx.Client(base_url=base, cookies=jar, timeout=10) as client:
-        csrf = client.get("/ui/auth/session").json()["csrf"]
+        csrf = client.get("/ui/auth/session").json()["login_csrf"]
         refused = client.post("/key/generate", json={"key_alias": "csrf-missing"})
         assert refused.status_code == 403 and "CSRF" in refused.json()["error"]["message"]
         wrong = client.post("/key/generate", json={"key_alias": "csrf-wrong"},
@@ -131,3 +133,30 @@ def test_csrf_refusals(watched: Watched, base: str) -> None:
     status = page.evaluate("""async () => (await fetch('/key/generate', {method: 'POST',
         headers: {'content-type': 'application/json'}, body: '{}'})).status""")
     assert status == 403
+
+
+def test_repeated_wrong_passwords_are_slowed_down_and_cookies_are_secure_behind_https() -> None:
+    """After ten wrong passwords from one address the form answers 429, even to the right one
+    (its own gateway: the shared one must stay open to the other tests' sign-ins). Behind an
+    https PROXY_BASE_URL every cookie the UI sets is Secure (sent back by hand: this is http)."""
+    config = {"model_list": [], "general_settings": {"master_key": MASTER}}
+    with sqlite_database() as url:
+        config["general_settings"]["database_url"] = url
+        env = {"PROXY_BASE_URL": "https://gateway.example"}
+        with gateway(config, env=env) as running, httpx.Client(base_url=running, timeout=10) as client:
+            signed_out = client.get("/ui/auth/session")
+            csrf = signed_out.json()["login_csrf"]
+            assert "secure" in signed_out.headers["set-cookie"].lower()
+            headers = {"x-csrf-token": csrf, "cookie": f"tollgate_login_csrf={csrf}"}
+
+            def login(password: str) -> httpx.Response:
+                body = {"username": "admin", "password": password}
+                return client.post("/ui/auth/login", json=body, headers=headers)
+
+            signed_in = login(MASTER)
+            assert signed_in.status_code == 200 and "tollgate_session=" in signed_in.headers["set-cookie"]
+            assert "secure" in signed_in.headers["set-cookie"].lower()
+            assert [login("wrong").status_code for _ in range(10)] == [401] * 10
+            locked = login(MASTER)
+            assert locked.status_code == 429 and "Too many wrong passwords" in locked.text
+            assert "set-cookie" not in locked.headers
