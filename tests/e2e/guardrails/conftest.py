@@ -20,5 +20,5 @@ def world() -> Iterator[World]:
         migrated = run_tollgate(["migrate", "--config", str(path)])
         path.unlink()
         assert migrated.returncode == 0, migrated.stderr
-        with gateway(config) as url:
+        with gateway(config, env={"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": upstream}) as url:
             yield World(url, upstream)

@@ -169,3 +169,10 @@ def test_a_guardrail_with_a_list_of_modes_runs_in_each(world: World) -> None:
     answer = ask("openai", world, "harmless", extra={"guardrails": ["both"]})
     sources = [c["source"] for c in world.checks() if c["identifier"] == "block-bothword"][-2:]
     assert sources == ["INPUT", "OUTPUT"] and "both" in _applied(answer.headers)
+
+
+def test_a_guardrail_without_api_base_uses_the_aws_endpoint_override(world: World) -> None:
+    before = len(world.checks())
+    refusal = refuse("openai", world, "the envword", extra={"guardrails": ["env-endpoint"]})
+    assert refusal.status == 400 and "env-endpoint" in refusal.body["error"]["message"]
+    assert any("block-envword" in str(c) for c in world.checks()[before:])

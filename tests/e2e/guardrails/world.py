@@ -31,7 +31,7 @@ def guard(name: str, upstream: str, mode: str | list[str], identifier: str, **ex
         "api_base": upstream, "aws_region_name": "us-east-1",
         "aws_access_key_id": TEST_ACCESS_KEY, "aws_secret_access_key": TEST_SECRET_KEY, **extra,
     }  # fmt: skip
-    return {"guardrail_name": name, "litellm_params": params}
+    return {"guardrail_name": name, "litellm_params": {k: v for k, v in params.items() if v is not None}}
 
 
 def _bedrock_model(name: str, upstream: str, **extra: Any) -> dict[str, Any]:
@@ -69,6 +69,8 @@ def guardrails_config(upstream: str, database_url: str) -> dict[str, Any]:
             guard("both", upstream, ["pre_call", "post_call"], "block-bothword"),
             guard("key-guard", upstream, "pre_call", "block-keyword"),
             guard("team-guard", upstream, "pre_call", "block-teamword"),
+            # no api_base: the endpoint comes from AWS_ENDPOINT_URL_BEDROCK_RUNTIME (conftest.py)
+            guard("env-endpoint", upstream, "pre_call", "block-envword", api_base=None),
             guard("down", upstream, "pre_call", "fail-503"),
             guard("down-open", upstream, "pre_call", "fail-500", unreachable_fallback="fail_open"),
             guard("hung", upstream, "during_call", "hang", timeout=0.5),
