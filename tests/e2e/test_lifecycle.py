@@ -255,3 +255,20 @@ def test_refusals_are_spend_rows_and_metric_lines(lc_gw: Gateway) -> None:
     lines = {line["status_code"]: line for line in lc_gw.metric_lines()}
     for status in (401, 429, 400):
         assert "error" in lines[status], lines[status]
+
+
+# ---------------------------------------------------------------------------------------------
+# 12: one duration grammar — "1 d" (with a space) is a day wherever a duration is taken
+# ---------------------------------------------------------------------------------------------
+
+
+def test_spaced_durations_are_accepted_and_the_key_works(lc_gw: Gateway) -> None:
+    key = new_key(lc_gw, duration="1 d", budget_duration="1 w", max_budget=5)
+    answer = oai(lc_gw, key).chat.completions.create(model="chat", messages=ASK)  # type: ignore[arg-type]
+    assert answer.choices[0].message.content
+    info = httpx.get(f"{lc_gw.url}/key/info", params={"key": key},
+                     headers={"Authorization": f"Bearer {MASTER}"}, timeout=10).json()["info"]
+    assert info["expires"] is not None and info["budget_reset_at"] is not None
+    refused = httpx.post(f"{lc_gw.url}/key/generate", json={"duration": "1 fortnight"},
+                         headers={"Authorization": f"Bearer {MASTER}"}, timeout=10)
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "duration"
