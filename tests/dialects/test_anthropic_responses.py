@@ -17,7 +17,6 @@ from tollgate.canonical import (
     ToolCallPart,
     Usage,
 )
-from tollgate.dialects import ChatDialect
 from tollgate.dialects.anthropic import messages as dialect
 from tollgate.errors import (
     BudgetExceeded,
@@ -46,9 +45,6 @@ def _fixture(name: str) -> bytes:
 
 
 
-def test_module_satisfies_the_dialect_protocol() -> None:
-    as_protocol: ChatDialect = dialect
-    assert as_protocol.name == "anthropic"
 
 
 
