@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
@@ -56,6 +55,7 @@ from tollgate.dialects.bedrock import converse as bedrock_converse
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.dialects.openai import embeddings as openai_embeddings
 from tollgate.errors import GatewayError, InvalidRequest, upstream_error_for_status
+from tollgate.fakes.behaviours import Calls, misbehave, stream_failure
 from tollgate.fakes.guardrails import apply_guardrail_handlers, converse_guardrail
 from tollgate.fakes.holds import Holds
 from tollgate.fakes.invoke import aws_error, chunk_frame, invoke_anthropic, invoke_embedding, json_answer
@@ -66,12 +66,6 @@ from tollgate.framing.eventstream import CONTENT_TYPE as EVENT_STREAM
 from tollgate.providers import fake
 
 _MALFORMED = "Malformed input request, please reformat your input"
-_ERROR_MODEL = re.compile(r"error-(\d{3})")
-_HANG_MODEL = re.compile(r"(?<![a-z])hang(?![a-z])")
-_SLOW_MODEL = re.compile(r"slow-(\d+)")
-_FLAKY_MODEL = re.compile(r"flaky-(\d+)(?:-(\d{3}))?")
-_STREAM_FAIL_MODEL = re.compile(r"stream-(error|drop|cut)-after-(\d+)")
-_HANG_LIMIT = 120.0  # a hung request still ends eventually, so the server can shut down
 _WIRES: dict[ChatDialect, Wire] = {
     openai_chat: "openai",
     anthropic_messages: "anthropic",
@@ -108,74 +102,6 @@ def _pause(bounds: tuple[float, float], rng: random.Random) -> float:
     return low if low == high else rng.uniform(low, high)
 
 
-def _injected_error(model: str) -> GatewayError | None:
-    match = _ERROR_MODEL.search(model)
-    if not match:
-        return None
-    status = int(match.group(1))
-    message = "Input is too long for requested model." if status == 400 else f"fake upstream error {status}"
-    err = upstream_error_for_status(status, message, retry_after=1.0 if status == 429 else None)
-    err.status = status
-    return err
-
-
-@dataclass(frozen=True, slots=True)
-class StreamFailure:
-    """``stream-<how>-after-<k>``: fail after ``after`` events; ``how`` is error, drop or cut."""
-
-    after: int
-    how: str
-
-
-def stream_failure(model: str) -> StreamFailure | None:
-    match = _STREAM_FAIL_MODEL.search(model)
-    if not match:
-        return None
-    return StreamFailure(int(match.group(2)), match.group(1))
-
-
-async def _hang(request: Request) -> None:
-    """Wait until the client goes away (or a long while), as a stuck upstream would."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + _HANG_LIMIT
-    while loop.time() < deadline and not await request.is_disconnected():
-        await asyncio.sleep(0.05)
-
-
-class _Calls:
-    """Calls per model name for one app; ``flaky-<n>`` models fail while their count is ≤ n."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-
-    def count(self, model: str) -> int:
-        n = self.counts.get(model, 0) + 1
-        self.counts[model] = n
-        return n
-
-
-async def _misbehave(request: Request, model: str, calls: _Calls) -> GatewayError | None:
-    """Count the call and act out the model name's behaviour; an error to answer with, or None."""
-    n = calls.count(model)
-    if _HANG_MODEL.search(model):
-        await _hang(request)
-        err = upstream_error_for_status(504, "fake upstream hung")
-        err.status = 504
-        return err
-    slow = _SLOW_MODEL.search(model)
-    if slow:
-        await asyncio.sleep(int(slow.group(1)) / 1000)
-    flaky = _FLAKY_MODEL.search(model)
-    if flaky and n <= int(flaky.group(1)):
-        status = int(flaky.group(2) or 503)
-        retry_after = 1.0 if status == 429 else None
-        err = upstream_error_for_status(status, f"fake upstream flaky: call {n} of {model} fails",
-                                        retry_after=retry_after)
-        err.status = status
-        return err
-    return _injected_error(model)
-
-
 def _render_error(dialect: ChatDialect, err: GatewayError) -> Response:
     status, body, headers = dialect.render_error(err)
     return Response(body, status, headers=dict(headers), media_type="application/json")
@@ -203,7 +129,7 @@ def create_fake_app(
 ) -> Starlette:
     """The fake upstream app; ``script`` (``fakes/script.py``) adds a test's scripted behaviour."""
     rng = rng or random.Random()
-    calls, holds = _Calls(), Holds()
+    calls, holds = Calls(), Holds()
     script = script if script is not None else Script()
     script.aws_secrets.setdefault(aws.access_key_id, aws.secret_access_key)
 
@@ -234,7 +160,7 @@ def create_fake_app(
         if stream is not None:
             parsed = replace(parsed, stream=stream)
         await asyncio.sleep(_pause(pacing.latency, rng))
-        injected = await _misbehave(request, parsed.model, calls)
+        injected = await misbehave(request, parsed.model, calls)
         await holds.wait(parsed.model)
         if injected is not None:
             status, body, headers = dialect.render_error(injected)
@@ -298,7 +224,7 @@ def create_fake_app(
             status, body, headers = openai_chat.render_error(exc)
             return Response(body, status, headers=dict(headers), media_type="application/json")
         await asyncio.sleep(_pause(pacing.latency, rng))
-        injected = await _misbehave(request, parsed.model, calls)
+        injected = await misbehave(request, parsed.model, calls)
         if injected is not None:
             return _render_error(openai_chat, injected)
         answer = fake.embed(parsed)
@@ -315,7 +241,7 @@ def create_fake_app(
         model_id: str = request.path_params["model_id"]
         stream = request.url.path.endswith("-with-response-stream")
         await asyncio.sleep(_pause(pacing.latency, rng))
-        injected = await _misbehave(request, model_id, calls)
+        injected = await misbehave(request, model_id, calls)
         if injected is not None:
             return _render_error(bedrock_converse, injected)
         try:
