@@ -43,6 +43,13 @@ class Reply:
     break_after: int | None = None
 
 
+async def _read_all(body: ResponseBody) -> bytes:
+    chunks = []
+    while chunk := await body.read_chunk():
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class _ScriptedBody:
     def __init__(self, reply: Reply, transport: ScriptedTransport) -> None:
         self.status = reply.status
@@ -66,10 +73,7 @@ class _ScriptedBody:
         return reply.pieces[self._sent - 1]
 
     async def read_all(self) -> bytes:
-        chunks = []
-        while chunk := await self.read_chunk():
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await _read_all(self)
 
     def release(self) -> None:
         self._transport.released += 1
@@ -124,10 +128,7 @@ class _AsgiBody:
         return item
 
     async def read_all(self) -> bytes:
-        chunks = []
-        while chunk := await self.read_chunk():
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await _read_all(self)
 
     def release(self) -> None:
         self._done = True
