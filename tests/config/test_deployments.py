@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.config.test_loading import EXAMPLE_ENV, FIXTURES, _error, _write
 from tollgate.config import (
     Config,
     Deployment,
@@ -18,18 +19,6 @@ from tollgate.config import (
 )
 from tollgate.errors import ConfigError
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "config"
-EXAMPLE_ENV = {
-    "LITELLM_ADMIN_KEY": "sk-admin",
-    "DATABASE_URL": "postgresql://db/tollgate",
-    "OPENAI_API_KEY": "sk-openai",
-    "ANTHROPIC_API_KEY": "sk-ant",
-    "LITELLM_MASTER_KEY": "sk-master",
-    "REDIS_HOST": "redis.internal",
-    "REDIS_PORT": "6380",
-    "REDIS_PASSWORD": "hunter2",
-}
-
 
 def _one(model: str, entry_extra: dict[str, Any] | None = None, **params: Any) -> Deployment:
     entry: dict[str, Any] = {"model_name": "m", "litellm_params": {"model": model, **params}}
@@ -39,21 +28,8 @@ def _one(model: str, entry_extra: dict[str, Any] | None = None, **params: Any) -
     return config.deployments[0]
 
 
-def _error(raw: object, env: dict[str, str] | None = None) -> str:
-    with pytest.raises(ConfigError) as info:
-        parse_config(raw, env=env or {})
-    message = info.value.message
-    assert "\n" not in message
-    return message
 
 
-def _write(tmp_path: Path, text: str | bytes) -> Path:
-    path = tmp_path / "config.yaml"
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
 
 
 # --- model strings ------------------------------------------------------------------------------
