@@ -25,6 +25,7 @@ lock:
 	$(BIN)/pip install --quiet pip-tools
 	$(BIN)/pip-compile --quiet --extra dev --generate-hashes --strip-extras \
 		--no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
+	grep -v '^#' deploy/requirements.lock > deploy/requirements.lock.new  # keep its pins, as for the dev lock
 	$(BIN)/pip-compile --quiet --extra otel --generate-hashes --strip-extras --no-header --no-annotate \
 		--no-emit-index-url --no-emit-find-links --output-file deploy/requirements.lock.new pyproject.toml
 	cat deploy/requirements.lock.header deploy/requirements.lock.new > deploy/requirements.lock
@@ -34,12 +35,14 @@ lock:
 run: $(STAMP)
 	$(BIN)/tollgate serve --port $${PORT:-4000}
 
-## lint, type-check and run the whole test suite
+## lint, type-check and run the whole test suite, on two worker processes (pytest-xdist), a test
+## file per worker; PYTEST_ARGS="-n 0" runs it in one process, e.g. for pdb
+PYTEST_ARGS ?= -n 2 --dist loadfile
 test: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy --strict src/tollgate
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -6,55 +6,29 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from tests.fakes.server import run_app_in_thread
 from tollgate.bootstrap import build
 from tollgate.config import Config, parse_config
+from tollgate.fakes.script import Script
+from tollgate.fakes.server import create_fake_app
 from tollgate.telemetry.tracing import NO_TRACING, OtelTracing, build_tracing, wanted
 
 MASTER_KEY = "sk-tracing-master"
 AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
 
 
-class Upstream:
-    """An OpenAI-compatible upstream that records each request's headers and fails the first
-    ``failures`` requests with a 500."""
-
-    def __init__(self) -> None:
-        self.headers: list[dict[str, str]] = []
-        self.failures = 0
-
-    async def chat(self, request: Request) -> Response:
-        self.headers.append(dict(request.headers))
-        if self.failures > 0:
-            self.failures -= 1
-            return Response(b'{"error": {"message": "boom", "type": "server_error"}}', status_code=500,
-                            media_type="application/json")
-        body = {
-            "id": "chatcmpl-up", "object": "chat.completion", "created": 1, "model": "up",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3},
-        }
-        return Response(orjson.dumps(body), media_type="application/json")
-
-
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[tuple[str, Upstream]]:
-    fake = Upstream()
-    app = Starlette(routes=[Route("/v1/chat/completions", fake.chat, methods=["POST"])])
-    with run_app_in_thread(app) as url:
-        yield url, fake
+def upstream() -> Iterator[tuple[str, Script]]:
+    """The fake upstream, recording each request (the traceparent it was sent)."""
+    script = Script(record=True)
+    with run_app_in_thread(create_fake_app(script=script)) as url:
+        yield url, script
 
 
 def _config(upstream_url: str, **litellm: Any) -> dict[str, Any]:
@@ -105,9 +79,9 @@ def _span_id(span: ReadableSpan) -> int:
     return span.context.span_id
 
 
-def test_success_span_tree_and_traceparent(upstream: tuple[str, Upstream]) -> None:
+def test_success_span_tree_and_traceparent(upstream: tuple[str, Script]) -> None:
     url, fake = upstream
-    fake.headers.clear()
+    fake.reset()
     tracing, exporter = _tracing()
     response = _post(url, tracing, {"model": "traced", "messages": [{"role": "user", "content": "x"}]})
     assert response.status_code == 200
@@ -131,7 +105,7 @@ def test_success_span_tree_and_traceparent(upstream: tuple[str, Upstream]) -> No
     assert attempt_attrs["attempt"] == 1
 
     # The upstream continues the attempt's trace: W3C traceparent 00-<trace>-<span>-01.
-    (headers,) = fake.headers
+    (headers,) = [r.headers for r in fake.requests]
     version, trace_id, span_id, flags = headers["traceparent"].split("-")
     assert version == "00"
     assert int(flags, 16) & 1  # sampled
@@ -140,10 +114,10 @@ def test_success_span_tree_and_traceparent(upstream: tuple[str, Upstream]) -> No
     assert int(span_id, 16) == _span_id(attempt)
 
 
-def test_retry_gives_one_span_per_attempt(upstream: tuple[str, Upstream]) -> None:
+def test_retry_gives_one_span_per_attempt(upstream: tuple[str, Script]) -> None:
     url, fake = upstream
-    fake.headers.clear()
-    fake.failures = 1
+    fake.reset()
+    fake.fail_next(500, "server_error", "boom")
     tracing, exporter = _tracing()
     response = _post(url, tracing, {"model": "traced", "messages": [{"role": "user", "content": "x"}]})
     assert response.status_code == 200
@@ -160,11 +134,11 @@ def test_retry_gives_one_span_per_attempt(upstream: tuple[str, Upstream]) -> Non
     assert not attempts[0].status.is_ok
     assert "error.type" not in dict(attempts[1].attributes or {})
     # Each attempt carries its own span id upstream.
-    sent = [h["traceparent"].split("-")[2] for h in fake.headers]
+    sent = [h["traceparent"].split("-")[2] for h in [r.headers for r in fake.requests]]
     assert [int(s, 16) for s in sent] == [_span_id(s) for s in attempts]
 
 
-def test_failed_request_marks_the_root_span(upstream: tuple[str, Upstream]) -> None:
+def test_failed_request_marks_the_root_span(upstream: tuple[str, Script]) -> None:
     url, _ = upstream
     tracing, exporter = _tracing()
     response = _post(url, tracing, {"model": "nope", "messages": [{"role": "user", "content": "x"}]})
@@ -175,7 +149,7 @@ def test_failed_request_marks_the_root_span(upstream: tuple[str, Upstream]) -> N
     assert "error.type" in dict(spans["admission"][0].attributes or {})
 
 
-def test_stream_span_ends_with_the_stream(upstream: tuple[str, Upstream]) -> None:
+def test_stream_span_ends_with_the_stream(upstream: tuple[str, Script]) -> None:
     url, _ = upstream
     tracing, exporter = _tracing()
     body = {"model": "local", "stream": True, "messages": [{"role": "user", "content": "x"}]}
@@ -190,7 +164,7 @@ def test_stream_span_ends_with_the_stream(upstream: tuple[str, Upstream]) -> Non
     assert dict(spans["upstream.attempt"][0].attributes or {})["provider"] == "fake"
 
 
-def test_no_op_unless_enabled(upstream: tuple[str, Upstream]) -> None:
+def test_no_op_unless_enabled(upstream: tuple[str, Script]) -> None:
     url, _ = upstream
     plain = _parse(_config(url))
     assert build_tracing(plain, {}, pytest.fail) is NO_TRACING
@@ -213,7 +187,7 @@ def test_no_op_spans_are_one_shared_object() -> None:
 
 
 def test_missing_otel_warns_once_and_stays_off(
-    upstream: tuple[str, Upstream], monkeypatch: pytest.MonkeyPatch
+    upstream: tuple[str, Script], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import sys
 

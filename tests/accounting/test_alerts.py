@@ -48,11 +48,13 @@ async def test_failing_webhook_is_logged_not_raised(caplog: pytest.LogCaptureFix
     assert "webhook" in caplog.text and "refused" in caplog.text
 
 
-def test_without_webhook_only_logs() -> None:
+def test_without_webhook_only_logs(caplog: pytest.LogCaptureFixture) -> None:
     async def post(url: str, body: bytes) -> None:
         raise AssertionError("no webhook configured")
 
-    SoftBudgetAlerts(None, post)(EVENT)  # no running loop needed: nothing is scheduled
+    with caplog.at_level(logging.WARNING, logger="tollgate.alerts"):
+        SoftBudgetAlerts(None, post)(EVENT)  # no running loop: scheduling a post would raise
+    assert "soft budget crossed" in caplog.text and "webhook" not in caplog.text
 
 
 def test_queue_depth_gauge() -> None:

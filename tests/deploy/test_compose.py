@@ -12,8 +12,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.deploy.artifacts import (
     DEPLOY,
     LITELLM_CMD,
@@ -58,7 +56,7 @@ def _resolved(tmp_path: Path, **overrides: str) -> dict[str, Any]:
 
 def test_valid_with_the_fake_profile(tmp_path: Path) -> None:
     services = _resolved(tmp_path)["services"]
-    assert set(services) == {"postgres", "redis", "migrate", "gateway", "fake-upstream"}
+    assert set(services) == {"postgres", "redis", "gateway", "fake-upstream"}
 
 
 def test_valid_without_the_fake_profile(tmp_path: Path) -> None:
@@ -96,11 +94,16 @@ def test_gateway_starts_after_its_dependencies_are_healthy(tmp_path: Path) -> No
     depends = services["gateway"]["depends_on"]
     assert depends["postgres"]["condition"] == "service_healthy"
     assert depends["redis"]["condition"] == "service_healthy"
-    assert depends["migrate"]["condition"] == "service_completed_successfully"
     assert depends["fake-upstream"]["required"] is False
     for name in ("postgres", "redis", "gateway", "fake-upstream"):
         assert services[name]["healthcheck"]["test"], name
-    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_the_gateway_migrates_the_schema_itself(tmp_path: Path) -> None:
+    """No separate migration step: ``serve`` upgrades the schema on start (under an advisory lock)."""
+    services = _resolved(tmp_path)["services"]
+    assert set(services["gateway"]["depends_on"]) == {"postgres", "redis", "fake-upstream"}
+    assert "DISABLE_SCHEMA_UPDATE" not in services["gateway"]["environment"]
 
 
 def test_gateway_runs_litellm_arguments_with_the_health_port(tmp_path: Path) -> None:
@@ -134,10 +137,9 @@ def test_stop_grace_period_covers_the_drain(tmp_path: Path) -> None:
     assert grace >= drain + 5
 
 
-@pytest.mark.parametrize("service", ["migrate", "fake-upstream"])
-def test_one_shot_and_fake_commands_parse(tmp_path: Path, service: str) -> None:
-    command = _resolved(tmp_path)["services"][service]["command"]
-    parser({}).parse_args(command)
+def test_fake_upstream_command_parses(tmp_path: Path) -> None:
+    command = _resolved(tmp_path)["services"]["fake-upstream"]["command"]
+    assert parser({}).parse_args(command).command == "fake-upstream"
 
 
 def test_compose_config_loads_without_warnings(tmp_path: Path) -> None:

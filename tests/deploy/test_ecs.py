@@ -89,12 +89,13 @@ def test_secrets_come_from_secrets_manager() -> None:
         assert not {"DATABASE_URL", "LITELLM_MASTER_KEY"} & set(_env(container))
 
 
-def test_migration_runs_first_and_the_file_system_is_read_only() -> None:
+def test_the_gateway_migrates_itself_and_the_file_system_is_read_only() -> None:
     containers = _containers()
-    migrate, gateway = containers["migrate"], containers["gateway"]
-    assert parser({}).parse_args(migrate["command"]).command == "migrate"
-    assert migrate["essential"] is False
-    assert gateway["dependsOn"] == [{"containerName": "migrate", "condition": "SUCCESS"}]
+    # No separate migration container: ``serve`` upgrades the schema on start (advisory lock).
+    assert set(containers) == {"gateway"}
+    gateway = containers["gateway"]
+    assert "dependsOn" not in gateway
+    assert "DISABLE_SCHEMA_UPDATE" not in _env(gateway)
     volumes = {v["name"] for v in load_json(TASK)["volumes"]}
     for container in containers.values():
         assert container["readonlyRootFilesystem"] is True

@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 import yaml
 
 from tests.e2e.servers import fake_upstream, free_port
+from tests.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MASTER_KEY = "sk-graceful"
@@ -59,16 +59,14 @@ def _gateway(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        def ready() -> bool:
             assert process.poll() is None, (tmp_path / "gateway.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "gateway.log").read_text()
             try:
-                if httpx.get(f"{base}/health/readiness", timeout=1).status_code == 200:
-                    break
+                return httpx.get(f"{base}/health/readiness", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
+                return False
+
+        wait_until(ready, timeout=30, what=f"{base}/health/readiness")
         yield process, base
     finally:
         if process.poll() is None:

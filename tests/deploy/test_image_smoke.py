@@ -14,7 +14,6 @@ import re
 import secrets
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +25,9 @@ import pytest
 from tests.deploy.artifacts import DEPLOY, LITELLM_CMD, final_stage, load_json
 from tests.deploy.image import Image, build
 from tests.e2e.servers import fake_upstream, free_port
+from tests.polling import wait_until
+from tests.services import postgres_database, redis_prefix
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 MASTER_KEY = "sk-smoke-" + secrets.token_hex(8)
 
 
@@ -61,47 +61,38 @@ class Running:
     database: str
 
 
-def _wait(url: str, process: subprocess.Popen[bytes], log: Path, deadline: float) -> httpx.Response:
-    last: object = None
-    while time.monotonic() < deadline:
+def _wait(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> httpx.Response:
+    """The first 200 from ``url``; fails at once, with the log's tail, if the gateway exits."""
+
+    def answered() -> httpx.Response | None:
         if process.poll() is not None:
             raise AssertionError(f"gateway exited with {process.returncode}:\n{log.read_text()[-4000:]}")
         try:
-            last = httpx.get(url, timeout=2)
-            if last.status_code == 200:
-                return last
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.1)
-    raise AssertionError(f"not ready: {last!r}\n{log.read_text()[-4000:]}")
+            response = httpx.get(url, timeout=2)
+        except httpx.HTTPError:
+            return None
+        return response if response.status_code == 200 else None
+
+    try:
+        return wait_until(answered, timeout=timeout, what=f"a 200 from {url}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{log.read_text()[-4000:]}") from None
 
 
 @pytest.fixture(scope="module")
 def gateway(image: Image) -> Iterator[Running]:
-    database = f"tollgate_smoke_{secrets.token_hex(6)}"
-    prefix = f"tollgate-smoke-{secrets.token_hex(6)}"
-    _psql(f'CREATE DATABASE "{database}"')
-    try:
-        with fake_upstream() as upstream:
-            yield from _start(image, upstream, database, prefix)
-    finally:
-        _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        import redis
-
-        client = redis.Redis("127.0.0.1", 6379, socket_timeout=2)
-        keys = [*client.scan_iter(match=f"*{prefix}*", count=1000)]
-        if keys:
-            client.delete(*keys)
-        client.close()
+    with postgres_database("tollgate_smoke") as url, redis_prefix("tollgate-smoke") as prefix, \
+            fake_upstream() as upstream:
+        yield from _start(image, upstream, url, prefix)
 
 
-def _start(image: Image, upstream: str, database: str, prefix: str) -> Iterator[Running]:
+def _start(image: Image, upstream: str, database_url: str, prefix: str) -> Iterator[Running]:
     port, health_port = free_port(), free_port()
     # deploy/config.yaml, as compose mounts it, with the fake upstream where compose has it.
     config = (DEPLOY / "config.yaml").read_text().replace("http://fake-upstream:8900", upstream)
     (image.paths["/app"] / "config.yaml").write_text(config)
     env = image.env({
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{database}",
+        "DATABASE_URL": database_url,
         "REDIS_HOST": "127.0.0.1",
         "REDIS_PORT": "6379",
         "TOLLGATE_REDIS_PREFIX": prefix,
@@ -111,13 +102,6 @@ def _start(image: Image, upstream: str, database: str, prefix: str) -> Iterator[
         "SEPARATE_HEALTH_PORT": str(health_port),
         "PORT": str(port),
     })
-    # Until `serve` migrates PostgreSQL itself, the schema is brought up first, as the compose
-    # `migrate` service, the Kubernetes init container and the ECS migrate container do.
-    migrate = subprocess.run(
-        image.command(["migrate", "--config", "/app/config.yaml"]),
-        cwd=image.workdir, env=env, capture_output=True, text=True, timeout=120,
-    )
-    assert migrate.returncode == 0, migrate.stderr
     stdout = image.root / "gateway.log"
     with stdout.open("wb") as out:
         process = subprocess.Popen(
@@ -126,7 +110,8 @@ def _start(image: Image, upstream: str, database: str, prefix: str) -> Iterator[
         )
     try:
         yield Running(
-            process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{health_port}", env, stdout, database
+            process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{health_port}", env, stdout,
+            database_url.rsplit("/", 1)[1],
         )
     finally:
         if process.poll() is None:
@@ -137,8 +122,7 @@ def _start(image: Image, upstream: str, database: str, prefix: str) -> Iterator[
 @pytest.fixture(scope="module")
 def ready(gateway: Running) -> dict[str, object]:
     """The start-up the ECS health check's 10 s start period relies on, as readiness reports it."""
-    answer = _wait(f"{gateway.health_url}/health/readiness", gateway.process, gateway.stdout,
-                   time.monotonic() + 60)
+    answer = _wait(f"{gateway.health_url}/health/readiness", gateway.process, gateway.stdout, 60)
     report: dict[str, object] = answer.json()
     return report
 
@@ -147,6 +131,13 @@ def test_ready_on_the_health_port_with_postgresql_and_redis(ready: dict[str, obj
     assert ready["status"] == "healthy"
     assert ready["db"] == "connected"
     assert ready["counters"] == "connected"
+
+
+def test_serve_created_the_schema_itself(gateway: Running, ready: dict[str, object]) -> None:
+    """No `tollgate migrate` ran first: the image's start brought the empty database to the schema."""
+    from tollgate.store.migrations import HEAD
+
+    assert _psql("SELECT version_num FROM alembic_version", gateway.database) == HEAD
 
 
 def test_health_port_answers_litellm_paths(gateway: Running, ready: dict[str, object]) -> None:
@@ -190,14 +181,13 @@ def test_chat_answers_and_prints_the_metric_line(gateway: Running, ready: dict[s
             fields |= set(re.findall(r"\$\.(\w+)", transformation["metricValue"]))
             fields |= {v.removeprefix("$.") for v in transformation.get("dimensions", {}).values()}
     assert {"litellm_metric", "prompt_tokens", "status_code", "model"} <= fields
-    deadline = time.monotonic() + 10
-    line: dict[str, object] | None = None
-    while line is None and time.monotonic() < deadline:
-        for raw in gateway.stdout.read_text().splitlines():
-            if raw.startswith("{") and '"litellm_metric"' in raw:
-                line = json.loads(raw)
-        time.sleep(0.05)
-    assert line is not None, "no JSON metric line on stdout"
+
+    def metric_line() -> dict[str, object] | None:
+        lines = [raw for raw in gateway.stdout.read_text().splitlines()
+                 if raw.startswith("{") and '"litellm_metric"' in raw]
+        return json.loads(lines[-1]) if lines else None
+
+    line = wait_until(metric_line, what="a JSON metric line on stdout")
     assert fields <= set(line), fields - set(line)
     assert line["model"] == "fake-gpt"
     assert line["litellm_metric"] is True
@@ -213,11 +203,11 @@ def test_docs_walk_through_key_chat_spend(gateway: Running, ready: dict[str, obj
     client = openai.OpenAI(base_url=f"{gateway.base_url}/v1", api_key=app_key, max_retries=0)
     reply = client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "hello"}])
     assert reply.choices[0].message.content
-    deadline = time.monotonic() + 15  # the spend log is written in batches (every second)
-    rows: list[dict[str, object]] = []
-    while not rows and time.monotonic() < deadline:
-        rows = httpx.get(f"{gateway.base_url}/spend/logs", params={"api_key": app_key}, headers=admin).json()
-        time.sleep(0.1)
+    spend = f"{gateway.base_url}/spend/logs"
+    rows: list[dict[str, object]] = wait_until(  # the spend log is written in batches (every second)
+        lambda: httpx.get(spend, params={"api_key": app_key}, headers=admin).json(),
+        timeout=15, what="the key's spend row",
+    )
     assert len(rows) == 1
     assert rows[0]["model_group"] == "fake-gpt"
 

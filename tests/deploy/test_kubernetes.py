@@ -112,7 +112,7 @@ def test_containers_are_locked_down_with_the_image_volumes_writable() -> None:
     pod = _one(_render("base"), "Deployment")["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == int(final_stage().user.split(":")[0])  # type: ignore[union-attr]
-    for container in [*pod["initContainers"], *pod["containers"]]:
+    for container in pod["containers"]:
         security = container["securityContext"]
         assert security["readOnlyRootFilesystem"] is True
         assert security["allowPrivilegeEscalation"] is False
@@ -121,11 +121,13 @@ def test_containers_are_locked_down_with_the_image_volumes_writable() -> None:
         assert set(final_stage().volumes) <= writable, container["name"]
 
 
-def test_migration_runs_before_the_gateway() -> None:
-    pod = _one(_render("base"), "Deployment")["spec"]["template"]["spec"]
-    (migrate,) = pod["initContainers"]
-    assert parser({}).parse_args(migrate["args"]).command == "migrate"
-    assert migrate["image"] == _gateway(_render("base"))["image"]
+def test_the_gateway_migrates_the_schema_itself() -> None:
+    """No init container: each pod's ``serve`` upgrades the schema on start, under a PostgreSQL
+    advisory lock, so replicas starting together are safe."""
+    docs = _render("base")
+    pod = _one(docs, "Deployment")["spec"]["template"]["spec"]
+    assert "initContainers" not in pod
+    assert "DISABLE_SCHEMA_UPDATE" not in _env(_gateway(docs))
 
 
 def test_config_comes_from_the_generated_config_map() -> None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -16,6 +13,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.fakes.server import Responder, responding
 from tollgate.canonical import (
     ChatRequest,
     ChatResponse,
@@ -54,39 +52,15 @@ from tollgate.errors import (
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "bedrock"
 MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 
-Responder = Callable[[str, bytes], tuple[int, dict[str, str], bytes]]
 
 
 def _fixture(name: str) -> Any:
     return orjson.loads((FIXTURES / name).read_bytes())
 
 
-@contextlib.contextmanager
-def fake_bedrock(respond: Responder) -> Iterator[str]:
+def fake_bedrock(respond: Responder) -> AbstractContextManager[str]:
     """A local HTTP server answering every POST with ``respond(path, body)``."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            status, headers, payload = respond(self.path, body)
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return responding(respond)
 
 
 def bedrock_client(endpoint: str) -> Any:

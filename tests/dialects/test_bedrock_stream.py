@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +12,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import EventStreamError as BotoEventStreamError
 
+from tests.fakes.server import responding
 from tollgate.canonical import (
     ChatRequest,
     Message,
@@ -67,29 +65,9 @@ STREAM_EVENTS: list[StreamEvent] = [
 ]
 
 
-@contextlib.contextmanager
-def fake_bedrock_stream(body: bytes) -> Iterator[str]:
+def fake_bedrock_stream(body: bytes) -> AbstractContextManager[str]:
     """A local HTTP server answering every POST with an event-stream ``body``."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length", "0")))
-            self.send_response(200)
-            self.send_header("content-type", "application/vnd.amazon.eventstream")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return responding(lambda path, _: (200, {"content-type": "application/vnd.amazon.eventstream"}, body))
 
 
 def converse_stream(body: bytes) -> list[dict[str, Any]]:

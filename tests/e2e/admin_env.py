@@ -10,19 +10,18 @@ import signal
 import subprocess
 import sys
 import tempfile
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tests import services
 from tests.e2e.servers import _wait_ready, free_port
 from tests.polling import wait_until
 from tests.services import missing
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
@@ -39,34 +38,9 @@ def write_config(config: Mapping[str, Any]) -> Path:
     return Path(handle.name)
 
 
-def _psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
-        check=True, capture_output=True, timeout=30,
-    )
-
-
-def postgres_available() -> bool:
-    if shutil.which("psql") is None:
-        return False
-    try:
-        _psql("select 1")
-    except (subprocess.SubprocessError, OSError):
-        return False
-    return True
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database, dropped afterwards; yields its URL."""
-    if not postgres_available():
-        missing("no PostgreSQL on 127.0.0.1:5432")
-    name = f"tollgate_e2e_{uuid.uuid4().hex[:12]}"
-    _psql(f"CREATE DATABASE {name}")
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+def postgres_database() -> AbstractContextManager[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards; yields its URL (``tests.services``)."""
+    return services.postgres_database("tollgate_e2e")
 
 
 @contextmanager

@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
-import boto3
 import httpx
 import openai
-from botocore import UNSIGNED
-from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from tests.e2e.conftest_native import bedrock_client as native_bedrock_client
 
 MAX_TOKENS = 64
 FORMATS = ("openai", "anthropic", "bedrock")
@@ -92,18 +91,7 @@ _BEDROCK: dict[tuple[str, str], Any] = {}
 def bedrock_client(base: str, key: str) -> Any:
     client = _BEDROCK.get((base, key))
     if client is None:
-        client = boto3.client(
-            "bedrock-runtime",
-            endpoint_url=f"{base}/bedrock",
-            region_name="us-east-1",
-            aws_access_key_id="unused",
-            aws_secret_access_key="unused",
-            config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}),
-        )
-        client.meta.events.register(
-            "request-created.*",
-            lambda request, **_: request.headers.__setitem__("Authorization", f"Bearer {key}"),
-        )
+        client = native_bedrock_client(f"{base}/bedrock", key)
         _BEDROCK[(base, key)] = client
     return client
 

@@ -7,7 +7,7 @@ test module)."""
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +21,8 @@ from tests.e2e.admin_env import postgres_database
 from tests.e2e.conftest_native import TITAN_ID
 from tests.e2e.routing_fixtures import Gateway, running_gateway
 from tests.e2e.servers import fake_upstream
+from tests.polling import wait_until
+from tests.services import require_redis
 from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
 MASTER = "sk-routing-master"  # running_gateway lists models with this key
@@ -99,12 +101,7 @@ def _drop_redis(prefix: str) -> None:
 
 @pytest.fixture(scope="module")
 def lc_gw(lc_fake: str, lc_slow_fake: str) -> Iterator[Gateway]:
-    import redis
-
-    try:
-        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5).ping()
-    except (redis.RedisError, OSError):
-        pytest.skip("no Redis on 127.0.0.1:6379")
+    require_redis()
     prefix = f"tollgate-lc-{uuid.uuid4().hex[:10]}"
     with postgres_database() as database:
         from tollgate.store.schema import migrate
@@ -132,15 +129,19 @@ def new_key(gw: Gateway, **fields: Any) -> str:
 
 def rows(gw: Gateway, *, at_least: int = 1, **filters: str) -> list[dict[str, Any]]:
     """Spend-log rows matching ``filters``, polled until ``at_least`` are written (or 10 s)."""
-    deadline = time.monotonic() + 10
-    while True:
-        found: list[dict[str, Any]] = httpx.get(
+    found: list[dict[str, Any]] = []
+
+    def enough() -> bool:
+        nonlocal found
+        found = httpx.get(
             f"{gw.url}/spend/logs", params={**filters, "page_size": 1000},
             headers={"Authorization": f"Bearer {MASTER}"}, timeout=10,
         ).json()
-        if len(found) >= at_least or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+        return len(found) >= at_least
+
+    with contextlib.suppress(AssertionError):  # too few after 10 s: the caller's assertion says so
+        wait_until(enough, timeout=10, what="spend rows")
+    return found
 
 
 def oai(gw: Gateway, key: str = MASTER, timeout: float = 30) -> openai.OpenAI:

@@ -43,23 +43,9 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: flo
 @contextmanager
 def process(args: Sequence[str], ready_url: str, env: Mapping[str, str] | None = None) -> Iterator[Path]:
     """Run ``python -m tollgate <args>`` until the block ends; yields the log file's path."""
-    log = Path(tempfile.mkstemp(prefix="tollgate-", suffix=".log")[1])
-    full_env = {**os.environ, **(env or {})}
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    full_env["PYTHONPATH"] = src + os.pathsep + full_env.get("PYTHONPATH", "")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tollgate", *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=full_env,
-            start_new_session=True,
-        )
-    try:
+    with _started(args, env) as (proc, log):
         _wait_ready(proc, ready_url, log)
         yield log
-    finally:
-        _stop(proc)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

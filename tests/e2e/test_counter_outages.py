@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from tests.e2e.servers import _wait_ready, free_port, gateway
 from tests.e2e.tcp_proxy import tcp_proxy
 from tests.e2e.test_enforcement import COST, Outcome, admin, config, new_key, send
 from tests.e2e.test_replicas import REDIS, shared_database
+from tests.polling import wait_until
 from tests.services import delete_prefix, require_redis
 
 
@@ -83,11 +83,7 @@ def slots_taken(prefix: str, key: str) -> int:
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+    wait_until(condition, timeout=timeout, what=what)
 
 
 def in_background(calls: list[Callable[[], Outcome]]) -> tuple[list[threading.Thread], list[Outcome]]:

@@ -19,14 +19,12 @@ from decimal import Decimal
 from typing import Any
 
 import anthropic
-import boto3
 import httpx
 import openai
 import pytest
-from botocore import UNSIGNED
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.e2e.conftest_native import bedrock_client as native_bedrock_client
 from tests.e2e.servers import gateway
 from tests.polling import wait_until
 
@@ -152,19 +150,7 @@ def _anthropic(base: str, key: str, model: str, text: str, max_tokens: int) -> O
 
 
 def bedrock_client(base: str, key: str) -> Any:
-    client = boto3.client(
-        "bedrock-runtime",
-        endpoint_url=f"{base}/bedrock",
-        region_name="us-east-1",
-        aws_access_key_id="unused",
-        aws_secret_access_key="unused",
-        config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}),
-    )
-    client.meta.events.register(
-        "request-created.*",
-        lambda request, **_: request.headers.__setitem__("Authorization", f"Bearer {key}"),
-    )
-    return client
+    return native_bedrock_client(f"{base}/bedrock", key)
 
 
 _BEDROCK: dict[tuple[str, str], Any] = {}

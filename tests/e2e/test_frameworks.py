@@ -6,17 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from tests.e2e.conftest_native import CLAUDE_ID, REPLY
-
-pytest.importorskip("langchain_aws")
-pytest.importorskip("pydantic_ai")
-
 from langchain_aws import ChatBedrockConverse
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic_ai import Agent
 from pydantic_ai.models.bedrock import BedrockConverseModel
 from pydantic_ai.providers.bedrock import BedrockProvider
+
+from tests.e2e.conftest_native import CLAUDE_ID, REPLY
 
 
 @pytest.mark.parametrize("model", ["claude-primary", "gpt-upstream", "claude-anthropic"])

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp, Message
 
+from tests import polling
 from tollgate.bootstrap import build
 from tollgate.config import parse_config
 from tollgate.providers.http import ResponseBody, Transport, UpstreamRequest
@@ -40,6 +41,13 @@ class Reply:
     pieces: list[bytes] = field(default_factory=list)
     stall_after: int | None = None
     break_after: int | None = None
+
+
+async def _read_all(body: ResponseBody) -> bytes:
+    chunks = []
+    while chunk := await body.read_chunk():
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class _ScriptedBody:
@@ -65,10 +73,7 @@ class _ScriptedBody:
         return reply.pieces[self._sent - 1]
 
     async def read_all(self) -> bytes:
-        chunks = []
-        while chunk := await self.read_chunk():
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await _read_all(self)
 
     def release(self) -> None:
         self._transport.released += 1
@@ -123,10 +128,7 @@ class _AsgiBody:
         return item
 
     async def read_all(self) -> bytes:
-        chunks = []
-        while chunk := await self.read_chunk():
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await _read_all(self)
 
     def release(self) -> None:
         self._done = True
@@ -319,16 +321,17 @@ class InProcessGateway:
     ) -> list[dict[str, Any]]:
         """``/spend/logs`` rows (of one request, or all), polled until ``at_least`` of them are
         there (the log is batched) or ``timeout`` seconds pass."""
+        found: list[dict[str, Any]] = []
         async with self.client(authorization=f"Bearer {master}") as client:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
-            while True:
-                found: list[dict[str, Any]] = (
-                    await client.get("/spend/logs", params={"request_id": request_id, "page_size": 1000})
-                ).json()
-                if len(found) >= at_least or loop.time() > deadline:
-                    return found
-                await asyncio.sleep(0.02)
+
+            async def enough() -> bool:
+                nonlocal found
+                params = {"request_id": request_id, "page_size": 1000}
+                found = (await client.get("/spend/logs", params=params)).json()
+                return len(found) >= at_least
+
+            await until(enough, timeout)
+        return found
 
 
 @contextlib.asynccontextmanager
@@ -340,11 +343,8 @@ async def running(
 
 
 async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> bool:
-    """Poll ``condition`` until it holds or ``timeout`` seconds pass; its last answer."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await condition():
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
+    """Poll ``condition`` (``tests.polling``) until it holds or ``timeout`` seconds pass; whether it held."""
+    try:
+        return bool(await polling.until(condition, timeout=timeout))
+    except AssertionError:
+        return False

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from tests.polling import wait_until
@@ -39,3 +43,20 @@ def run_app_in_thread(app: ASGIApp, *, startup_timeout: float = 10.0) -> Iterato
     finally:
         server.should_exit = True
         thread.join(timeout=startup_timeout)
+
+
+Responder = Callable[[str, bytes], tuple[int, Mapping[str, str], bytes]]
+
+
+@contextmanager
+def responding(respond: Responder) -> Iterator[str]:
+    """A loopback server answering every POST with ``respond(raw path, body)`` → (status, headers,
+    body): bytes a test made, for tests of what a client (boto3, an SDK) makes of them. Model
+    upstreams are ``tollgate.fakes.server``'s, not this."""
+
+    async def handle(request: Request) -> Response:
+        status, headers, payload = respond(request.scope["raw_path"].decode("latin-1"), await request.body())
+        return Response(payload, status, headers=dict(headers))
+
+    with run_app_in_thread(Starlette(routes=[Route("/{rest:path}", handle, methods=["POST"])])) as url:
+        yield url

@@ -1,4 +1,5 @@
-"""AnthropicProvider round trips against a fake Anthropic API on a loopback port."""
+"""AnthropicProvider round trips against the fake upstream (``tollgate fake-upstream``'s app) on a
+loopback port, scripted to demand Anthropic's API key and version and to record requests."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from collections.abc import AsyncIterator, Iterator
 import orjson
 import pytest
 
-from tests.fakes.anthropic_upstream import TEST_API_KEY, FakeAnthropic
 from tests.fakes.server import run_app_in_thread
 from tollgate.canonical import (
     ChatRequest,
@@ -20,9 +20,9 @@ from tollgate.canonical import (
     TextPart,
     Tool,
     ToolCallPart,
-    Usage,
 )
 from tollgate.config import Deployment
+from tollgate.dialects.anthropic import messages as anthropic_messages
 from tollgate.errors import (
     ContextWindowExceeded,
     InvalidRequest,
@@ -30,10 +30,13 @@ from tollgate.errors import (
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
-from tollgate.providers import SendOptions
+from tollgate.fakes.script import Script
+from tollgate.fakes.server import create_fake_app
+from tollgate.providers import SendOptions, fake
 from tollgate.providers.anthropic import AnthropicProvider, api_root
 from tollgate.providers.http import HttpClient
 
+TEST_API_KEY = "sk-ant-test-0001"
 OPTIONS = SendOptions(timeout=10)
 REQUEST = ChatRequest(
     model="claude",
@@ -44,9 +47,9 @@ REQUEST = ChatRequest(
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[tuple[FakeAnthropic, str]]:
-    upstream = FakeAnthropic()
-    with run_app_in_thread(upstream.app()) as base_url:
+def upstream_at() -> Iterator[tuple[Script, str]]:
+    upstream = Script(record=True, anthropic_api_keys={TEST_API_KEY})
+    with run_app_in_thread(create_fake_app(script=upstream)) as base_url:
         yield upstream, base_url
 
 
@@ -70,9 +73,8 @@ def deployment(base_url: str, *, api_key: str = TEST_API_KEY, **extra: object) -
     )
 
 
-def reset(upstream: FakeAnthropic) -> FakeAnthropic:
-    upstream.requests.clear()
-    upstream.failures.clear()
+def reset(upstream: Script) -> Script:
+    upstream.reset()
     return upstream
 
 
@@ -83,14 +85,15 @@ def test_api_root_does_not_double_v1() -> None:
     assert api_root(no_base) == "https://api.anthropic.com"
 
 
-async def test_chat_round_trip(fake: tuple[FakeAnthropic, str], provider: AnthropicProvider) -> None:
-    upstream, base_url = fake
+async def test_chat_round_trip(upstream_at: tuple[Script, str], provider: AnthropicProvider) -> None:
+    upstream, base_url = upstream_at
     reset(upstream)
     response = await provider.chat(deployment(base_url + "/v1"), REQUEST, OPTIONS)
-    assert response.parts == (TextPart("Hello from fake Anthropic"),)
-    assert response.finish_reason == "end_turn"
-    assert response.usage == Usage(input_tokens=10, output_tokens=6)
     [seen] = upstream.requests
+    expected = fake.reply(anthropic_messages.parse_request(seen.body))  # the fake model's answer
+    assert response.parts == expected.parts
+    assert response.finish_reason == "end_turn"
+    assert response.usage == expected.usage
     assert seen.path == "/v1/messages"
     assert seen.headers["x-api-key"] == TEST_API_KEY
     assert seen.headers["anthropic-version"] == "2023-06-01"
@@ -103,9 +106,9 @@ async def test_chat_round_trip(fake: tuple[FakeAnthropic, str], provider: Anthro
 
 
 async def test_extra_headers_override_version(
-    fake: tuple[FakeAnthropic, str], provider: AnthropicProvider
+    upstream_at: tuple[Script, str], provider: AnthropicProvider
 ) -> None:
-    upstream, base_url = fake
+    upstream, base_url = upstream_at
     reset(upstream)
     dep = deployment(base_url, extra_headers={"Anthropic-Version": "2024-01-01", "anthropic-beta": "x-1"})
     await provider.chat(dep, REQUEST, SendOptions(timeout=10, headers=(("traceparent", "00-abc-def-01"),)))
@@ -115,10 +118,10 @@ async def test_extra_headers_override_version(
     assert headers["traceparent"] == "00-abc-def-01"
 
 
-async def test_tool_use_round_trip(fake: tuple[FakeAnthropic, str], provider: AnthropicProvider) -> None:
-    upstream, base_url = fake
+async def test_tool_use_round_trip(upstream_at: tuple[Script, str], provider: AnthropicProvider) -> None:
+    upstream, base_url = upstream_at
     reset(upstream)
-    upstream.message = {
+    upstream.reply = {
         "id": "msg_tool",
         "type": "message",
         "role": "assistant",
@@ -144,7 +147,7 @@ async def test_tool_use_round_trip(fake: tuple[FakeAnthropic, str], provider: An
         )
         response = await provider.chat(deployment(base_url), request, OPTIONS)
     finally:
-        upstream.message = FakeAnthropic().message
+        upstream.reply = None
     assert response.finish_reason == "tool_use"
     call = response.parts[1]
     assert isinstance(call, ToolCallPart)
@@ -158,27 +161,27 @@ async def test_tool_use_round_trip(fake: tuple[FakeAnthropic, str], provider: An
     assert sent_tools[0]["input_schema"]["properties"] == {"city": {"type": "string"}}
 
 
-async def test_stream_round_trip(fake: tuple[FakeAnthropic, str], provider: AnthropicProvider) -> None:
-    upstream, base_url = fake
+async def test_stream_round_trip(upstream_at: tuple[Script, str], provider: AnthropicProvider) -> None:
+    upstream, base_url = upstream_at
     reset(upstream)
     events: list[StreamEvent] = [
         e async for e in await provider.chat_stream(deployment(base_url), REQUEST, OPTIONS)
     ]
     assert isinstance(events[0], MessageStart)
+    seen = upstream.requests[0]
+    expected = fake.reply(anthropic_messages.parse_request(seen.body))
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
-    assert text == "Hi there"
+    assert (TextPart(text),) == expected.parts
     stop = events[-1]
     assert isinstance(stop, MessageStop)
     assert stop.finish_reason == "end_turn"
-    assert stop.usage.input_tokens == 10
-    assert stop.usage.output_tokens == 3
-    seen = upstream.requests[0]
+    assert stop.usage == expected.usage
     assert seen.json()["stream"] is True
     assert seen.headers["accept"] == "text/event-stream"
 
 
-async def test_wrong_key_is_auth_error(fake: tuple[FakeAnthropic, str], provider: AnthropicProvider) -> None:
-    _, base_url = fake
+async def test_wrong_key_is_auth_error(upstream_at: tuple[Script, str], provider: AnthropicProvider) -> None:
+    _, base_url = upstream_at
     with pytest.raises(UpstreamAuthError, match="invalid x-api-key"):
         await provider.chat(deployment(base_url, api_key="sk-wrong"), REQUEST, OPTIONS)
     with pytest.raises(UpstreamAuthError):
@@ -186,9 +189,9 @@ async def test_wrong_key_is_auth_error(fake: tuple[FakeAnthropic, str], provider
 
 
 async def test_rate_limit_carries_retry_after(
-    fake: tuple[FakeAnthropic, str], provider: AnthropicProvider
+    upstream_at: tuple[Script, str], provider: AnthropicProvider
 ) -> None:
-    upstream, base_url = fake
+    upstream, base_url = upstream_at
     reset(upstream).fail_next(
         429, "rate_limit_error", "Number of request tokens has exceeded your rate limit", {"retry-after": "7"}
     )
@@ -197,17 +200,17 @@ async def test_rate_limit_carries_retry_after(
     assert info.value.retry_after == 7.0
 
 
-async def test_overloaded_stream_open(fake: tuple[FakeAnthropic, str], provider: AnthropicProvider) -> None:
-    upstream, base_url = fake
+async def test_overloaded_stream_open(upstream_at: tuple[Script, str], provider: AnthropicProvider) -> None:
+    upstream, base_url = upstream_at
     reset(upstream).fail_next(529, "overloaded_error", "Overloaded")
     with pytest.raises(UpstreamUnavailable, match="Overloaded"):
         await provider.chat_stream(deployment(base_url), REQUEST, OPTIONS)
 
 
 async def test_prompt_too_long_is_context_window(
-    fake: tuple[FakeAnthropic, str], provider: AnthropicProvider
+    upstream_at: tuple[Script, str], provider: AnthropicProvider
 ) -> None:
-    upstream, base_url = fake
+    upstream, base_url = upstream_at
     reset(upstream).fail_next(
         400, "invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum"
     )
@@ -224,9 +227,9 @@ async def test_embed_is_refused(provider: AnthropicProvider) -> None:
 
 
 async def test_passthrough_forwards_native_body(
-    fake: tuple[FakeAnthropic, str], provider: AnthropicProvider
+    upstream_at: tuple[Script, str], provider: AnthropicProvider
 ) -> None:
-    upstream, base_url = fake
+    upstream, base_url = upstream_at
     reset(upstream)
     body = b'{"model":"claude-3-5-sonnet-20241022","messages":[{"role":"user","content":"hi"}]}'
     client_headers = {
@@ -239,7 +242,8 @@ async def test_passthrough_forwards_native_body(
         deployment(base_url + "/v1"), "/v1/messages/count_tokens", body, client_headers
     )
     assert stream.status == 200
-    assert orjson.loads(await stream.read_all()) == {"input_tokens": len(body) // 4}
+    counted = ChatRequest(model="claude-3-5-sonnet-20241022", messages=(Message("user", (TextPart("hi"),)),))
+    assert orjson.loads(await stream.read_all()) == {"input_tokens": fake.input_tokens(counted)}
     seen = upstream.requests[0]
     assert seen.path == "/v1/messages/count_tokens"
     assert seen.body == body
@@ -249,9 +253,9 @@ async def test_passthrough_forwards_native_body(
 
 
 async def test_passthrough_relays_error_status(
-    fake: tuple[FakeAnthropic, str], provider: AnthropicProvider
+    upstream_at: tuple[Script, str], provider: AnthropicProvider
 ) -> None:
-    _, base_url = fake
+    _, base_url = upstream_at
     stream = await provider.passthrough(deployment(base_url, api_key="bad"), "/v1/messages", b"{}", {})
     assert stream.status == 401
     assert orjson.loads(await stream.read_all())["error"]["type"] == "authentication_error"

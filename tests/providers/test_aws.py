@@ -10,10 +10,11 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.fakes.bedrock_upstream import TEST_ACCESS_KEY, TEST_SECRET_KEY, FakeBedrock, FakeSts, sigv4_problem
 from tests.fakes.server import run_app_in_thread
+from tests.fakes.sts import FakeSts
 from tollgate.config import AwsSettings
 from tollgate.errors import DeploymentMisconfigured
+from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY, sigv4_problem
 from tollgate.providers.aws import (
     NO_CREDENTIALS,
     AwsSigner,
@@ -180,8 +181,7 @@ async def test_no_credentials_is_a_configuration_error(clean_env: Path) -> None:
 
 
 async def test_assume_role_through_sts_and_cache(clean_env: Path) -> None:
-    bedrock = FakeBedrock()
-    sts = FakeSts(bedrock)
+    sts = FakeSts()
     with run_app_in_thread(sts.app()) as sts_url:
         settings = AwsSettings(
             access_key_id=TEST_ACCESS_KEY,
@@ -203,9 +203,8 @@ async def test_assume_role_through_sts_and_cache(clean_env: Path) -> None:
 
 
 async def test_assumed_role_refreshes_before_expiry(clean_env: Path) -> None:
-    bedrock = FakeBedrock()
     # Five minutes is inside botocore's mandatory refresh window: every use refreshes.
-    sts = FakeSts(bedrock, lifetime=datetime.timedelta(minutes=5))
+    sts = FakeSts(lifetime=datetime.timedelta(minutes=5))
     with run_app_in_thread(sts.app()) as sts_url:
         settings = AwsSettings(
             access_key_id=TEST_ACCESS_KEY,
@@ -224,7 +223,7 @@ async def test_assumed_role_refreshes_before_expiry(clean_env: Path) -> None:
 
 
 async def test_rejected_assume_role_is_a_configuration_error(clean_env: Path) -> None:
-    sts = FakeSts(FakeBedrock())
+    sts = FakeSts()
     with run_app_in_thread(sts.app()) as sts_url:
         settings = AwsSettings(
             access_key_id="AKIAUNKNOWN",
@@ -239,7 +238,7 @@ async def test_rejected_assume_role_is_a_configuration_error(clean_env: Path) ->
 async def test_web_identity_token_from_file(clean_env: Path) -> None:
     token_file = clean_env / "token"
     token_file.write_text("eyJ.fake.jwt\n")
-    sts = FakeSts(FakeBedrock())
+    sts = FakeSts()
     with run_app_in_thread(sts.app()) as sts_url:
         settings = AwsSettings(
             role_name="arn:aws:iam::123456789012:role/irsa",

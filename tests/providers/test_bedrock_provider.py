@@ -1,4 +1,5 @@
-"""BedrockProvider round trips against a fake Bedrock runtime that verifies SigV4 as AWS does."""
+"""BedrockProvider round trips against the fake upstream (``tollgate fake-upstream``'s app), which
+verifies SigV4 as AWS does, scripted to record requests and fail on demand."""
 
 from __future__ import annotations
 
@@ -8,12 +9,6 @@ from collections.abc import AsyncIterator, Iterator
 import orjson
 import pytest
 
-from tests.fakes.bedrock_upstream import (
-    DEFAULT_CONVERSE_REPLY,
-    TEST_ACCESS_KEY,
-    TEST_SECRET_KEY,
-    FakeBedrock,
-)
 from tests.fakes.server import run_app_in_thread
 from tollgate.canonical import (
     ChatRequest,
@@ -25,18 +20,23 @@ from tollgate.canonical import (
     TextPart,
     Tool,
     ToolCallPart,
-    Usage,
 )
 from tollgate.config import AwsSettings, Deployment
+from tollgate.dialects.anthropic import messages as anthropic_messages
+from tollgate.dialects.bedrock import converse as bedrock_converse
 from tollgate.errors import (
     ContextWindowExceeded,
     UpstreamAuthError,
     UpstreamError,
     UpstreamPermissionDenied,
     UpstreamRateLimited,
+    upstream_error_for_status,
 )
+from tollgate.fakes.script import Script
+from tollgate.fakes.server import create_fake_app
+from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from tollgate.framing.eventstream import EventStreamDecoder
-from tollgate.providers import SendOptions
+from tollgate.providers import SendOptions, fake
 from tollgate.providers.bedrock import BedrockProvider, model_path
 from tollgate.providers.http import HttpClient
 
@@ -47,20 +47,22 @@ REQUEST = ChatRequest(model="claude", messages=(Message("user", (TextPart("Hello
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[tuple[FakeBedrock, str]]:
-    upstream = FakeBedrock()
-    with run_app_in_thread(upstream.app()) as base_url:
+def upstream_at() -> Iterator[tuple[Script, str]]:
+    upstream = Script(record=True)
+    with run_app_in_thread(create_fake_app(script=upstream)) as base_url:
         yield upstream, base_url
 
 
 @pytest.fixture
-def upstream(fake: tuple[FakeBedrock, str]) -> FakeBedrock:
-    bedrock = fake[0]
-    bedrock.requests.clear()
-    bedrock.failures.clear()
-    bedrock.converse_reply = DEFAULT_CONVERSE_REPLY
-    bedrock.stream_exception = None
-    return bedrock
+def upstream(upstream_at: tuple[Script, str]) -> Script:
+    script = upstream_at[0]
+    script.reset()
+    return script
+
+
+def vector(text: str) -> tuple[float, ...]:
+    """The fake's embedding of ``text`` (1024 dimensions, Titan's and Cohere's default)."""
+    return fake.embed(EmbeddingRequest(model="fake", inputs=(text,)), 1024).vectors[0]
 
 
 @pytest.fixture
@@ -119,15 +121,16 @@ def test_default_endpoint_and_region(provider: BedrockProvider) -> None:
 
 
 async def test_chat_round_trip_signed(
-    fake: tuple[FakeBedrock, str], upstream: FakeBedrock, provider: BedrockProvider
+    upstream_at: tuple[Script, str], upstream: Script, provider: BedrockProvider
 ) -> None:
     request = ChatRequest(
         model="claude", messages=REQUEST.messages, system=(TextPart("Be brief."),), max_tokens=64
     )
-    response = await provider.chat(deployment(fake[1]), request, OPTIONS)
-    assert response.parts == (TextPart("Hello from fake Bedrock"),)
-    assert response.usage == Usage(input_tokens=12, output_tokens=5)
+    response = await provider.chat(deployment(upstream_at[1]), request, OPTIONS)
     [seen] = upstream.requests
+    expected = fake.reply(bedrock_converse.parse_request(seen.body, model=seen.model_id))
+    assert response.parts == expected.parts
+    assert response.usage == expected.usage
     assert seen.operation == "converse"
     assert seen.model_id == "anthropic.claude-3-haiku-20240307-v1:0"
     assert seen.raw_path == "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"
@@ -140,18 +143,18 @@ async def test_chat_round_trip_signed(
 
 
 async def test_arn_model_id_is_sent_encoded_and_signed(
-    fake: tuple[FakeBedrock, str], upstream: FakeBedrock, provider: BedrockProvider
+    upstream_at: tuple[Script, str], upstream: Script, provider: BedrockProvider
 ) -> None:
-    await provider.chat(deployment(fake[1], ARN), REQUEST, OPTIONS)
+    await provider.chat(deployment(upstream_at[1], ARN), REQUEST, OPTIONS)
     [seen] = upstream.requests
     assert seen.model_id == ARN
     assert seen.raw_path == model_path(ARN, "converse")
 
 
 async def test_tool_use_round_trip(
-    fake: tuple[FakeBedrock, str], upstream: FakeBedrock, provider: BedrockProvider
+    upstream_at: tuple[Script, str], upstream: Script, provider: BedrockProvider
 ) -> None:
-    upstream.converse_reply = {
+    upstream.reply = {
         "output": {
             "message": {
                 "role": "assistant",
@@ -171,7 +174,7 @@ async def test_tool_use_round_trip(
             Tool("get_weather", "Weather", {"type": "object", "properties": {"city": {"type": "string"}}}),
         ),
     )
-    response = await provider.chat(deployment(fake[1]), request, OPTIONS)
+    response = await provider.chat(deployment(upstream_at[1]), request, OPTIONS)
     assert response.finish_reason == "tool_use"
     [call] = response.parts
     assert isinstance(call, ToolCallPart)
@@ -188,60 +191,61 @@ async def test_tool_use_round_trip(
 
 
 async def test_stream_round_trip(
-    fake: tuple[FakeBedrock, str], upstream: FakeBedrock, provider: BedrockProvider
+    upstream_at: tuple[Script, str], upstream: Script, provider: BedrockProvider
 ) -> None:
-    stream = await provider.chat_stream(deployment(fake[1], ARN), REQUEST, OPTIONS)
+    stream = await provider.chat_stream(deployment(upstream_at[1], ARN), REQUEST, OPTIONS)
     events: list[StreamEvent] = [event async for event in stream]
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Hello world"
+    [seen] = upstream.requests
+    expected = fake.reply(bedrock_converse.parse_request(seen.body, model=seen.model_id))
+    assert (TextPart("".join(e.text for e in events if isinstance(e, TextDelta))),) == expected.parts
     stop = events[-1]
     assert isinstance(stop, MessageStop)
     assert stop.finish_reason == "end_turn"
-    assert stop.usage == Usage(input_tokens=9, output_tokens=2)
-    [seen] = upstream.requests
+    assert stop.usage == expected.usage
     assert seen.operation == "converse-stream"
     assert seen.model_id == ARN
     assert seen.headers["accept"] == "application/vnd.amazon.eventstream"
 
 
 async def test_stream_exception_mid_stream(
-    fake: tuple[FakeBedrock, str], upstream: FakeBedrock, provider: BedrockProvider
+    upstream_at: tuple[Script, str], upstream: Script, provider: BedrockProvider
 ) -> None:
-    upstream.stream_exception = ("throttlingException", "Too many tokens, please wait.")
-    stream = await provider.chat_stream(deployment(fake[1]), REQUEST, OPTIONS)
+    upstream.stream_error = upstream_error_for_status(429, "Too many tokens, please wait.")
+    stream = await provider.chat_stream(deployment(upstream_at[1]), REQUEST, OPTIONS)
     with pytest.raises(UpstreamRateLimited, match="Too many tokens"):
         _ = [event async for event in stream]
 
 
 async def test_wrong_secret_is_rejected(
-    fake: tuple[FakeBedrock, str], upstream: FakeBedrock, provider: BedrockProvider
+    upstream_at: tuple[Script, str], upstream: Script, provider: BedrockProvider
 ) -> None:
     wrong = AwsSettings(region="us-east-1", access_key_id=TEST_ACCESS_KEY, secret_access_key="not-the-secret")
     with pytest.raises(UpstreamAuthError, match="signature we calculated does not match"):
-        await provider.chat(deployment(fake[1], aws=wrong), REQUEST, OPTIONS)
+        await provider.chat(deployment(upstream_at[1], aws=wrong), REQUEST, OPTIONS)
     with pytest.raises(UpstreamAuthError, match="signature we calculated does not match"):
-        await provider.chat_stream(deployment(fake[1], aws=wrong), REQUEST, OPTIONS)
+        await provider.chat_stream(deployment(upstream_at[1], aws=wrong), REQUEST, OPTIONS)
 
 
 async def test_unknown_access_key_is_rejected(
-    fake: tuple[FakeBedrock, str], upstream: FakeBedrock, provider: BedrockProvider
+    upstream_at: tuple[Script, str], upstream: Script, provider: BedrockProvider
 ) -> None:
     unknown = AwsSettings(region="us-east-1", access_key_id="AKIAUNKNOWN", secret_access_key="x")
     with pytest.raises(UpstreamAuthError, match="security token included in the request is invalid"):
-        await provider.chat(deployment(fake[1], aws=unknown), REQUEST, OPTIONS)
+        await provider.chat(deployment(upstream_at[1], aws=unknown), REQUEST, OPTIONS)
 
 
 async def test_access_denied(
-    fake: tuple[FakeBedrock, str], upstream: FakeBedrock, provider: BedrockProvider
+    upstream_at: tuple[Script, str], upstream: Script, provider: BedrockProvider
 ) -> None:
     upstream.fail_next(
         403, "AccessDeniedException", "You don't have access to the model with the specified model ID."
     )
     with pytest.raises(UpstreamPermissionDenied, match="don't have access"):
-        await provider.chat(deployment(fake[1]), REQUEST, OPTIONS)
+        await provider.chat(deployment(upstream_at[1]), REQUEST, OPTIONS)
 
 
 async def test_throttling_with_retry_after(
-    fake: tuple[FakeBedrock, str], upstream: FakeBedrock, provider: BedrockProvider
+    upstream_at: tuple[Script, str], upstream: Script, provider: BedrockProvider
 ) -> None:
     upstream.fail_next(
         429,
@@ -250,27 +254,27 @@ async def test_throttling_with_retry_after(
         {"retry-after": "3"},
     )
     with pytest.raises(UpstreamRateLimited) as info:
-        await provider.chat(deployment(fake[1]), REQUEST, OPTIONS)
+        await provider.chat(deployment(upstream_at[1]), REQUEST, OPTIONS)
     assert info.value.retry_after == 3.0
     assert info.value.retryable
 
 
 async def test_input_too_long_is_context_window(
-    fake: tuple[FakeBedrock, str], upstream: FakeBedrock, provider: BedrockProvider
+    upstream_at: tuple[Script, str], upstream: Script, provider: BedrockProvider
 ) -> None:
     upstream.fail_next(400, "ValidationException", "Input is too long for requested model.")
     with pytest.raises(ContextWindowExceeded):
-        await provider.chat_stream(deployment(fake[1]), REQUEST, OPTIONS)
+        await provider.chat_stream(deployment(upstream_at[1]), REQUEST, OPTIONS)
 
 
 async def test_titan_embeddings_one_call_per_input(
-    fake: tuple[FakeBedrock, str], upstream: FakeBedrock, provider: BedrockProvider
+    upstream_at: tuple[Script, str], upstream: Script, provider: BedrockProvider
 ) -> None:
     model = "amazon.titan-embed-text-v2:0"
     request = EmbeddingRequest(model="titan", inputs=("one", "two words", "three little words"))
-    response = await provider.embed(deployment(fake[1], model), request, OPTIONS)
-    assert response.vectors == ((3.0, 0.5, -0.25), (9.0, 0.5, -0.25), (18.0, 0.5, -0.25))
-    assert response.usage.input_tokens == 6
+    response = await provider.embed(deployment(upstream_at[1], model), request, OPTIONS)
+    assert response.vectors == (vector("one"), vector("two words"), vector("three little words"))
+    assert response.usage.input_tokens == 1 + 2 + 4  # the fake counts characters / 4, at least 1
     assert sorted(r.json()["inputText"] for r in upstream.requests) == [
         "one",
         "three little words",
@@ -280,33 +284,35 @@ async def test_titan_embeddings_one_call_per_input(
 
 
 async def test_cohere_embeddings_one_call(
-    fake: tuple[FakeBedrock, str], upstream: FakeBedrock, provider: BedrockProvider
+    upstream_at: tuple[Script, str], upstream: Script, provider: BedrockProvider
 ) -> None:
     request = EmbeddingRequest(model="cohere", inputs=("alpha", "beta"), input_type="search_query")
-    response = await provider.embed(deployment(fake[1], "cohere.embed-english-v3"), request, OPTIONS)
-    assert response.vectors == ((5.0, 0.5, -0.25), (4.0, 0.5, -0.25))
+    response = await provider.embed(deployment(upstream_at[1], "cohere.embed-english-v3"), request, OPTIONS)
+    assert response.vectors == (vector("alpha"), vector("beta"))
     [seen] = upstream.requests
     assert seen.json()["texts"] == ["alpha", "beta"]
     assert seen.json()["input_type"] == "search_query"
 
 
 async def test_embedding_failure_raises(
-    fake: tuple[FakeBedrock, str], upstream: FakeBedrock, provider: BedrockProvider
+    upstream_at: tuple[Script, str], upstream: Script, provider: BedrockProvider
 ) -> None:
     upstream.fail_next(429, "ThrottlingException", "Rate exceeded")
     request = EmbeddingRequest(model="titan", inputs=("a", "b"))
     with pytest.raises(UpstreamRateLimited, match="Rate exceeded"):
-        await provider.embed(deployment(fake[1], "amazon.titan-embed-text-v1"), request, OPTIONS)
+        await provider.embed(deployment(upstream_at[1], "amazon.titan-embed-text-v1"), request, OPTIONS)
 
 
 async def test_invoke_passthrough(
-    fake: tuple[FakeBedrock, str], upstream: FakeBedrock, provider: BedrockProvider
+    upstream_at: tuple[Script, str], upstream: Script, provider: BedrockProvider
 ) -> None:
-    body = b'{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"messages":[]}'
+    body = b'{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,'
+    body += b'"messages":[{"role":"user","content":"hi"}]}'
     headers = {"X-Amzn-Bedrock-Trace": "ENABLED", "Authorization": "Bearer client-key"}
-    answer = await provider.invoke(deployment(fake[1], ARN), body, False, headers=headers)
+    answer = await provider.invoke(deployment(upstream_at[1], ARN), body, False, headers=headers)
     assert answer.status == 200
-    assert orjson.loads(await answer.read_all()) == {"echo": orjson.loads(body), "model": ARN}
+    expected = fake.reply(anthropic_messages.parse_request(body, model=ARN))  # Anthropic on Bedrock
+    assert orjson.loads(await answer.read_all()) == orjson.loads(anthropic_messages.render_response(expected))
     [seen] = upstream.requests
     assert seen.body == body
     assert seen.operation == "invoke"
@@ -315,23 +321,24 @@ async def test_invoke_passthrough(
 
 
 async def test_invoke_stream_passthrough(
-    fake: tuple[FakeBedrock, str], upstream: FakeBedrock, provider: BedrockProvider
+    upstream_at: tuple[Script, str], upstream: Script, provider: BedrockProvider
 ) -> None:
-    answer = await provider.invoke(deployment(fake[1], ARN), b"{}", True)
+    model = "amazon.titan-text-express-v1"
+    answer = await provider.invoke(deployment(upstream_at[1], model), b"{}", True)
     assert answer.status == 200
     decoder = EventStreamDecoder()
     messages = [m for chunk in [c async for c in answer.chunks()] for m in decoder.feed(chunk)]
     assert [m.event_type for m in messages] == ["chunk"]
     payload = orjson.loads(base64.b64decode(orjson.loads(messages[0].payload)["bytes"]))
-    assert payload == {"completion": "streamed", "model": ARN}
+    assert (payload["echo"], payload["model"]) == ({}, model)
     assert upstream.requests[0].operation == "invoke-with-response-stream"
 
 
 async def test_invoke_relays_errors(
-    fake: tuple[FakeBedrock, str], upstream: FakeBedrock, provider: BedrockProvider
+    upstream_at: tuple[Script, str], upstream: Script, provider: BedrockProvider
 ) -> None:
     upstream.fail_next(400, "ValidationException", "Malformed input request")
-    answer = await provider.invoke(deployment(fake[1]), b"{}", False)
+    answer = await provider.invoke(deployment(upstream_at[1]), b"{}", False)
     assert answer.status == 400
     assert answer.headers["x-amzn-ErrorType"].startswith("ValidationException")
     assert orjson.loads(await answer.read_all()) == {"message": "Malformed input request"}

@@ -458,9 +458,8 @@ async def test_a_saturated_group_with_a_fallback_falls_back_instead_of_queueing(
     assert router.queue_depths == {}
     # The last group of the chain is at its cap too: now the request waits there for capacity.
     task = asyncio.create_task(router.run(router.plan("g"), Script()))
-    for _ in range(5):
-        await asyncio.sleep(0)
-    assert router.queue_depths == {"h": 1} and not task.done()
+    await until(lambda: router.queue_depths == {"h": 1}, what="the request queued at h")
+    assert not task.done()
     clock.t += 60
     router.wake("h")
     assert (await asyncio.wait_for(task, 1.0)).model_group in ("g", "h")
@@ -472,8 +471,10 @@ class _SlowEnd(MemoryDeploymentState):
     def __init__(self) -> None:
         super().__init__()
         self.gate = asyncio.Event()
+        self.ending = asyncio.Event()
 
     async def end(self, deployment_id: str, now: float, latency: float | None) -> None:
+        self.ending.set()
         await self.gate.wait()
         await super().end(deployment_id, now, latency)
 
@@ -493,16 +494,16 @@ async def test_a_cancelled_attempt_still_ends_its_in_flight_count() -> None:
     # Cancelled twice, as anyio's cancel scope (a client gone mid-stream) keeps cancelling
     # every await: the second one lands on the end of the attempt.
     task.cancel()
-    for _ in range(3):
-        await asyncio.sleep(0)
+    await asyncio.wait_for(state.ending.wait(), 5)  # the first cancel reached the attempt's end
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 5)
     state.gate.set()
-    for _ in range(10):
-        await asyncio.sleep(0)
-    stats = await state.snapshot(["a"], 1_000_000.0)
-    assert stats["a"].in_flight == 0
+
+    async def none_in_flight() -> bool:
+        return (await state.snapshot(["a"], 1_000_000.0))["a"].in_flight == 0
+
+    await until(none_in_flight, timeout=5, what="the cancelled attempt's end")  # shielded, it completes
 
 
 async def test_redis_state_shared_by_two_routers() -> None:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.services import missing
 from tests.store.test_counters import REDIS_URL, T0, drop_prefix, redis_reachable
 from tollgate.store.counters import (
     AdmissionResult,
@@ -29,7 +30,7 @@ from tollgate.store.resilient_counters import ResilientCounterStore
 @pytest.fixture
 async def prefix() -> AsyncIterator[str]:
     if not await redis_reachable():
-        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
+        missing("Redis is not reachable at 127.0.0.1:6379")
     name = f"tollgate-test-{uuid.uuid4().hex[:12]}"
     yield name
     await drop_prefix(name)

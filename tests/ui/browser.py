@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
+from tests.services import missing
 
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -27,11 +27,11 @@ def chromium_path() -> str | None:
 def launch() -> Iterator[Any]:
     path = chromium_path()
     if path is None:
-        pytest.skip("no Chromium: install Debian's package (apt-get install chromium); .ci/run does")
+        missing("no Chromium: install Debian's package (apt-get install chromium); .ci/run does")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("the playwright package is not installed (pip install -e '.[dev]')")
+        missing("the playwright package is not installed (pip install -e '.[dev]')")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=path, args=FLAGS)
         try:

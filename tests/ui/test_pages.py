@@ -5,15 +5,14 @@ playground answers; no page logs a JavaScript error or contacts a host other tha
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
-import pytest
 
+from tests.polling import wait_until
 from tests.ui.browser import Watched, open_page
 from tests.ui.conftest import sign_in
 
@@ -25,14 +24,7 @@ PAGES = {  # nav link → something only that page shows once loaded
 
 
 def until(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
+    return wait_until(check, timeout=timeout, what=what)
 
 
 def spent(admin_api: httpx.Client, key: str) -> float:

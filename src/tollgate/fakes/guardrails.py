@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tollgate.canonical import ChatRequest, ChatResponse, TextPart
+from tollgate.fakes.invoke import aws_error
 
 BLOCKED_MESSAGE = "Sorry, the model cannot answer this question."
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -71,19 +72,14 @@ async def _misbehave(request: Request, identifier: str) -> Response | None:
             deadline = loop.time() + _HANG_LIMIT
             while loop.time() < deadline and not await request.is_disconnected():
                 await asyncio.sleep(0.05)
-            return _aws_error(504, "InternalServerException", "fake guardrail hung")
+            return aws_error(504, "InternalServerException", "fake guardrail hung")
         if behaviour.startswith("slow-") and behaviour[5:].isdigit():
             await asyncio.sleep(int(behaviour[5:]) / 1000)
         if behaviour.startswith("fail-") and behaviour[5:].isdigit():
             status = int(behaviour[5:])
             error_type = _AWS_ERRORS.get(status, "InternalServerException")
-            return _aws_error(status, error_type, f"fake guardrail failure {status}")
+            return aws_error(status, error_type, f"fake guardrail failure {status}")
     return None
-
-
-def _aws_error(status: int, error_type: str, message: str) -> Response:
-    return Response(orjson.dumps({"message": message}), status, headers={"x-amzn-ErrorType": error_type},
-                    media_type="application/json")  # fmt: skip
 
 
 def apply_guardrail_handlers(
@@ -103,7 +99,7 @@ def apply_guardrail_handlers(
             texts = [block["text"]["text"] for block in body["content"]]
             source = body["source"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            return _aws_error(400, "ValidationException", "Malformed ApplyGuardrail request")
+            return aws_error(400, "ValidationException", "Malformed ApplyGuardrail request")
         signed = request.headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 ")
         calls.append({"identifier": identifier, "version": request.path_params["version"],
                       "source": source, "texts": texts, "signed": signed})  # fmt: skip

@@ -30,13 +30,16 @@ waits for ``POST /_fake/release/<tag>`` (``fakes/holds.py``). ``GET /prompts/{id
 ``GetPrompt`` (``fakes/prompts.py``). ``GET /_fake/calls`` returns ``{model name: calls}`` for this
 process (``DELETE`` resets it), so tests can see which upstream a request reached. Guardrails
 (ApplyGuardrail, Converse's ``guardrailConfig``) are in ``fakes/guardrails.py``.
+
+Tests that need more (requests recorded, failures queued in the route's error format, Anthropic's
+API key demanded, STS-issued credentials, a canned wire body, an in-stream error) pass a
+``fakes.script.Script``; the CLI runs with an empty one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
@@ -52,21 +55,22 @@ from tollgate.dialects.bedrock import converse as bedrock_converse
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.dialects.openai import embeddings as openai_embeddings
 from tollgate.errors import GatewayError, InvalidRequest, upstream_error_for_status
+from tollgate.fakes.behaviours import Calls, misbehave, stream_failure
 from tollgate.fakes.guardrails import apply_guardrail_handlers, converse_guardrail
 from tollgate.fakes.holds import Holds
 from tollgate.fakes.invoke import aws_error, chunk_frame, invoke_anthropic, invoke_embedding, json_answer
 from tollgate.fakes.prompts import get_prompt_route
+from tollgate.fakes.script import Script, Wire
 from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY, sigv4_problem
 from tollgate.framing.eventstream import CONTENT_TYPE as EVENT_STREAM
 from tollgate.providers import fake
 
 _MALFORMED = "Malformed input request, please reformat your input"
-_ERROR_MODEL = re.compile(r"error-(\d{3})")
-_HANG_MODEL = re.compile(r"(?<![a-z])hang(?![a-z])")
-_SLOW_MODEL = re.compile(r"slow-(\d+)")
-_FLAKY_MODEL = re.compile(r"flaky-(\d+)(?:-(\d{3}))?")
-_STREAM_FAIL_MODEL = re.compile(r"stream-(error|drop|cut)-after-(\d+)")
-_HANG_LIMIT = 120.0  # a hung request still ends eventually, so the server can shut down
+_WIRES: dict[ChatDialect, Wire] = {
+    openai_chat: "openai",
+    anthropic_messages: "anthropic",
+    bedrock_converse: "bedrock",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,80 +102,12 @@ def _pause(bounds: tuple[float, float], rng: random.Random) -> float:
     return low if low == high else rng.uniform(low, high)
 
 
-def _injected_error(model: str) -> GatewayError | None:
-    match = _ERROR_MODEL.search(model)
-    if not match:
-        return None
-    status = int(match.group(1))
-    message = "Input is too long for requested model." if status == 400 else f"fake upstream error {status}"
-    err = upstream_error_for_status(status, message, retry_after=1.0 if status == 429 else None)
-    err.status = status
-    return err
-
-
-@dataclass(frozen=True, slots=True)
-class StreamFailure:
-    """``stream-<how>-after-<k>``: fail after ``after`` events; ``how`` is error, drop or cut."""
-
-    after: int
-    how: str
-
-
-def stream_failure(model: str) -> StreamFailure | None:
-    match = _STREAM_FAIL_MODEL.search(model)
-    if not match:
-        return None
-    return StreamFailure(int(match.group(2)), match.group(1))
-
-
-async def _hang(request: Request) -> None:
-    """Wait until the client goes away (or a long while), as a stuck upstream would."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + _HANG_LIMIT
-    while loop.time() < deadline and not await request.is_disconnected():
-        await asyncio.sleep(0.05)
-
-
-class _Calls:
-    """Calls per model name for one app; ``flaky-<n>`` models fail while their count is ≤ n."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-
-    def count(self, model: str) -> int:
-        n = self.counts.get(model, 0) + 1
-        self.counts[model] = n
-        return n
-
-
-async def _misbehave(request: Request, model: str, calls: _Calls) -> GatewayError | None:
-    """Count the call and act out the model name's behaviour; an error to answer with, or None."""
-    n = calls.count(model)
-    if _HANG_MODEL.search(model):
-        await _hang(request)
-        err = upstream_error_for_status(504, "fake upstream hung")
-        err.status = 504
-        return err
-    slow = _SLOW_MODEL.search(model)
-    if slow:
-        await asyncio.sleep(int(slow.group(1)) / 1000)
-    flaky = _FLAKY_MODEL.search(model)
-    if flaky and n <= int(flaky.group(1)):
-        status = int(flaky.group(2) or 503)
-        retry_after = 1.0 if status == 429 else None
-        err = upstream_error_for_status(status, f"fake upstream flaky: call {n} of {model} fails",
-                                        retry_after=retry_after)
-        err.status = status
-        return err
-    return _injected_error(model)
-
-
 def _render_error(dialect: ChatDialect, err: GatewayError) -> Response:
     status, body, headers = dialect.render_error(err)
     return Response(body, status, headers=dict(headers), media_type="application/json")
 
 
-def _signature_problem(request: Request, body: bytes, aws: AwsTestCredentials) -> Response | None:
+def _signature_problem(request: Request, body: bytes, script: Script) -> Response | None:
     headers = {name.lower(): value for name, value in request.headers.items()}
     if not headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 "):
         return None
@@ -180,7 +116,7 @@ def _signature_problem(request: Request, body: bytes, aws: AwsTestCredentials) -
     if query:
         raw_path = f"{raw_path}?{query}"
     problem = sigv4_problem(
-        request.method, raw_path, headers, body, {aws.access_key_id: aws.secret_access_key}
+        request.method, raw_path, headers, body, script.aws_secrets, script.aws_session_tokens
     )
     return None if problem is None else aws_error(403, *problem)
 
@@ -189,18 +125,33 @@ def create_fake_app(
     pacing: Pacing = Pacing(),
     rng: random.Random | None = None,
     aws: AwsTestCredentials = AwsTestCredentials(),
+    script: Script | None = None,
 ) -> Starlette:
+    """The fake upstream app; ``script`` (``fakes/script.py``) adds a test's scripted behaviour."""
     rng = rng or random.Random()
-    calls, holds = _Calls(), Holds()
+    calls, holds = Calls(), Holds()
+    script = script if script is not None else Script()
+    script.aws_secrets.setdefault(aws.access_key_id, aws.secret_access_key)
+
+    def signature_problem(request: Request, body: bytes) -> Response | None:
+        return _signature_problem(request, body, script)
+
+    def refused(request: Request, body: bytes, wire: Wire) -> Response | None:
+        """Recorded, then refused for a bad signature (Bedrock) or as the script says."""
+        script.note(request, body)
+        if wire == "bedrock":
+            rejected = signature_problem(request, body)
+            if rejected is not None:
+                return rejected
+        return script.refusal(request, wire)
 
     async def chat(
         request: Request, dialect: ChatDialect, model: str | None = None, stream: bool | None = None
     ) -> Response:
         raw = await request.body()
-        if dialect is bedrock_converse:
-            rejected = _signature_problem(request, raw, aws)
-            if rejected is not None:
-                return rejected
+        rejected = refused(request, raw, _WIRES[dialect])
+        if rejected is not None:
+            return rejected
         try:
             parsed: ChatRequest = dialect.parse_request(raw, model=model)
         except GatewayError as exc:
@@ -209,7 +160,7 @@ def create_fake_app(
         if stream is not None:
             parsed = replace(parsed, stream=stream)
         await asyncio.sleep(_pause(pacing.latency, rng))
-        injected = await _misbehave(request, parsed.model, calls)
+        injected = await misbehave(request, parsed.model, calls)
         await holds.wait(parsed.model)
         if injected is not None:
             status, body, headers = dialect.render_error(injected)
@@ -218,9 +169,12 @@ def create_fake_app(
         if dialect is bedrock_converse:
             answer = converse_guardrail(parsed, answer)
         if not parsed.stream:
+            if script.reply is not None:
+                return json_answer(script.reply)
             return Response(dialect.render_response(answer), media_type="application/json")
         encoder = dialect.stream_encoder(parsed)
         failure = stream_failure(parsed.model)
+        last_error = script.stream_error
 
         async def chunks() -> AsyncIterator[bytes]:
             for i, event in enumerate(fake.stream_events(answer)):
@@ -243,7 +197,7 @@ def create_fake_app(
                 data = encoder.encode(event)
                 if data:
                     yield data
-            tail = encoder.close()
+            tail = encoder.close() if last_error is None else encoder.error(last_error)
             if tail:
                 yield tail
 
@@ -260,13 +214,17 @@ def create_fake_app(
         return await chat(request, bedrock_converse, model=request.path_params["model_id"], stream=stream)
 
     async def embeddings(request: Request) -> Response:
+        raw = await request.body()
+        rejected = refused(request, raw, "openai")
+        if rejected is not None:
+            return rejected
         try:
-            parsed = openai_embeddings.parse_request(await request.body())
+            parsed = openai_embeddings.parse_request(raw)
         except GatewayError as exc:
             status, body, headers = openai_chat.render_error(exc)
             return Response(body, status, headers=dict(headers), media_type="application/json")
         await asyncio.sleep(_pause(pacing.latency, rng))
-        injected = await _misbehave(request, parsed.model, calls)
+        injected = await misbehave(request, parsed.model, calls)
         if injected is not None:
             return _render_error(openai_chat, injected)
         answer = fake.embed(parsed)
@@ -277,13 +235,13 @@ def create_fake_app(
 
     async def invoke(request: Request) -> Response:
         raw = await request.body()
-        rejected = _signature_problem(request, raw, aws)
+        rejected = refused(request, raw, "bedrock")
         if rejected is not None:
             return rejected
         model_id: str = request.path_params["model_id"]
         stream = request.url.path.endswith("-with-response-stream")
         await asyncio.sleep(_pause(pacing.latency, rng))
-        injected = await _misbehave(request, model_id, calls)
+        injected = await misbehave(request, model_id, calls)
         if injected is not None:
             return _render_error(bedrock_converse, injected)
         try:
@@ -305,8 +263,12 @@ def create_fake_app(
         return json_answer({"echo": body, "model": model_id})
 
     async def count_tokens(request: Request) -> Response:
+        body = await request.body()
+        rejected = refused(request, body, "anthropic")
+        if rejected is not None:
+            return rejected
         try:
-            raw = orjson.loads(await request.body())
+            raw = orjson.loads(body)
             if not isinstance(raw, dict):
                 raise InvalidRequest("body: expected an object", param="body")
             # count_tokens takes no max_tokens; the Messages parser wants one.
@@ -326,9 +288,7 @@ def create_fake_app(
             calls.counts.clear()
         return json_answer(calls.counts)
 
-    apply_guardrail, guardrail_calls = apply_guardrail_handlers(
-        lambda request, body: _signature_problem(request, body, aws)
-    )
+    apply_guardrail, guardrail_calls = apply_guardrail_handlers(signature_problem)
     app = Starlette()
     app.add_route("/_fake/calls", call_counts, methods=["GET", "DELETE"])
     app.add_route("/_fake/guardrails", guardrail_calls, methods=["GET", "DELETE"])
@@ -343,7 +303,7 @@ def create_fake_app(
     app.add_route("/model/{model_id:path}/invoke", invoke, methods=["POST"])
     app.add_route("/model/{model_id:path}/invoke-with-response-stream", invoke, methods=["POST"])
     app.add_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])
-    prompts = get_prompt_route(lambda request, body: _signature_problem(request, body, aws), calls.count)
+    prompts = get_prompt_route(signature_problem, calls.count)
     app.add_route("/prompts/{prompt_id:path}/", prompts, methods=["GET"])
     app.add_route("/_fake/release/{tag}", holds.release, methods=["POST"])
     return app

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import httpx
 import yaml
 
 from tests.e2e.admin_env import database
-from tests.e2e.servers import _wait_ready, free_port
+from tests.e2e.servers import free_port, process
 from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -93,25 +92,11 @@ class Served:
 
 @contextmanager
 def _process(args: Sequence[str], ready: str, env: Mapping[str, str]) -> Iterator[Path]:
-    log = Path(tempfile.mkstemp(prefix="tollgate-reference-", suffix=".log")[1])
-    full = {**os.environ, **env, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tollgate", *args],
-            stdout=out, stderr=subprocess.STDOUT, env=full, start_new_session=True,
-        )
-    try:
-        _wait_ready(proc, ready, log)
-        yield log
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.unlink(missing_ok=True)
+    with process(args, ready, env) as log:
+        try:
+            yield log
+        finally:
+            log.unlink(missing_ok=True)
 
 
 @contextmanager
