@@ -111,7 +111,7 @@ def test_csrf_refusals(watched: Watched, base: str) -> None:
     cookie = next(c for c in page.context.cookies() if c["name"] == "tollgate_session")
     jar = {"tollgate_session": cookie["value"]}
     with httpx.Client(base_url=base, cookies=jar, timeout=10) as client:
-        csrf = client.get("/ui/auth/session").json()["login_csrf"]
+        csrf = client.get("/ui/auth/session").json()["csrf"]
         refused = client.post("/key/generate", json={"key_alias": "csrf-missing"})
         assert refused.status_code == 403 and "CSRF" in refused.json()["error"]["message"]
         wrong = client.post("/key/generate", json={"key_alias": "csrf-wrong"},
