@@ -322,7 +322,9 @@ async def test_redis_window_totals_follow_the_in_memory_store_over_random_traffi
             now += rng.choice((0.0, 0.3, 0.9, 1.0, 2.5, 7.0)) if step % 150 else 75.0
             if admitted and rng.random() < 0.4:
                 member, bucket, amounts = admitted.pop(rng.randrange(len(admitted)))
-                adjust = tuple(WindowAdjust(k, bucket, rng.randint(-3 * a - 5, 40)) for k, a in amounts.items())
+                adjust = tuple(
+                    WindowAdjust(k, bucket, rng.randint(-3 * a - 5, 40)) for k, a in amounts.items()
+                )
                 settlement = Settlement(now, member, windows=adjust)
                 assert await redis_store.settle(settlement) == await memory.settle(settlement)
                 continue
