@@ -299,3 +299,50 @@ async def test_concurrent_admissions_admit_exactly_the_limit(store: CounterStore
     burst = [_window(T0, "w:burst", n // 2, 1, f"m{i}") for i in range(n)]
     results = await asyncio.gather(*(store.admit(admission) for admission in burst))
     assert sum(r.admitted for r in results) == n // 2
+
+
+async def test_redis_window_totals_follow_the_in_memory_store_over_random_traffic() -> None:
+    """Redis keeps a running total per window (``_t``) and deletes the seconds that left it;
+    over random admissions, settlements (up, down, below zero, into buckets already gone) and
+    gaps longer than a window, every admission sees the same window totals as the in-memory
+    store, which sums its buckets each time."""
+    if not await redis_reachable():
+        missing("Redis is not reachable at 127.0.0.1:6379")
+    import random
+
+    rng = random.Random(17)
+    prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
+    redis_store = RedisCounterStore.from_url(REDIS_URL, prefix=prefix, timeout=5.0)
+    memory = MemoryCounterStore()
+    keys = ("w:a", "w:b")
+    admitted: list[tuple[str, int, dict[str, int]]] = []  # member, bucket, amounts
+    now = T0
+    try:
+        for step in range(600):
+            now += rng.choice((0.0, 0.3, 0.9, 1.0, 2.5, 7.0)) if step % 150 else 75.0
+            if admitted and rng.random() < 0.4:
+                member, bucket, amounts = admitted.pop(rng.randrange(len(admitted)))
+                adjust = tuple(
+                    WindowAdjust(k, bucket, rng.randint(-3 * a - 5, 40)) for k, a in amounts.items()
+                )
+                settlement = Settlement(now, member, windows=adjust)
+                assert await redis_store.settle(settlement) == await memory.settle(settlement)
+                continue
+            member = uuid.uuid4().hex
+            amounts = {k: rng.randint(0, 30) for k in keys}
+            admission = CounterAdmission(
+                now, member, windows=tuple(WindowCheck(k, 10_000, amounts[k]) for k in keys)
+            )
+            in_redis, in_memory = await redis_store.admit(admission), await memory.admit(admission)
+            assert (in_redis.admitted, in_redis.used) == (in_memory.admitted, in_memory.used), step
+            admitted.append((member, int(now), amounts))
+        # A window full to its limit refuses alike, with the same retry-after from its buckets.
+        total = (await memory.admit(_window(now, "w:a", 1_000_000, 0))).used[0]
+        tight = CounterAdmission(now, "last", windows=(WindowCheck("w:a", max(total, 1), 1),))
+        in_redis, in_memory = await redis_store.admit(tight), await memory.admit(tight)
+        assert (in_redis.admitted, in_redis.current, in_redis.retry_after) == (
+            in_memory.admitted, in_memory.current, in_memory.retry_after,
+        )
+    finally:
+        await redis_store.close()
+        await drop_prefix(prefix)

@@ -14,8 +14,8 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
+from functools import partial
 
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -26,6 +26,7 @@ from tollgate.dialects import ChatDialect, StreamEncoder
 from tollgate.dialects.openai import chat as openai_chat
 from tollgate.dialects.openai import embeddings as openai_embeddings
 from tollgate.edge.limits import RequestLimits, check_enforced, enforced_params, read_body
+from tollgate.edge.streaming import CoalescingStream
 from tollgate.errors import GatewayError
 from tollgate.gateway import Gateway, StreamResult
 from tollgate.policy.tokens import estimate_input_tokens
@@ -187,11 +188,11 @@ class Inference:
                 headers["x-request-id"] = request_id
                 headers["cache-control"] = "no-cache"
                 body = _encode(opened.events, encoder, request_id, self._tracing, root)
-                return StreamingResponse(
+                return CoalescingStream(
                     body,
                     media_type=encoder.content_type,
                     headers=headers,
-                    background=BackgroundTask(_close, body, opened, root),
+                    close=partial(_close, body, opened, root),
                 )
             result = await self._gateway.chat(call)
             result.headers["x-request-id"] = request_id

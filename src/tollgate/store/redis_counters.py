@@ -47,6 +47,7 @@ class RedisCounterStore:
     ) -> None:
         self._wire = wire
         self._tag = "{" + prefix + "}:"
+        self._windows = self._tag + "v2:"  # the window hashes' layout (redis_scripts), versioned
         self.owner = owner or os.urandom(8).hex()
         self.lease = lease
         self._replicas = self._tag + "replicas"
@@ -63,7 +64,7 @@ class RedisCounterStore:
         return cls(RedisWire(url, timeout=timeout, connect_timeout=timeout), prefix=prefix, lease=lease)
 
     async def admit(self, admission: CounterAdmission) -> AdmissionResult:
-        tag = self._tag
+        tag, windows = self._tag, self._windows
         keys: list[str] = [self._replicas, self._record]
         now = admission.now
         args: list[Any] = [
@@ -76,7 +77,7 @@ class RedisCounterStore:
             seed = budget.seed if budget.seed is not None else -1
             args += (budget.limit, 1 if budget.strict else 0, seed, ttl(budget.expires, now))
         for window in admission.windows:
-            keys.append(tag + window.key)
+            keys.append(windows + window.key)
             args += (window.limit, window.amount, window.group)
         for slot in admission.slots:
             keys.append(tag + slot.key)
@@ -106,14 +107,14 @@ class RedisCounterStore:
         return AdmissionResult(False, kind, index, current, reserved, retry, via="redis")
 
     async def settle(self, settlement: Settlement) -> tuple[int, ...]:
-        tag = self._tag
+        tag, windows = self._tag, self._windows
         keys: list[str] = [self._record]
         args: list[Any] = [
             repr(settlement.now), settlement.window_seconds, settlement.member,
             len(settlement.windows), len(settlement.spends),
         ]
         for adjust in settlement.windows:
-            keys.append(tag + adjust.key)
+            keys.append(windows + adjust.key)
             args += (adjust.bucket, adjust.delta)
         for spend in settlement.spends:
             keys.append(tag + spend.key)

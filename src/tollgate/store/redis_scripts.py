@@ -2,8 +2,14 @@
 heartbeat. Each runs atomically in Redis; together they implement ``store/counters.py``'s
 semantics, exactly as ``memory_counters.MemoryCounterStore`` does in one process.
 
-Layout (every key starts with the deployment's hash tag ``{prefix}:``): windows (``w:…``) are
-hashes ``second → count`` (expire ``window + 2`` s after their last write); slots (``slot:…``),
+Layout (every key starts with the deployment's hash tag ``{prefix}:``): windows (``v2:w:…``) are
+hashes ``second → count`` plus ``_t``, the sum of the buckets present, and ``_lo``, the oldest
+second that may still have one (expire ``window + 2`` s after their last write). Every change of a
+bucket changes ``_t`` by as much, so admission reads a window with ``HMGET _t _lo`` and deletes
+only the seconds that left it since the last admission (one ``HGET`` each, about one a second
+under load) instead of reading and summing all 61 buckets (``HGETALL``) for every request; a hash
+without them (new, or not cleaned for 64 s) is summed once with ``HGETALL``. ``v2:`` keeps these
+hashes apart from the plain ones of earlier versions during a rolling upgrade. Slots (``slot:…``),
 in-flight cost (``held:…``) and spend totals (``s:…``) are integer strings (nano-dollars for
 money); ``replicas`` is a sorted set ``owner → lease expiry``; ``i:<owner>`` is a hash
 ``member → record`` (a cjson array ``[key, amount, …]`` of what the admission took, or ``"x"``
@@ -22,6 +28,36 @@ from __future__ import annotations
 # Reply: {1, '', -1, 0, 0, #dropped, dropped…, used…} | {0, kind, index, current, reserved, buckets…}
 #        | {2, 'missing', -1, 0, 0, indices…}
 ADMIT = """
+local function window_total(key, oldest)
+  local meta = redis.call('HMGET', key, '_t', '_lo')
+  local total, lo = tonumber(meta[1]), tonumber(meta[2])
+  if total and lo and oldest - lo <= 64 then
+    if lo < oldest then
+      for b = lo, oldest - 1 do
+        local c = redis.call('HGET', key, b)
+        if c then
+          total = total - tonumber(c)
+          redis.call('HDEL', key, b)
+        end
+      end
+      redis.call('HSET', key, '_t', total, '_lo', oldest)
+    end
+    return total
+  end
+  local flat = redis.call('HGETALL', key)
+  if #flat == 0 then return 0 end
+  local stale = {}
+  total = 0
+  for j = 1, #flat, 2 do
+    local b = tonumber(flat[j])
+    if b then
+      if b < oldest then stale[#stale + 1] = flat[j] else total = total + tonumber(flat[j + 1]) end
+    end
+  end
+  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
+  redis.call('HSET', key, '_t', total, '_lo', oldest)
+  return total
+end
 local now = tonumber(ARGV[1])
 local second = math.floor(now)
 local window = tonumber(ARGV[2])
@@ -71,24 +107,18 @@ for i = 1, nw do
   local limit, group = tonumber(ARGV[a]), tonumber(ARGV[a + 2])
   used[i] = 0
   if group == 0 or not dropped[group] then
-    local flat = redis.call('HGETALL', KEYS[k])
-    local total, stale, live = 0, {}, {}
-    for j = 1, #flat, 2 do
-      local b = tonumber(flat[j])
-      if b < oldest then
-        stale[#stale + 1] = flat[j]
-      else
-        local c = tonumber(flat[j + 1])
-        total = total + c
-        live[#live + 1] = b
-        live[#live + 1] = c
-      end
-    end
-    if #stale > 0 then redis.call('HDEL', KEYS[k], unpack(stale)) end
+    local total = window_total(KEYS[k], oldest)
     if total >= limit then
       if group == 0 then
         local out = {0, 'window', i - 1, total, 0}
-        for j = 1, #live do out[#out + 1] = live[j] end
+        local flat = redis.call('HGETALL', KEYS[k])
+        for j = 1, #flat, 2 do
+          local b = tonumber(flat[j])
+          if b and b >= oldest then
+            out[#out + 1] = b
+            out[#out + 1] = tonumber(flat[j + 1])
+          end
+        end
         return out
       end
       dropped[group] = true
@@ -117,6 +147,7 @@ for i = 1, nw do
   local group, amount = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 1])
   if amount ~= 0 and (group == 0 or not dropped[group]) then
     redis.call('HINCRBY', KEYS[k], second, amount)
+    redis.call('HINCRBY', KEYS[k], '_t', amount)
     redis.call('EXPIRE', KEYS[k], window + 2)
   end
   k, a = k + 1, a + 3
@@ -171,9 +202,15 @@ local k, a = 2, 6
 for i = 1, nw do
   local bucket, delta = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
   if bucket >= oldest and redis.call('HEXISTS', KEYS[k], ARGV[a]) == 1 then
-    if redis.call('HINCRBY', KEYS[k], ARGV[a], delta) < 0 then redis.call('HSET', KEYS[k], ARGV[a], 0) end
+    local value, applied = redis.call('HINCRBY', KEYS[k], ARGV[a], delta), delta
+    if value < 0 then
+      redis.call('HSET', KEYS[k], ARGV[a], 0)
+      applied = delta - value
+    end
+    redis.call('HINCRBY', KEYS[k], '_t', applied)
   elseif delta > 0 then
     redis.call('HINCRBY', KEYS[k], second, delta)
+    redis.call('HINCRBY', KEYS[k], '_t', delta)
     redis.call('EXPIRE', KEYS[k], window + 2)
   end
   k, a = k + 1, a + 2
