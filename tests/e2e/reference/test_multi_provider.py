@@ -1,10 +1,8 @@
 """The examples' ``multi-provider.yaml`` served with the environment it references: several
 deployments under one model name (Bedrock, Anthropic and OpenAI upstreams), Titan embeddings,
 models added at run time (``store_model_in_db: true``), Redis from ``REDIS_HOST``/``REDIS_PORT``
-and the internal-user budget defaults.
-
-Not covered here because other changes are bringing them: the Bedrock guardrail and the Redis
-response cache the config also turns on."""
+and the internal-user budget defaults, with the Bedrock guardrail (default on, during_call, on the
+fake Bedrock's ApplyGuardrail) and the Redis response cache the config also turns on."""
 
 from __future__ import annotations
 
@@ -106,3 +104,15 @@ def test_internal_users_get_the_configured_budget(gw: Served) -> None:
     reply = httpx.post(f"{gw.url}/v1/chat/completions", headers=bearer(created.json()["key"]), timeout=30,
                        json=chat_body("anthropic.claude-3-haiku-20240307-v1:0", f"hi {uuid.uuid4().hex}"))
     assert reply.status_code == 200, reply.text
+
+
+def test_the_guardrail_runs_and_the_cache_answers_the_same_question(gw: Served) -> None:
+    body = chat_body("gpt-4o", f"cache me {uuid.uuid4().hex}")
+    with httpx.Client(timeout=30, headers=bearer(MASTER)) as http:
+        first = http.post(f"{gw.url}/v1/chat/completions", json=body)
+        again = http.post(f"{gw.url}/v1/chat/completions", json=body)
+    assert first.status_code == again.status_code == 200, (first.text, again.text)
+    assert first.headers["x-litellm-applied-guardrails"] == "bedrock-pre-guard"
+    assert "x-litellm-cache-key" not in first.headers
+    assert "x-litellm-cache-key" in again.headers
+    assert again.json()["choices"][0]["message"] == first.json()["choices"][0]["message"]
