@@ -29,13 +29,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tollgate.errors import Conflict, NotFound, StoreUnavailable
 from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, Search, StoreTx
-from tollgate.store.aggregate import Aggregator, day_of
+from tollgate.store.aggregate import AGGREGATED, Aggregator, day_of
 from tollgate.store.connectivity import unavailable_reason
 from tollgate.store.records import (
     AuditEntry,
     SpendGroup,
     SpendRow,
 )
+from tollgate.store.rollup_reads import rollup_groups
+from tollgate.store.rollups import add_rows, rebuild
 from tollgate.store.sql_engine import make_engine
 from tollgate.store.sql_principals import PrincipalReads
 from tollgate.store.sql_rows import (
@@ -55,6 +57,7 @@ from tollgate.store.sql_rows import (
 )
 
 R = TypeVar("R")
+PURGE_BATCH = 5000  # spend-log rows deleted per transaction by retention
 
 
 class SqlTable(Generic[R]):
@@ -200,6 +203,7 @@ class SqlStore(PrincipalReads):
                 return
             bulk = self._spend_insert
             await conn.exec_driver_sql(bulk.sql, bulk.params([spend_row(r) for r in rows]))
+            await conn.run_sync(add_rows, rows)
             totals: dict[tuple[int, str], Decimal] = {}
             for r in rows:
                 for index, entity_id in enumerate((r.api_key, r.user_id, r.team_id, r.org_id)):
@@ -235,10 +239,12 @@ class SqlStore(PrincipalReads):
     ) -> list[SpendGroup]:
         column = GROUP_COLUMNS[group_by] if group_by else None
         async with self._connect() as conn:
+            rolled = await rollup_groups(conn, column, by_day, filters, start, end)
+            if rolled is not None:
+                return rolled
             if conn.dialect.name != "sqlite":
                 return await _sql_groups(conn, column, by_day, filters, start, end)
-            cols = [SPEND.c[c] for c in ("spend", "prompt_tokens", "completion_tokens", "status_code")]
-            cols += [SPEND.c.started_at] + ([SPEND.c[column]] if column else [])
+            cols = [SPEND.c[c] for c in AGGREGATED] + ([SPEND.c[column]] if column else [])
             query = _spend_where(select(*cols), filters, start, end)
             aggregator = Aggregator(column, by_day)
             async for row in (await conn.stream(query)).mappings():
@@ -246,9 +252,23 @@ class SqlStore(PrincipalReads):
             return aggregator.groups
 
     async def purge_spend_logs(self, before: datetime) -> int:
+        """In batches of ``PURGE_BATCH`` rows, each its own short transaction, so writers never
+        wait long for the table; the rollups are left alone (they keep the totals)."""
+        purged = 0
+        oldest = select(SPEND.c.request_id).where(SPEND.c.started_at < before)
+        while True:
+            async with self._begin() as conn:
+                batch = oldest.order_by(SPEND.c.started_at).limit(PURGE_BATCH).scalar_subquery()
+                result = await conn.execute(delete(SPEND).where(SPEND.c.request_id.in_(batch)))
+                deleted = int(result.rowcount or 0)
+            purged += deleted
+            if deleted < PURGE_BATCH:
+                return purged
+
+    async def rebuild_rollups(self) -> int:
+        """Recompute the spend rollups from the spend log (``store/rollups.py``); rollup rows written."""
         async with self._begin() as conn:
-            result = await conn.execute(delete(SPEND).where(SPEND.c.started_at < before))
-            return int(result.rowcount or 0)
+            return await conn.run_sync(rebuild)
 
     async def audit_logs(
         self,
@@ -338,6 +358,9 @@ async def _sql_groups(
         func.sum(SPEND.c.prompt_tokens).label("prompt_tokens"),
         func.sum(SPEND.c.completion_tokens).label("completion_tokens"),
         failed.label("failed"),
+        func.sum(SPEND.c.cache_read_tokens).label("cache_read"),
+        func.sum(SPEND.c.cache_write_tokens).label("cache_write"),
+        func.sum(case((SPEND.c.cache_hit, 1), else_=0)).label("cache_hits"),
     )
     query = _spend_where(query, filters, start, end)
     if keys:
@@ -356,6 +379,9 @@ async def _sql_groups(
                 int(row["prompt_tokens"] or 0),
                 int(row["completion_tokens"] or 0),
                 int(row["failed"] or 0),
+                int(row["cache_read"] or 0),
+                int(row["cache_write"] or 0),
+                int(row["cache_hits"] or 0),
             )
         )
     out.sort(key=lambda g: (g.day or "", -g.spend, g.group or ""))
