@@ -225,8 +225,15 @@ class MemoryStore:
         end: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
+        after: tuple[datetime, str] | None = None,
     ) -> list[SpendRow]:
-        return self._matching(filters, start, end)[offset : offset + limit]
+        rows = self._matching(filters, start, end)
+        if after is not None:
+            at, request_id = after
+            rows = [
+                r for r in rows if r.started_at < at or (r.started_at == at and r.request_id > request_id)
+            ]
+        return rows[offset : offset + limit]
 
     async def spend_groups(
         self,

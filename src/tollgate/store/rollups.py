@@ -79,8 +79,9 @@ def _insert_head(table: str) -> str:
     return f"INSERT INTO {table} AS r ({', '.join((*KEY_COLUMNS, *_SUMS))}) "
 
 
-def pg_statements(where: str) -> list[str]:
-    """The statements that add the spend rows matching ``where`` to every rollup."""
+def pg_statements(where: str, *, ordered: bool = True) -> list[str]:
+    """The statements that add the spend rows matching ``where`` to every rollup; ``ordered``:
+    in primary-key order, so concurrent batches lock shared rollup rows in the same order."""
     out = []
     for table, views, unit in _GRAINS:
         entity_views = [v for v in views if v != "tag"]
@@ -93,8 +94,8 @@ def pg_statements(where: str) -> list[str]:
         out.append(
             _insert_head(table)
             + f"SELECT CASE GROUPING({', '.join(_ALIASES.values())}) {cases} END, {dims}, '', b, "
-            + f"{_MEASURE_SQL} FROM ({source}) s GROUP BY GROUPING SETS ({sets}) "
-            + "ORDER BY 1, 2, 3, 4, 5, 6, 7, 8"
+            + f"{_MEASURE_SQL} FROM ({source}) s GROUP BY GROUPING SETS ({sets})"
+            + (" ORDER BY 1, 2, 3, 4, 5, 6, 7, 8" if ordered else "")
             + _upsert_tail(table)
         )
         if "tag" in views:
@@ -102,14 +103,15 @@ def pg_statements(where: str) -> list[str]:
                 _insert_head(table)
                 + f"SELECT 'tag', '', '', '', '', '', x.tag, b, {_MEASURE_SQL} FROM ({source}) s "
                 + "CROSS JOIN LATERAL (SELECT DISTINCT value FROM json_array_elements_text(s.tags)) "
-                + "AS x(tag) GROUP BY b, x.tag ORDER BY 7, 8"
+                + "AS x(tag) GROUP BY b, x.tag"
+                + (" ORDER BY 7, 8" if ordered else "")
                 + _upsert_tail(table)
             )
     return out
 
 
 _BATCH_STATEMENTS = pg_statements("request_id = ANY(:ids)")
-_REBUILD_STATEMENTS = pg_statements("TRUE")
+_REBUILD_STATEMENTS = pg_statements("TRUE", ordered=False)  # the rebuild holds the tables alone
 
 
 # ---------------------------------------------------------------- SQLite: Python sums in Decimal
@@ -238,8 +240,11 @@ def rebuild(conn: Connection) -> int:
     if conn.dialect.name == "postgresql":
         conn.execute(text(f"TRUNCATE {HOURLY}, {DAILY}"))
         conn.execute(text("SET LOCAL work_mem = '256MB'"))
+        conn.execute(text("SET LOCAL jit = off"))
         for statement in _REBUILD_STATEMENTS:
             conn.execute(text(statement))
+        # Fresh statistics: the planner would otherwise take the new tables for empty ones.
+        conn.execute(text(f"ANALYZE {HOURLY}, {DAILY}"))
     else:
         for name in (HOURLY, DAILY):
             conn.execute(delete(T[name]))

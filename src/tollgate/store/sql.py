@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import (
     Dialect,
     Table,
+    and_,
     case,
     delete,
     func,
@@ -221,8 +222,14 @@ class SqlStore(PrincipalReads):
         end: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
+        after: tuple[datetime, str] | None = None,
     ) -> list[SpendRow]:
         query = _spend_where(select(SPEND), filters, start, end)
+        if after is not None:
+            at, request_id = after
+            # The plain bound lets the (…, started_at) index start the scan at the cursor.
+            later = and_(SPEND.c.started_at == at, SPEND.c.request_id > request_id)
+            query = query.where(SPEND.c.started_at <= at, or_(SPEND.c.started_at < at, later))
         query = query.order_by(SPEND.c.started_at.desc(), SPEND.c.request_id).offset(offset).limit(limit)
         async with self._connect() as conn:
             result = await conn.execute(query)
