@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from tests.services import postgres_database
-from tollgate.store.records import SpendRow
+from tollgate.store.records import SpendQuery, SpendRow
 from tollgate.store.rollup_reads import choose
 from tollgate.store.rollup_tables import DAILY, DAILY_VIEWS, DIMENSIONS, HOURLY, HOURLY_VIEWS, VIEWS
 from tollgate.store.schema import migrate
@@ -156,6 +156,29 @@ async def check_groups(store: SqlStore, rows: Sequence[SpendRow], kept: Sequence
                 assert got == want, (group_by, filters, start, end, by_day)
 
 
+RECORD_WINDOWS = [
+    (BASE, None), (BASE + timedelta(minutes=90), BASE + timedelta(hours=50, minutes=7)),
+    (BASE + timedelta(hours=5, seconds=1), BASE + timedelta(hours=5, minutes=30)),
+    (BASE + timedelta(days=1), BASE + timedelta(days=2)),
+]
+RECORD_KINDS = {"key": ("api_key", "k1"), "user": ("user_id", "u2"), "team": ("team_id", "t1"),
+                "org": ("org_id", "o1"), "proxy": (None, "proxy")}
+
+
+async def check_spend_of_record(store: SqlStore, rows: Sequence[SpendRow]) -> None:
+    """Budget windows of any shape: whole hours from the hourly rollup, the ends from the log."""
+    queries = [SpendQuery(kind, entity, start, end)
+               for kind, (_, entity) in RECORD_KINDS.items() for start, end in RECORD_WINDOWS]
+    want = []
+    for q in queries:
+        column = RECORD_KINDS[q.kind][0]
+        want.append(sum((r.spend for r in rows
+                         if (column is None or getattr(r, column) == q.entity_id)
+                         and q.start is not None and r.started_at >= q.start
+                         and (q.end is None or r.started_at < q.end)), Decimal(0)))
+    assert await store.spend_of_record(queries) == want
+
+
 async def _clear(store: SqlStore) -> None:
     async with store.engine.begin() as conn:
         for name in ("tollgate_spend_logs", HOURLY, DAILY):
@@ -171,6 +194,7 @@ async def _property(store: SqlStore, batches: list[list[SpendRow]], cut_hours: i
     want = expected_rollups(everything)
     assert await stored_rollups(store) == want
     await check_groups(store, everything, everything)
+    await check_spend_of_record(store, everything)
 
     await store.rebuild_rollups()
     assert await stored_rollups(store) == want
