@@ -211,6 +211,12 @@ class SqlStore(PrincipalReads):
                     if entity_id and r.spend:
                         totals[(index, entity_id)] = totals.get((index, entity_id), Decimal(0)) + r.spend
             mappers: tuple[Mapper[Any], ...] = (KEYS, USERS, TEAMS, ORGS)
+            if conn.dialect.name == "postgresql":
+                for index, mapper in enumerate(mappers):
+                    amounts = sorted((e, a) for (i, e), a in totals.items() if i == index)
+                    if amounts:
+                        await _add_spend_many(conn, mapper, amounts)
+                return
             for (index, entity_id), amount in totals.items():
                 await _add_spend(conn, mappers[index], entity_id, amount)
 
@@ -324,6 +330,20 @@ async def _add_spend(conn: AsyncConnection, mapper: Mapper[Any], entity_id: str,
             await conn.execute(update(mapper.table).where(where).values(spend=current + amount))
         return
     await conn.execute(update(mapper.table).where(where).values(spend=spend + amount))
+
+
+async def _add_spend_many(
+    conn: AsyncConnection, mapper: Mapper[Any], amounts: Sequence[tuple[str, Decimal]]
+) -> None:
+    """Every entity of one table in one statement (a batch of 500 rows names hundreds of keys:
+    one UPDATE each was most of the writer's time)."""
+    table = mapper.table.name
+    id_column = mapper.id_columns[0]
+    await conn.exec_driver_sql(
+        f"UPDATE {table} AS e SET spend = e.spend + v.amount "
+        f"FROM unnest($1::text[], $2::numeric[]) AS v(id, amount) WHERE e.{id_column} = v.id",
+        ([e for e, _ in amounts], [a for _, a in amounts]),
+    )
 
 
 def _spend_where(
