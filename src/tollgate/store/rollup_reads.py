@@ -5,16 +5,15 @@ filter names an entity dimension (key, user, team, org, model: not ``status``, `
 ``key_alias``), the grouping is one of them (or none), and the time bounds fall on whole days
 (or whole hours, for the views kept hourly). It reads the smallest view that has every dimension
 asked for: one dimension's own view, else the daily cube. Anything else returns ``None`` and the
-store sums the spend log as before. ``rollup_total`` is the same for one entity's window, with
-the parts of the window outside whole hours read from the spend log by its (entity, started_at)
-index, so a budget window of any shape is a few hundred rollup rows plus at most two hours of rows.
+store sums the spend log as before. (Budget windows of any shape are read in
+``sql_principals.spend_of_record``: whole hours from the hourly rollup, the ends from the log.)
 Imports only ``store.records``, ``store.aggregate`` and the table modules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +26,6 @@ from tollgate.store.rollup_tables import DAILY, ENTITY_DIMENSIONS, HOURLY, HOURL
 from tollgate.store.sql_tables import T
 
 _SINGLE = {dims[0]: view for view, dims in VIEWS.items() if len(dims) == 1}
-HOUR = timedelta(hours=1)
 
 
 def _aligned(moment: datetime | None, unit: str) -> bool:
