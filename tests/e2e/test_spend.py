@@ -169,12 +169,13 @@ def test_exact_spend_formats_filters_metrics_and_audit(tmp_path: Path) -> None:
         assert "x-tollgate-next-cursor" not in rest.headers
         assert [r["request_id"] for r in first.json() + rest.json()] == [r["request_id"] for r in logs]
         # The reports (read from the rollups the writer keeps) say what the rows say.
-        activity = httpx.get(f"{url}/user/daily/activity", params={"api_key": info["info"]["token"]}, headers=HEADERS)
+        token = info["info"]["token"]
+        activity = httpx.get(f"{url}/user/daily/activity", params={"api_key": token}, headers=HEADERS)
         totals = activity.json()["metadata"]
         assert (totals["total_api_requests"], totals["total_failed_requests"]) == (4, 1)
         assert Decimal(str(totals["total_spend"])) == Decimal(str(float(3 * one)))
         report = httpx.get(f"{url}/global/spend/report", params={"group_by": "api_key"}, headers=HEADERS)
-        keys = [k for day in report.json() for k in day["api_keys"] if k["api_key"] == info["info"]["token"]]
+        keys = [k for day in report.json() for k in day["api_keys"] if k["api_key"] == token]
         assert sum(k["api_requests"] for k in keys) == 4
 
         assert httpx.get(f"{url}/metrics").status_code == 401  # labels name keys and teams
