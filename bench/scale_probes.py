@@ -96,6 +96,14 @@ def queries(shape: Shape, today: date) -> list[tuple[str, str, dict[str, object]
             "one tag, 30 days [LiteLLM]",
             {"tags": "env:prod", "start_date": d[30], "end_date": t},
         ),
+        ("/ui/api/usage", "UI usage by key, 30 days", {"group_by": "key"}),
+        ("/ui/api/usage", "UI usage by team, 30 days", {"group_by": "team"}),
+        ("/ui/api/usage", "UI usage by model, 90 days", {"group_by": "model", "start_date": d[90]}),
+        ("/ui/api/usage", "UI usage of one user by model", {"group_by": "model", "user_id": user0}),
+        ("/ui/api/budget", "UI budget status of one team", {"team_id": team0}),
+        ("/ui/api/budget", "UI budget status of one key", {"key": key0}),
+        ("/spend/logs/ui", "UI logs, one model, page 1 (50)", {"model": "model-1"}),
+        ("/spend/logs/ui", "UI logs, failures, page 1 (50)", {"status_filter": "failure"}),
     ]
 
 

@@ -140,10 +140,18 @@ def main() -> int:
             summed = Decimal(total).normalize()
             print(f"summed spend:       {summed} (expected {args.requests} × {PER_REQUEST}")
             print(f"                    = {expected.normalize()}) {'OK' if sum_ok else 'MISMATCH'}")
+            # The rollups, kept by both workers' writers concurrently, must say the same.
+            rolled = pg.psql(
+                "SELECT coalesce(sum(requests), 0), coalesce(sum(spend), 0) FROM tollgate_spend_daily "
+                "WHERE view = 'all'", database,
+            ).split("|")
+            rolled_ok = int(rolled[0]) == rows and Decimal(rolled[1]) == Decimal(total)
+            print(f"daily rollup:       {rolled[0]} requests, {Decimal(rolled[1]).normalize()} "
+                  f"{'OK' if rolled_ok else 'MISMATCH'}")
             print(f"load average now:   {loadavg()}")
-            if not rows_ok or not sum_ok:
+            if not rows_ok or not sum_ok or not rolled_ok:
                 print(gateway.log_tail(30))
-            return 0 if rows_ok and sum_ok else 1
+            return 0 if rows_ok and sum_ok and rolled_ok else 1
         finally:
             for server in reversed(servers):
                 server.stop()

@@ -10,9 +10,10 @@
        over the keys, ``--models`` models and a few tag sets, priced per token, 2 % failures.
    The spend table's indexes are dropped for the load and rebuilt after it (the definitions are
    read from the catalogue first, so the schema ends as the migrations made it), the principals'
-   ``spend`` columns are set to their rows' sums, and the tables are ANALYZEd. ``--post-load CMD``
-   runs a shell command with DATABASE_URL set afterwards (e.g. a rollup rebuild, once tollgate has
-   rollups: rows written straight into the spend table bypass whatever the gateway maintains).
+   ``spend`` columns are set to their rows' sums, and the tables are ANALYZEd. Then the post-load
+   step: by default ``tollgate rollups rebuild`` (rows written straight into the spend table bypass
+   the rollups the gateway keeps as it logs), timed; ``--post-load CMD`` runs another shell command
+   with DATABASE_URL set instead (``--post-load ''``: none).
 2. ``tollgate serve`` on that database (one worker, the canned upstream as its model) answers each
    spend API and usage query of ``scale_probes.queries`` over HTTP, ``--repeat`` times: the first
    (cold) time and the median are reported, with status and answer size.
@@ -100,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-load", action="store_true", help="with --database: it is loaded already")
     ap.add_argument("--keep", action="store_true", help="keep the database")
     ap.add_argument(
-        "--post-load", default=None, help="shell command run after the load, with DATABASE_URL set"
+        "--post-load",
+        default=None,
+        help="shell command run after the load, with DATABASE_URL set (default: tollgate rollups rebuild)",
     )
     ap.add_argument("--skip-queries", action="store_true")
     ap.add_argument("--skip-principals", action="store_true", help="skip the cold-key and RSS measurements")
@@ -139,13 +142,17 @@ def main(argv: list[str] | None = None) -> int:
                 capture_output=True,
                 timeout=300,
             )
-            shutil.rmtree(bare.parent, ignore_errors=True)
             timings["tollgate migrate"] = time.perf_counter() - t0
             timings.update(asyncio.run(load(url, args, shape)))
-            if args.post_load:
+            post_load = args.post_load
+            if post_load is None:
+                post_load = shlex.join([*cmd, "rollups", "rebuild", "--config", str(bare)])
+            if post_load:
                 t0 = time.perf_counter()
-                subprocess.run(args.post_load, shell=True, env=env, check=True)
-                timings["--post-load"] = time.perf_counter() - t0
+                subprocess.run(post_load, shell=True, env=env, check=True)
+                name = "tollgate rollups rebuild" if args.post_load is None else "--post-load"
+                timings[name] = time.perf_counter() - t0
+            shutil.rmtree(bare.parent, ignore_errors=True)
         if args.skip_load:
             args.table_size = pg.psql(f"SELECT pg_size_pretty(pg_total_relation_size('{TABLE}'))", database)
         lines += [

@@ -161,6 +161,22 @@ def test_exact_spend_formats_filters_metrics_and_audit(tmp_path: Path) -> None:
         one_id = logs[0]["request_id"]
         by_id = httpx.get(f"{url}/spend/logs", params={"request_id": one_id}, headers=HEADERS).json()
         assert [log["request_id"] for log in by_id] == [one_id]
+        # Keyset pages: a full page names the next page's cursor; following it walks the rest.
+        first = httpx.get(f"{url}/spend/logs", params={"api_key": user_key, "page_size": 3}, headers=HEADERS)
+        cursor = first.headers["x-tollgate-next-cursor"]
+        rest = httpx.get(f"{url}/spend/logs", params={"api_key": user_key, "page_size": 3, "cursor": cursor},
+                         headers=HEADERS)
+        assert "x-tollgate-next-cursor" not in rest.headers
+        assert [r["request_id"] for r in first.json() + rest.json()] == [r["request_id"] for r in logs]
+        # The reports (read from the rollups the writer keeps) say what the rows say.
+        token = info["info"]["token"]
+        activity = httpx.get(f"{url}/user/daily/activity", params={"api_key": token}, headers=HEADERS)
+        totals = activity.json()["metadata"]
+        assert (totals["total_api_requests"], totals["total_failed_requests"]) == (4, 1)
+        assert Decimal(str(totals["total_spend"])) == Decimal(str(float(3 * one)))
+        report = httpx.get(f"{url}/global/spend/report", params={"group_by": "api_key"}, headers=HEADERS)
+        keys = [k for day in report.json() for k in day["api_keys"] if k["api_key"] == token]
+        assert sum(k["api_requests"] for k in keys) == 4
 
         assert httpx.get(f"{url}/metrics").status_code == 401  # labels name keys and teams
         metrics = httpx.get(f"{url}/metrics", headers=HEADERS).text

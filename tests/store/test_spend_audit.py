@@ -59,6 +59,22 @@ async def test_spend_logs_paginate_and_filter(store: Store) -> None:
     assert [r.request_id for r in window] == ["req-2", "req-1"]
 
 
+async def test_spend_logs_keyset_pages_walk_the_log_once(store: Store) -> None:
+    # Ties on started_at are ordered by request id; a keyset page starts right after its cursor.
+    rows = [_row(n, started_at=NOW + timedelta(hours=n // 3)) for n in range(8)]
+    await store.record_spend(rows)
+    everything = [r.request_id for r in await store.spend_logs(limit=100)]
+    walked: list[str] = []
+    after = None
+    while True:
+        page = await store.spend_logs({"user_id": "u1"}, limit=3, after=after)
+        walked += [r.request_id for r in page]
+        if len(page) < 3:
+            break
+        after = (page[-1].started_at, page[-1].request_id)
+    assert walked == everything and sorted(walked) == sorted(r.request_id for r in rows)
+
+
 async def test_spend_groups_exact_by_group_and_day(store: Store) -> None:
     rows = [
         _row(0, model_group="a", spend=Decimal("0.1")),
@@ -84,6 +100,15 @@ async def test_purge_spend_logs(store: Store) -> None:
     await store.record_spend([_row(n) for n in range(4)])
     assert await store.purge_spend_logs(NOW + timedelta(hours=2)) == 2
     assert [r.request_id for r in await store.spend_logs()] == ["req-3", "req-2"]
+
+
+async def test_purge_deletes_in_batches_of_bounded_size(store: Store, monkeypatch: Any) -> None:
+    import tollgate.store.sql as sql
+
+    monkeypatch.setattr(sql, "PURGE_BATCH", 3)
+    await store.record_spend([_row(n) for n in range(10)])
+    assert await store.purge_spend_logs(NOW + timedelta(hours=7)) == 7
+    assert [r.request_id for r in await store.spend_logs()] == ["req-9", "req-8", "req-7"]
 
 
 async def test_audit_log_round_trip(store: Store) -> None:

@@ -64,6 +64,7 @@ class SpendLog:
         self._tasks: list[asyncio.Task[None]] = []
         self._failures = 0
         self._lock = asyncio.Lock()
+        self._stopping = False
 
     @property
     def queued(self) -> int:
@@ -96,6 +97,10 @@ class SpendLog:
             self._wake.set()
 
     async def stop(self) -> None:
+        # The flag as well as the cancel: on Python 3.11, a cancel that lands as the flush loop's
+        # wait_for sees its wake-up event set is swallowed, and the loop would wait again.
+        self._stopping = True
+        self._wake.set()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -113,7 +118,7 @@ class SpendLog:
             self._spill = None
 
     async def _spill_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(SPILL_INTERVAL)
             if self._spill is not None:
                 try:
@@ -122,9 +127,11 @@ class SpendLog:
                     log.warning("spend log: cannot write the spill file", exc_info=True)
 
     async def _flush_loop(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
+            if self._stopping:
+                return
             self._wake.clear()
             if not await self.flush():
                 # Back off: a wake-up from a full batch must not hammer a database that is down.

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,6 +34,24 @@ def parse_day(value: str | None, field: str, *, end: bool = False) -> datetime |
     except ValueError:
         raise InvalidRequest(f"{field}: '{value}' is not a date (use YYYY-MM-DD)", param=field) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def cursor_of(row: SpendRow) -> str:
+    """The keyset cursor of the page that follows ``row`` (opaque to clients: URL-safe base64)."""
+    raw = f"{row.started_at.isoformat()}|{row.request_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def parse_cursor(value: str | None) -> tuple[datetime, str] | None:
+    if not value:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        moment, request_id = raw.split("|", 1)
+        parsed = datetime.fromisoformat(moment)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("cursor: not a cursor this server handed out", param="cursor") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), request_id
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -79,6 +98,8 @@ def _metrics(g: SpendGroup) -> dict[str, Any]:
         "spend": float(g.spend),
         "prompt_tokens": g.prompt_tokens,
         "completion_tokens": g.completion_tokens,
+        "cache_read_input_tokens": g.cache_read_tokens,
+        "cache_creation_input_tokens": g.cache_write_tokens,
         "total_tokens": g.prompt_tokens + g.completion_tokens,
         "api_requests": g.requests,
         "successful_requests": g.requests - g.failed_requests,
@@ -111,7 +132,29 @@ class SpendService:
         end_date: str | None,
         page: int,
         page_size: int,
+        cursor: str | None = None,
     ) -> list[dict[str, Any]]:
+        """One page, newest first: by ``page`` number, or after ``cursor`` (keyset: any depth
+        costs what the first page does; the next cursor is ``cursor_of`` the last row)."""
+        return [log_view(r) for r in await self.log_rows(
+            actor, api_key=api_key, user_id=user_id, team_id=team_id, request_id=request_id,
+            start_date=start_date, end_date=end_date, page=page, page_size=page_size, cursor=cursor,
+        )]
+
+    async def log_rows(
+        self,
+        actor: Principal,
+        *,
+        api_key: str | None,
+        user_id: str | None,
+        team_id: str | None,
+        request_id: str | None,
+        start_date: str | None,
+        end_date: str | None,
+        page: int,
+        page_size: int,
+        cursor: str | None = None,
+    ) -> list[SpendRow]:
         if team_id:  # a team named by alias, as the key routes take it
             async with self._store.transaction() as tx:
                 team_id = await team_filter(tx, team_id)
@@ -124,14 +167,15 @@ class SpendService:
             if value
         }
         filters = self._scope(actor, filters, "/spend/logs")
-        rows = await self._store.spend_logs(
+        after = parse_cursor(cursor)
+        return await self._store.spend_logs(
             filters,
             start=parse_day(start_date, "start_date"),
             end=parse_day(end_date, "end_date", end=True),
             limit=page_size,
-            offset=(page - 1) * page_size,
+            offset=0 if after else (page - 1) * page_size,
+            after=after,
         )
-        return [log_view(r) for r in rows]
 
     async def report(
         self, actor: Principal, *, start_date: str | None, end_date: str | None, group_by: str
@@ -173,10 +217,20 @@ class SpendService:
         totals = await self._store.spend_groups(None, by_day=True, filters=filters, **window)
         by_model = await self._store.spend_groups("model", by_day=True, filters=filters, **window)
         by_key = await self._store.spend_groups("key", by_day=True, filters=filters, **window)
+        shown = totals[(page - 1) * page_size : page * page_size]
+        on_page = {day.day for day in shown}
+        models_of: dict[str | None, dict[str, Any]] = {}
+        for g in by_model:
+            if g.day in on_page:
+                models_of.setdefault(g.day, {})[g.group or ""] = {"metrics": _metrics(g)}
+        keys_of: dict[str | None, dict[str, Any]] = {}
+        for g in by_key:
+            if g.day in on_page:
+                keys_of.setdefault(g.day, {})[g.group or ""] = {"metrics": _metrics(g)}
         results = []
-        for day in totals[(page - 1) * page_size : page * page_size]:
-            models = {g.group or "": {"metrics": _metrics(g)} for g in by_model if g.day == day.day}
-            keys = {g.group or "": {"metrics": _metrics(g)} for g in by_key if g.day == day.day}
+        for day in shown:
+            models = models_of.get(day.day, {})
+            keys = keys_of.get(day.day, {})
             results.append(
                 {"date": day.day, "metrics": _metrics(day),
                  "breakdown": {"models": models, "api_keys": keys, "providers": {}}}
@@ -187,6 +241,8 @@ class SpendService:
                 None, None, sum((g.spend for g in totals), start=Decimal(0)),
                 sum(g.requests for g in totals), sum(g.prompt_tokens for g in totals),
                 sum(g.completion_tokens for g in totals), sum(g.failed_requests for g in totals),
+                sum(g.cache_read_tokens for g in totals), sum(g.cache_write_tokens for g in totals),
+                sum(g.cache_hits for g in totals),
             )
         )
         metadata = {f"total_{k}": v for k, v in summary.items()}

@@ -1,5 +1,6 @@
-"""Command line: ``serve``, ``check-config``, ``migrate``, ``fake-upstream``, ``version`` and the
-admin commands (keys, users, teams, onboard). A thin shell over ``bootstrap`` and ``admin``.
+"""Command line: ``serve``, ``check-config``, ``migrate``, ``rollups rebuild``,
+``fake-upstream``, ``version`` and the admin commands (keys, users, teams, onboard). A thin shell
+over ``bootstrap`` and ``admin``.
 
 Configuration problems, and a database or Redis that cannot be reached at start, end the
 process with one line on stderr and exit code 2, never a traceback.
@@ -292,8 +293,10 @@ def parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
     version.set_defaults(func=cmd_version)
 
     from tollgate.cli.admin import register
+    from tollgate.cli.rollups import register as register_rollups
 
     register(sub)
+    register_rollups(sub)
 
     return root
 

@@ -153,8 +153,11 @@ class SpendStore(Protocol):
         end: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
+        after: tuple[datetime, str] | None = None,
     ) -> list[SpendRow]:
-        """Newest first; filters: ``SPEND_FILTERS``; ``start`` inclusive, ``end`` exclusive."""
+        """Newest first (ties by request id); filters: ``SPEND_FILTERS``; ``start`` inclusive,
+        ``end`` exclusive. ``after`` (a keyset page): only rows after the row with this
+        (``started_at``, ``request_id``) in that order, so deep pages cost what the first does."""
 
     async def spend_groups(
         self,

@@ -11,6 +11,11 @@ from typing import Any
 from tollgate.store.records import SpendGroup
 
 Key = tuple[str | None, str | None]
+# The spend-log columns an Aggregator reads (besides the grouping column).
+AGGREGATED = (
+    "spend", "prompt_tokens", "completion_tokens", "status_code", "started_at", "cache_read_tokens",
+    "cache_write_tokens", "cache_hit",
+)
 
 
 def day_of(moment: date) -> str:
@@ -18,7 +23,7 @@ def day_of(moment: date) -> str:
 
 
 class Aggregator:
-    """Feed rows (mappings with spend, tokens, status and the grouping column); read ``groups``."""
+    """Feed rows (mappings with ``AGGREGATED`` and the grouping column); read ``groups``."""
 
     def __init__(self, column: str | None, by_day: bool) -> None:
         self._column = column
@@ -30,12 +35,15 @@ class Aggregator:
         day = day_of(row["started_at"]) if self._by_day else None
         total = self._totals.get((group, day))
         if total is None:
-            total = self._totals[(group, day)] = [Decimal(0), 0, 0, 0, 0]
+            total = self._totals[(group, day)] = [Decimal(0), 0, 0, 0, 0, 0, 0, 0]
         total[0] += row["spend"]
         total[1] += 1
         total[2] += row["prompt_tokens"]
         total[3] += row["completion_tokens"]
         total[4] += 1 if row["status_code"] >= 400 else 0
+        total[5] += row["cache_read_tokens"]
+        total[6] += row["cache_write_tokens"]
+        total[7] += 1 if row["cache_hit"] else 0
 
     def add_all(self, rows: Iterable[Mapping[Any, Any]]) -> Aggregator:
         for row in rows:
@@ -45,7 +53,7 @@ class Aggregator:
     @property
     def groups(self) -> list[SpendGroup]:
         out = [
-            SpendGroup(group, day, t[0], t[1], t[2], t[3], t[4])
+            SpendGroup(group, day, t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7])
             for (group, day), t in self._totals.items()
         ]
         out.sort(key=lambda g: (g.day or "", -g.spend, g.group or ""))

@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 
 from tollgate.errors import Conflict, NotFound
 from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, Search, StoreTx
-from tollgate.store.aggregate import Aggregator
+from tollgate.store.aggregate import AGGREGATED, Aggregator
 from tollgate.store.records import (
     AuditEntry,
     EntityPolicy,
@@ -34,7 +34,6 @@ from tollgate.store.records import (
 )
 
 R = TypeVar("R")
-_AGGREGATED = ("spend", "prompt_tokens", "completion_tokens", "status_code", "started_at")
 _ENTITY_TABLES = {"key": "keys", "user": "users", "team": "teams", "org": "orgs"}
 _SPEND_COLUMNS = {"key": "api_key", "user": "user_id", "team": "team_id", "org": "org_id"}
 Getter = Callable[[R], object]
@@ -226,8 +225,15 @@ class MemoryStore:
         end: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
+        after: tuple[datetime, str] | None = None,
     ) -> list[SpendRow]:
-        return self._matching(filters, start, end)[offset : offset + limit]
+        rows = self._matching(filters, start, end)
+        if after is not None:
+            at, request_id = after
+            rows = [
+                r for r in rows if r.started_at < at or (r.started_at == at and r.request_id > request_id)
+            ]
+        return rows[offset : offset + limit]
 
     async def spend_groups(
         self,
@@ -241,7 +247,7 @@ class MemoryStore:
         column = GROUP_COLUMNS[group_by] if group_by else None
         aggregator = Aggregator(column, by_day)
         for row in self._matching(filters, start, end):
-            aggregator.add({name: getattr(row, name) for name in _AGGREGATED + ((column,) if column else ())})
+            aggregator.add({name: getattr(row, name) for name in AGGREGATED + ((column,) if column else ())})
         return aggregator.groups
 
     async def purge_spend_logs(self, before: datetime) -> int:

@@ -201,6 +201,9 @@ class SpendGroup:
     prompt_tokens: int
     completion_tokens: int
     failed_requests: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_hits: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import (
     Dialect,
     Table,
-    case,
+    and_,
     delete,
     func,
     insert,
@@ -28,14 +28,16 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tollgate.errors import Conflict, NotFound, StoreUnavailable
-from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, SPEND_FILTERS, Search, StoreTx
-from tollgate.store.aggregate import Aggregator, day_of
+from tollgate.store import AUDIT_FILTERS, GROUP_COLUMNS, Search, StoreTx
+from tollgate.store.aggregate import AGGREGATED, Aggregator
 from tollgate.store.connectivity import unavailable_reason
 from tollgate.store.records import (
     AuditEntry,
     SpendGroup,
     SpendRow,
 )
+from tollgate.store.rollup_reads import rollup_groups
+from tollgate.store.rollups import add_rows, rebuild
 from tollgate.store.sql_engine import make_engine
 from tollgate.store.sql_principals import PrincipalReads
 from tollgate.store.sql_rows import (
@@ -53,8 +55,10 @@ from tollgate.store.sql_rows import (
     spend_of,
     spend_row,
 )
+from tollgate.store.sql_spend import add_spend, add_spend_many, spend_where, sql_groups
 
 R = TypeVar("R")
+PURGE_BATCH = 5000  # spend-log rows deleted per transaction by retention
 
 
 class SqlTable(Generic[R]):
@@ -200,14 +204,21 @@ class SqlStore(PrincipalReads):
                 return
             bulk = self._spend_insert
             await conn.exec_driver_sql(bulk.sql, bulk.params([spend_row(r) for r in rows]))
+            await conn.run_sync(add_rows, rows)
             totals: dict[tuple[int, str], Decimal] = {}
             for r in rows:
                 for index, entity_id in enumerate((r.api_key, r.user_id, r.team_id, r.org_id)):
                     if entity_id and r.spend:
                         totals[(index, entity_id)] = totals.get((index, entity_id), Decimal(0)) + r.spend
             mappers: tuple[Mapper[Any], ...] = (KEYS, USERS, TEAMS, ORGS)
+            if conn.dialect.name == "postgresql":
+                for index, mapper in enumerate(mappers):
+                    amounts = sorted((e, a) for (i, e), a in totals.items() if i == index)
+                    if amounts:
+                        await add_spend_many(conn, mapper, amounts)
+                return
             for (index, entity_id), amount in totals.items():
-                await _add_spend(conn, mappers[index], entity_id, amount)
+                await add_spend(conn, mappers[index], entity_id, amount)
 
     async def spend_logs(
         self,
@@ -217,8 +228,14 @@ class SqlStore(PrincipalReads):
         end: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
+        after: tuple[datetime, str] | None = None,
     ) -> list[SpendRow]:
-        query = _spend_where(select(SPEND), filters, start, end)
+        query = spend_where(select(SPEND), filters, start, end)
+        if after is not None:
+            at, request_id = after
+            # The plain bound lets the (…, started_at) index start the scan at the cursor.
+            later = and_(SPEND.c.started_at == at, SPEND.c.request_id > request_id)
+            query = query.where(SPEND.c.started_at <= at, or_(SPEND.c.started_at < at, later))
         query = query.order_by(SPEND.c.started_at.desc(), SPEND.c.request_id).offset(offset).limit(limit)
         async with self._connect() as conn:
             result = await conn.execute(query)
@@ -235,20 +252,36 @@ class SqlStore(PrincipalReads):
     ) -> list[SpendGroup]:
         column = GROUP_COLUMNS[group_by] if group_by else None
         async with self._connect() as conn:
+            rolled = await rollup_groups(conn, column, by_day, filters, start, end)
+            if rolled is not None:
+                return rolled
             if conn.dialect.name != "sqlite":
-                return await _sql_groups(conn, column, by_day, filters, start, end)
-            cols = [SPEND.c[c] for c in ("spend", "prompt_tokens", "completion_tokens", "status_code")]
-            cols += [SPEND.c.started_at] + ([SPEND.c[column]] if column else [])
-            query = _spend_where(select(*cols), filters, start, end)
+                return await sql_groups(conn, column, by_day, filters, start, end)
+            cols = [SPEND.c[c] for c in AGGREGATED] + ([SPEND.c[column]] if column else [])
+            query = spend_where(select(*cols), filters, start, end)
             aggregator = Aggregator(column, by_day)
             async for row in (await conn.stream(query)).mappings():
                 aggregator.add(row)
             return aggregator.groups
 
     async def purge_spend_logs(self, before: datetime) -> int:
+        """In batches of ``PURGE_BATCH`` rows, each its own short transaction, so writers never
+        wait long for the table; the rollups are left alone (they keep the totals)."""
+        purged = 0
+        oldest = select(SPEND.c.request_id).where(SPEND.c.started_at < before)
+        while True:
+            async with self._begin() as conn:
+                batch = oldest.order_by(SPEND.c.started_at).limit(PURGE_BATCH).scalar_subquery()
+                result = await conn.execute(delete(SPEND).where(SPEND.c.request_id.in_(batch)))
+                deleted = int(result.rowcount or 0)
+            purged += deleted
+            if deleted < PURGE_BATCH:
+                return purged
+
+    async def rebuild_rollups(self) -> int:
+        """Recompute the spend rollups from the spend log (``store/rollups.py``); rollup rows written."""
         async with self._begin() as conn:
-            result = await conn.execute(delete(SPEND).where(SPEND.c.started_at < before))
-            return int(result.rowcount or 0)
+            return await conn.run_sync(rebuild)
 
     async def audit_logs(
         self,
@@ -285,78 +318,3 @@ def _outage_as_unavailable() -> Iterator[None]:
         if reason is None:
             raise
         raise StoreUnavailable("the database is unavailable; retry shortly", detail=reason) from exc
-
-
-async def _add_spend(conn: AsyncConnection, mapper: Mapper[Any], entity_id: str, amount: Decimal) -> None:
-    where = mapper.where_id(entity_id)
-    spend = mapper.table.c.spend
-    if conn.dialect.name == "sqlite":
-        # Money is text on SQLite, so add in Python; SQLite serialises writers anyway.
-        current = (await conn.execute(select(spend).where(where))).scalar_one_or_none()
-        if current is not None:
-            await conn.execute(update(mapper.table).where(where).values(spend=current + amount))
-        return
-    await conn.execute(update(mapper.table).where(where).values(spend=spend + amount))
-
-
-def _spend_where(
-    query: Any, filters: Mapping[str, str] | None, start: datetime | None, end: datetime | None
-) -> Any:
-    for name, value in (filters or {}).items():
-        if name not in SPEND_FILTERS:
-            raise ValueError(f"spend logs: unknown filter {name!r}")
-        if name == "status":
-            failed = SPEND.c.status_code >= 400
-            query = query.where(failed if value == "failure" else ~failed)
-            continue
-        query = query.where(SPEND.c[name] == value)
-    if start is not None:
-        query = query.where(SPEND.c.started_at >= start)
-    if end is not None:
-        query = query.where(SPEND.c.started_at < end)
-    return query
-
-
-async def _sql_groups(
-    conn: AsyncConnection,
-    column: str | None,
-    by_day: bool,
-    filters: Mapping[str, str] | None,
-    start: datetime | None,
-    end: datetime | None,
-) -> list[SpendGroup]:
-    keys: list[Any] = []
-    if column:
-        keys.append(SPEND.c[column].label("grp"))
-    if by_day:
-        keys.append(func.date(func.timezone("UTC", SPEND.c.started_at)).label("day"))
-    failed = func.sum(case((SPEND.c.status_code >= 400, 1), else_=0))
-    query = select(
-        *keys,
-        func.sum(SPEND.c.spend).label("spend"),
-        func.count().label("requests"),
-        func.sum(SPEND.c.prompt_tokens).label("prompt_tokens"),
-        func.sum(SPEND.c.completion_tokens).label("completion_tokens"),
-        failed.label("failed"),
-    )
-    query = _spend_where(query, filters, start, end)
-    if keys:
-        query = query.group_by(*keys)
-    out = []
-    for row in (await conn.execute(query)).mappings():
-        if not row["requests"]:
-            continue
-        day = row["day"] if by_day else None
-        out.append(
-            SpendGroup(
-                row["grp"] if column else None,
-                day_of(day) if day is not None else None,
-                Decimal(str(row["spend"] or 0)),
-                int(row["requests"]),
-                int(row["prompt_tokens"] or 0),
-                int(row["completion_tokens"] or 0),
-                int(row["failed"] or 0),
-            )
-        )
-    out.sort(key=lambda g: (g.day or "", -g.spend, g.group or ""))
-    return out

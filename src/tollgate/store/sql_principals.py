@@ -4,14 +4,17 @@ the spend of record that budget counters are rebuilt from.
 ``key_chain`` joins the key to its user, team and organisation (the org: the key's own, else its
 team's, else its user's) — one primary-key lookup plus three more through the join, one round
 trip. ``spend_of_record`` answers many totals at once: lifetime totals from the entities' ``spend``
-columns, window totals from the spend log by ``(entity column, started_at)`` indexes.
-Imports only ``store.records`` and ``store.sql_tables``.
+columns; a window's whole hours from the hourly rollup (``rollup_tables``: one primary-key range per
+entity) and its ragged ends, under an hour each, from the spend log by the ``(entity column,
+started_at)`` indexes — so a 30-day window of a busy team reads ~720 rollup rows, not its log.
+Imports only ``store.records``, ``store.sql_rows`` and the table modules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,11 +22,16 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tollgate.store.records import KeyChain, SpendQuery
+from tollgate.store.rollup_tables import ENTITY_DIMENSIONS, HOURLY
 from tollgate.store.sql_rows import KEYS, ORGS, SPEND, TEAMS, USERS, Mapper
+from tollgate.store.sql_tables import T
 
 _PREFIXES: tuple[tuple[str, Mapper[Any]], ...] = (("k_", KEYS), ("u_", USERS), ("t_", TEAMS), ("o_", ORGS))
 _ENTITY_TABLES: dict[str, Mapper[Any]] = {"key": KEYS, "user": USERS, "team": TEAMS, "org": ORGS}
 _SPEND_COLUMNS = {"key": "api_key", "user": "user_id", "team": "team_id", "org": "org_id"}
+_ROLLUP_VIEWS = {"key": "key", "user": "user", "team": "team", "org": "org", "proxy": "all"}
+HOURLY_TABLE = T[HOURLY]
+HOUR = timedelta(hours=1)
 
 
 def _chain_query(token: str) -> Select[Any]:
@@ -59,6 +67,40 @@ def _window_filter(query: SpendQuery) -> list[ColumnElement[bool]]:
         conditions.append(SPEND.c.started_at >= query.start)
     if query.end is not None:
         conditions.append(SPEND.c.started_at < query.end)
+    return conditions
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return floor if floor == moment else floor + HOUR
+
+
+def _pieces(query: SpendQuery) -> tuple[list[SpendQuery], SpendQuery | None]:
+    """A window split into the parts outside whole hours (read from the spend log) and the whole
+    hours between them (read from the hourly rollup), or all of it from the log when that is
+    less than an hour."""
+    if query.start is None:  # the proxy's lifetime: every hour of the rollup
+        return [], query
+    first = _ceil_hour(query.start)
+    last = None if query.end is None else query.end.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if last is not None and last <= first:
+        return [query], None
+    edges = [SpendQuery(query.kind, query.entity_id, query.start, first)] if first != query.start else []
+    if last is not None and query.end is not None and last != query.end:
+        edges.append(SpendQuery(query.kind, query.entity_id, last, query.end))
+    return edges, SpendQuery(query.kind, query.entity_id, first, last)
+
+
+def _rollup_filter(query: SpendQuery) -> list[ColumnElement[bool]]:
+    column = _SPEND_COLUMNS.get(query.kind)
+    view = _ROLLUP_VIEWS[query.kind]
+    conditions = [HOURLY_TABLE.c.view == view]
+    conditions += [HOURLY_TABLE.c[c] == (query.entity_id if c == column else "") for c in ENTITY_DIMENSIONS]
+    conditions.append(HOURLY_TABLE.c.tag == "")
+    if query.start is not None:
+        conditions.append(HOURLY_TABLE.c.bucket >= query.start)
+    if query.end is not None:
+        conditions.append(HOURLY_TABLE.c.bucket < query.end)
     return conditions
 
 
@@ -98,13 +140,20 @@ async def _totals(conn: AsyncConnection, queries: Sequence[SpendQuery]) -> list[
         return []
     if conn.dialect.name == "sqlite":
         return [await _sqlite_total(conn, q) for q in queries]
-    subqueries = []
+    subqueries: list[Any] = []
     for query in queries:
         if query.start is None and query.kind in _ENTITY_TABLES:
             subqueries.append(_lifetime_column(query))
-        else:
+            continue
+        edges, hours = _pieces(query)
+        parts: list[Any] = []
+        for edge in edges:
             total = func.coalesce(func.sum(SPEND.c.spend), 0)
-            subqueries.append(select(total).where(*_window_filter(query)).scalar_subquery())
+            parts.append(select(total).where(*_window_filter(edge)).scalar_subquery())
+        if hours is not None:
+            total = func.coalesce(func.sum(HOURLY_TABLE.c.spend), 0)
+            parts.append(select(total).where(*_rollup_filter(hours)).scalar_subquery())
+        subqueries.append(sum(parts[1:], parts[0]) if len(parts) > 1 else parts[0])
     row = (await conn.execute(select(*(s.label(f"q{i}") for i, s in enumerate(subqueries))))).one()
     return [Decimal(str(value)) if value is not None else Decimal(0) for value in row]
 
@@ -113,6 +162,13 @@ async def _sqlite_total(conn: AsyncConnection, query: SpendQuery) -> Decimal:
     if query.start is None and query.kind in _ENTITY_TABLES:
         value = (await conn.execute(select(_lifetime_column(query)))).scalar()
         return Decimal(str(value)) if value is not None else Decimal(0)
-    rows = await conn.execute(select(SPEND.c.spend).where(*_window_filter(query)))
-    return sum((Decimal(str(v)) for v in rows.scalars() if v is not None), Decimal(0))
+    edges, hours = _pieces(query)
+    total = Decimal(0)
+    for edge in edges:
+        rows = await conn.execute(select(SPEND.c.spend).where(*_window_filter(edge)))
+        total += sum((Decimal(str(v)) for v in rows.scalars() if v is not None), Decimal(0))
+    if hours is not None:
+        rows = await conn.execute(select(HOURLY_TABLE.c.spend).where(*_rollup_filter(hours)))
+        total += sum((Decimal(str(v)) for v in rows.scalars() if v is not None), Decimal(0))
+    return total
 

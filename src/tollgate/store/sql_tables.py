@@ -3,7 +3,7 @@
 One table per record kind. Every tenant entity table repeats the same policy columns
 (``policy_columns``). Money is ``Money``: NUMERIC(20, 12) where the database has exact decimals,
 text on SQLite (whose NUMERIC is a float), so a dollar amount reads back exactly as written.
-Imports only ``store.records`` and ``store.conversation_tables``.
+Imports only ``store.records``, ``store.conversation_tables`` and ``store.rollup_tables``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from tollgate.store.conversation_tables import add_conversation_tables
+from tollgate.store.rollup_tables import add_rollup_tables
 
 PREFIX = "tollgate_"
 
@@ -155,7 +156,7 @@ def build_metadata() -> MetaData:
         Column("user_id", String(256)),
         Column("team_id", String(128)),
         Column("org_id", String(128)),
-        Column("model_group", String(256), index=True),
+        Column("model_group", String(256)),
         Column("deployment_id", String(128)),
         Column("provider_model", String(256)),
         Column("started_at", _ts(), nullable=False),
@@ -179,8 +180,9 @@ def build_metadata() -> MetaData:
         Column("response", JSON),
     )
     Index(f"ix_{PREFIX}spend_logs_started_at", spend.c.started_at)
-    for column in ("api_key", "user_id", "team_id", "org_id"):
-        # Budget windows of one entity (the spend of record) and the spend log filtered by it.
+    for column in ("api_key", "user_id", "team_id", "org_id", "model_group"):
+        # Budget windows of one entity (the spend of record) and the spend log filtered by it,
+        # newest first (keyset pages walk these backwards).
         Index(f"ix_{PREFIX}spend_logs_{column}_started_at", spend.c[column], spend.c.started_at)
     audit = Table(
         f"{PREFIX}audit_logs", meta,
@@ -201,6 +203,7 @@ def build_metadata() -> MetaData:
     Index(f"ix_{PREFIX}audit_logs_action", audit.c.action)
     Index(f"ix_{PREFIX}audit_logs_target_id", audit.c.target_id)
     add_conversation_tables(meta)
+    add_rollup_tables(meta, Money(POLICY_MONEY_PRECISION))
     return meta
 
 

@@ -3,7 +3,8 @@ request logs with filters, spend per day by dimension, and budget status.
 
     GET /spend/logs/ui         LiteLLM's logs-page path: filters key/key alias/team/user/model/
                                status/time/request id; one page plus ``has_more`` (no COUNT over
-                               the whole log, which is what times out on large spend tables)
+                               the whole log, which is what times out on large spend tables) and
+                               ``next_cursor`` (pass it as ``cursor``: a keyset page, any depth)
     GET /ui/api/keys           /key/list's answer with a search box (alias, user, team contains)
     GET /ui/api/{teams,users,organizations}   paged and searchable
     GET /ui/api/usage          spend and tokens per day, grouped by key, team, user or model
@@ -25,7 +26,7 @@ from tollgate.admin import AdminServices
 from tollgate.admin.access import can_read_all, require_read_all
 from tollgate.admin.keys import key_view, token_of
 from tollgate.admin.policies import iso, policy_view
-from tollgate.admin.spend import log_view, parse_day
+from tollgate.admin.spend import cursor_of, log_view, parse_cursor, parse_day
 from tollgate.admin.views import org_view, user_view
 from tollgate.auth.principal import Principal
 from tollgate.errors import InvalidRequest, PermissionDenied
@@ -76,7 +77,7 @@ def ui_api_router(services: AdminServices, authenticate: Authenticate) -> APIRou
         actor: Actor, api_key: str | None = None, key_alias: str | None = None, team_id: str | None = None,
         user_id: str | None = None, model: str | None = None, status_filter: str | None = None,
         request_id: str | None = None, start_date: str | None = None, end_date: str | None = None,
-        page: Page = 1, page_size: Size = 50,
+        page: Page = 1, page_size: Size = 50, cursor: str | None = None,
     ) -> Json:
         if status_filter not in (None, "", "success", "failure"):
             raise InvalidRequest("status_filter: use success or failure", param="status_filter")
@@ -84,9 +85,10 @@ def ui_api_router(services: AdminServices, authenticate: Authenticate) -> APIRou
                  "team_id": team_id, "model_group": model, "status": status_filter,
                  "request_id": request_id, "user_id": _own_user(actor, user_id, "/spend/logs/ui")}
         filters = {k: v for k, v in asked.items() if v}
+        after = parse_cursor(cursor)
         rows = await store.spend_logs(
             filters, start=parse_day(start_date, "start_date"), end=parse_day(end_date, "end_date", end=True),
-            limit=page_size + 1, offset=(page - 1) * page_size,
+            limit=page_size + 1, offset=0 if after else (page - 1) * page_size, after=after,
         )
         data = []
         for row in rows[:page_size]:
@@ -94,8 +96,9 @@ def ui_api_router(services: AdminServices, authenticate: Authenticate) -> APIRou
             view.pop("messages", None)  # prompts are shown one request at a time, never in a list
             view.pop("response", None)
             data.append(view)
-        return {"data": data, "page": page, "page_size": page_size, "has_more": len(rows) > page_size,
-                "total": None}
+        more = len(rows) > page_size
+        return {"data": data, "page": page, "page_size": page_size, "has_more": more, "total": None,
+                "next_cursor": cursor_of(rows[page_size - 1]) if more else None}
 
     @router.get("/ui/api/keys")
     async def keys_search(
@@ -169,10 +172,9 @@ def ui_api_router(services: AdminServices, authenticate: Authenticate) -> APIRou
         asked = {"api_key": token_of(api_key) if api_key else None, "team_id": team_id,
                  "model_group": model, "user_id": _own_user(actor, user_id, "/ui/api/usage")}
         filters = {k: v for k, v in asked.items() if v}
-        groups = await store.spend_groups(group_by, by_day=True, filters=filters, start=start, end=end)
         from tollgate.ui.usage_series import series
 
-        return await series(store, group_by, groups, start, end, top)
+        return await series(store, group_by, filters, start, end, top)
 
     @router.get("/ui/api/budget")
     async def budget(

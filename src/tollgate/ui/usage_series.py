@@ -4,12 +4,12 @@ a team's alias, a user's email) looked up for the shown groups only."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tollgate.store import Store
+from tollgate.store import GROUP_COLUMNS, Store
 from tollgate.store.records import SpendGroup
 
 
@@ -58,21 +58,78 @@ def _render(total: dict[str, Any]) -> dict[str, Any]:
             "total_tokens": total["prompt_tokens"] + total["completion_tokens"]}
 
 
+def _entries(groups: Sequence[SpendGroup], index: Mapping[str, int]) -> dict[str, dict[str, Any]]:
+    per_group: dict[str, dict[str, Any]] = {}
+    for g in groups:
+        name = g.group or ""
+        entry = per_group.setdefault(name, {**_empty(), "daily": [Decimal(0)] * len(index)})
+        _add(entry, g)
+        if g.day is not None and g.day in index:
+            entry["daily"][index[g.day]] += g.spend
+    return per_group
+
+
+def _daily(groups: Sequence[SpendGroup], index: Mapping[str, int]) -> list[Decimal]:
+    daily = [Decimal(0)] * len(index)
+    for g in groups:
+        if g.day is not None and g.day in index:
+            daily[index[g.day]] += g.spend
+    return daily
+
+
+async def _top_groups(
+    store: Store, group_by: str, filters: Mapping[str, str], start: datetime, end: datetime, top: int,
+    index: Mapping[str, int],
+) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]] | None:
+    """(overall, ranked entries) from totals per group, the proxy's days and the days of the
+    shown groups only: a dozen small reads however many groups there are. ``None`` when a shown
+    group is "none" (its days cannot be selected by a filter)."""
+    column = GROUP_COLUMNS[group_by]
+    totals = await store.spend_groups(group_by, filters=filters, start=start, end=end)
+    ranked = sorted(totals, key=lambda g: (-g.spend, g.group or ""))
+    if any(g.group is None for g in ranked[:top]):
+        return None
+    everyone = await store.spend_groups(None, by_day=True, filters=filters, start=start, end=end)
+    overall = _empty()
+    for g in everyone:
+        _add(overall, g)
+    entries: list[tuple[str, dict[str, Any]]] = []
+    rest_daily = _daily(everyone, index)
+    for g in ranked[:top]:
+        assert g.group is not None
+        days = await store.spend_groups(
+            None, by_day=True, filters={**filters, column: g.group}, start=start, end=end
+        )
+        entry = {**_empty(), "daily": _daily(days, index)}
+        _add(entry, g)
+        rest_daily = [a - b for a, b in zip(rest_daily, entry["daily"], strict=True)]
+        entries.append((g.group, entry))
+    for g in ranked[top:]:
+        entry = {**_empty(), "daily": [Decimal(0)] * len(index)}
+        _add(entry, g)
+        entries.append((g.group or "", entry))
+    if len(ranked) > top:
+        # Only the rest's days together are shown ("N more"): what the shown groups leave of the
+        # total, carried by the first of them (the others' days stay zero, so the sum is right).
+        entries[top][1]["daily"] = rest_daily
+    return overall, entries
+
+
 async def series(
-    store: Store, group_by: str, groups: Sequence[SpendGroup], start: datetime, end: datetime, top: int
+    store: Store, group_by: str, filters: Mapping[str, str], start: datetime, end: datetime, top: int
 ) -> dict[str, Any]:
     days = _days(start, end)
     index = {d: i for i, d in enumerate(days)}
-    per_group: dict[str, dict[str, Any]] = {}
-    overall = _empty()
-    for g in groups:
-        name = g.group or ""
-        entry = per_group.setdefault(name, {**_empty(), "daily": [Decimal(0)] * len(days)})
-        _add(entry, g)
-        _add(overall, g)
-        if g.day in index:
-            entry["daily"][index[g.day]] += g.spend
-    ranked = sorted(per_group.items(), key=lambda item: (-item[1]["spend"], item[0]))
+    found = await _top_groups(store, group_by, filters, start, end, top, index)
+    if found is None:
+        groups = await store.spend_groups(group_by, by_day=True, filters=filters, start=start, end=end)
+        per_group = _entries(groups, index)
+        overall = _empty()
+        for g in groups:
+            _add(overall, g)
+        ranked = sorted(per_group.items(), key=lambda item: (-item[1]["spend"], item[0]))
+    else:
+        overall, ranked = found
     shown, rest = ranked[:top], ranked[top:]
     labels = await _labels(store, group_by, [name for name, _ in shown if name])
     out = []

@@ -2,4 +2,4 @@
 
 # The newest revision. Kept here so start-up can tell an up-to-date database without importing
 # Alembic (a quarter of a second); tests/store/test_migrations.py checks it against Alembic's head.
-HEAD = "cache_hit"
+HEAD = "spend_rollups"
