@@ -150,19 +150,22 @@ def _sql_tx(conn: AsyncConnection) -> StoreTx:
 
 class _BulkInsert:
     """An INSERT compiled once for a dialect and fed plain tuples through the driver's
-    executemany. SQLAlchemy's per-row parameter handling cost several times the write itself,
-    and the spend log writes one row per request."""
+    executemany (or, on PostgreSQL, asyncpg's binary COPY of the same tuples). SQLAlchemy's
+    per-row parameter handling cost several times the write itself, and the spend log writes one
+    row per request."""
 
     def __init__(self, table: Table, dialect: Dialect) -> None:
         compiled = insert(table).compile(dialect=dialect)
         self.sql = str(compiled)
         names = list(compiled.positiontup or [c.name for c in table.columns])
-        self._positional = compiled.positiontup is not None
+        self.table = table.name
+        self.columns = tuple(names)
+        self.positional = compiled.positiontup is not None
         self._plan = [(n, table.c[n].type.dialect_impl(dialect).bind_processor(dialect)) for n in names]
 
     def params(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         plan = self._plan
-        if self._positional:
+        if self.positional:
             return [tuple(p(row[n]) if p else row[n] for n, p in plan) for row in rows]
         return [{n: p(row[n]) if p else row[n] for n, p in plan} for row in rows]
 
@@ -197,12 +200,23 @@ class SqlStore(PrincipalReads):
         if not rows:
             return
         async with self._begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # The batch's statements find its rows by ``request_id = ANY($1)``. asyncpg prepares
+                # them, and after five runs PostgreSQL may switch to a generic plan that, not knowing
+                # the array, scans the whole spend log: the writer then slows as the log grows.
+                await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
             logged = await _already_logged(conn, [r.request_id for r in rows])
             rows = [r for r in rows if r.request_id not in logged]
             if not rows:
                 return
             bulk = self._spend_insert
-            await conn.exec_driver_sql(bulk.sql, bulk.params([spend_row(r) for r in rows]))
+            values = bulk.params([spend_row(r) for r in rows])
+            if conn.dialect.name == "postgresql" and bulk.positional:
+                # COPY: one message for the batch instead of a bind and execute per row.
+                driver: Any = (await conn.get_raw_connection()).driver_connection
+                await driver.copy_records_to_table(bulk.table, records=values, columns=bulk.columns)
+            else:
+                await conn.exec_driver_sql(bulk.sql, values)
             await conn.run_sync(add_rows, rows)
             totals: dict[tuple[int, str], Decimal] = {}
             for r in rows:
