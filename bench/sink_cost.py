@@ -4,8 +4,8 @@
    time over ``--calls`` calls into a queue that never flushes.
 2. Writer: ``--rows`` rows (distinct request ids, 1,000 keys, 5 models, a few tags) handed to a
    started ``SpendLog`` on a fresh PostgreSQL database (tollgate's migrations), flushed in batches
-   of ``--batch`` as the writer does: the row existence check, the multi-row INSERT (one prepared
-   statement, executemany), the rollup upserts (the database sums the batch) and the principals'
+   of ``--batch`` as the writer does: the row existence check, the rows sent with asyncpg's binary
+   COPY, the rollup upserts (the database sums the batch) and the principals'
    spend, plus the spill file's bookkeeping. Reported as this process's CPU time (user + system,
    ``time.process_time``) per row — the gateway's share (PostgreSQL's own work is not in it).
 
