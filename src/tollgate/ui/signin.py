@@ -44,7 +44,7 @@ FAILURE_WINDOW = 300.0
 
 
 def usage_groups() -> list[str]:
-    """The Usage page's "group by" choices this store can aggregate (tag arrives with rollups)."""
+    """The Usage page's "group by" choices this store can aggregate (not tag yet: docs/ui.md)."""
     return [g for g in ("key", "team", "user", "model", "tag") if g in GROUP_COLUMNS]
 
 
