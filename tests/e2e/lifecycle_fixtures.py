@@ -60,6 +60,9 @@ def lifecycle_config(fake: str, slow: str, database: str) -> dict[str, Any]:
             _bedrock(fake, "nova", "amazon.nova-micro-v1:0"),
             _bedrock(fake, "titan", TITAN_ID, model_info={"mode": "embedding"}),
             _bedrock(fake, "nocreds", "amazon.nova-micro-v1:0", creds=False),
+            _bedrock(fake, "claude-cut-bedrock", "anthropic.claude-stream-cut-after-2"),
+            {"model_name": "claude-cut", "litellm_params": {
+                "model": "anthropic/claude-stream-cut-after-2", "api_base": fake, "api_key": "k"}},
             {"model_name": "claude-native",
              "litellm_params": {"model": "anthropic/claude-native-lc", "api_base": fake, "api_key": "k"}},
         ],

@@ -194,6 +194,31 @@ def test_a_cut_stream_is_an_error_for_openai_and_anthropic_clients(lc_gw: Gatewa
     assert [(r["status_code"], r["metadata"]["error_class"]) for r in cut] == [(502, "StreamTruncated")] * 2
 
 
+
+def test_a_cut_passthrough_stream_ends_in_an_error_and_its_row_says_so(lc_gw: Gateway) -> None:
+    """Passthrough relays the upstream's bytes; a stream without its end marker ends with an
+    error in the route's own framing (Anthropic SSE, Bedrock event stream)."""
+    auth = {"Authorization": f"Bearer {MASTER}", "anthropic-version": "2023-06-01"}
+    body = {"model": "claude-cut", "max_tokens": 16, "stream": True, "messages": ASK}
+    with httpx.stream("POST", f"{lc_gw.url}/anthropic/v1/messages", json=body, headers=auth,
+                      timeout=30) as answer:
+        assert answer.status_code == 200
+        native_id = answer.headers["x-request-id"]
+        text = b"".join(answer.iter_raw()).decode()
+    assert "message_stop" not in text and text.rstrip().endswith("}")
+    assert "event: error" in text and "ended before its end" in text
+    invoke = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 16, "messages": ASK}
+    with httpx.stream("POST", f"{lc_gw.url}/bedrock/model/claude-cut-bedrock/invoke-with-response-stream",
+                      json=invoke, headers={"Authorization": f"Bearer {MASTER}"}, timeout=30) as answer:
+        assert answer.status_code == 200
+        bedrock_id = answer.headers["x-request-id"]
+        raw = b"".join(answer.iter_raw())
+    assert b"invocationMetrics" not in raw and b":message-type\x07\x00\texception" in raw
+    for request_id in (native_id, bedrock_id):
+        [row] = rows(lc_gw, request_id=request_id)
+        assert (row["status_code"], row["metadata"]["error_class"]) == (502, "StreamTruncated")
+
+
 # ---------------------------------------------------------------------------------------------
 # 13.15 / 12 the body size limit, in every client format
 # ---------------------------------------------------------------------------------------------

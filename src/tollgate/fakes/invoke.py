@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from tollgate.dialects.anthropic import messages as anthropic_messages
 from tollgate.errors import GatewayError
+from tollgate.fakes.behaviours import stream_failure
 from tollgate.framing.eventstream import CONTENT_TYPE as EVENT_STREAM
 from tollgate.framing.eventstream import encode_message
 from tollgate.providers import fake
@@ -96,4 +97,7 @@ def invoke_anthropic(model_id: str, raw: bytes, stream: bool) -> Response:
                         "firstByteLatency": 1,
                     }
                 frames.append(chunk_frame(payload))
+    failure = stream_failure(model_id)
+    if failure is not None and failure.how == "cut":
+        frames = frames[: failure.after]  # a clean end of the body, without the last chunk
     return Response(b"".join(frames), media_type=EVENT_STREAM)
