@@ -54,6 +54,15 @@ def parse_cursor(value: str | None) -> tuple[datetime, str] | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), request_id
 
 
+def _breakdown(groups: list[SpendGroup], days: set[str | None]) -> dict[str | None, dict[str, Any]]:
+    """Per day of ``days``: each group's metrics (one pass over the groups, not one per day)."""
+    out: dict[str | None, dict[str, Any]] = {}
+    for g in groups:
+        if g.day in days:
+            out.setdefault(g.day, {})[g.group or ""] = {"metrics": _metrics(g)}
+    return out
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
@@ -120,27 +129,6 @@ class SpendService:
             raise PermissionDenied(f"{action}: you may only see your own spend")
         return {**filters, "user_id": actor.user_id}
 
-    async def logs(
-        self,
-        actor: Principal,
-        *,
-        api_key: str | None,
-        user_id: str | None,
-        team_id: str | None,
-        request_id: str | None,
-        start_date: str | None,
-        end_date: str | None,
-        page: int,
-        page_size: int,
-        cursor: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """One page, newest first: by ``page`` number, or after ``cursor`` (keyset: any depth
-        costs what the first page does; the next cursor is ``cursor_of`` the last row)."""
-        return [log_view(r) for r in await self.log_rows(
-            actor, api_key=api_key, user_id=user_id, team_id=team_id, request_id=request_id,
-            start_date=start_date, end_date=end_date, page=page, page_size=page_size, cursor=cursor,
-        )]
-
     async def log_rows(
         self,
         actor: Principal,
@@ -155,6 +143,8 @@ class SpendService:
         page_size: int,
         cursor: str | None = None,
     ) -> list[SpendRow]:
+        """One page, newest first: by ``page`` number, or after ``cursor`` (keyset: any depth
+        costs what the first page does; the next cursor is ``cursor_of`` the last row)."""
         if team_id:  # a team named by alias, as the key routes take it
             async with self._store.transaction() as tx:
                 team_id = await team_filter(tx, team_id)
@@ -219,14 +209,8 @@ class SpendService:
         by_key = await self._store.spend_groups("key", by_day=True, filters=filters, **window)
         shown = totals[(page - 1) * page_size : page * page_size]
         on_page = {day.day for day in shown}
-        models_of: dict[str | None, dict[str, Any]] = {}
-        for g in by_model:
-            if g.day in on_page:
-                models_of.setdefault(g.day, {})[g.group or ""] = {"metrics": _metrics(g)}
-        keys_of: dict[str | None, dict[str, Any]] = {}
-        for g in by_key:
-            if g.day in on_page:
-                keys_of.setdefault(g.day, {})[g.group or ""] = {"metrics": _metrics(g)}
+        models_of = _breakdown(by_model, on_page)
+        keys_of = _breakdown(by_key, on_page)
         results = []
         for day in shown:
             models = models_of.get(day.day, {})
