@@ -34,9 +34,9 @@ from tollgate.store.rollup_tables import (
     MEASURES,
     VIEWS,
 )
-from tollgate.store.sql_tables import T
+from tollgate.store.sql_tables import PREFIX, T
 
-SPEND_LOG = "tollgate_spend_logs"
+SPEND_LOG = f"{PREFIX}spend_logs"
 KEY_COLUMNS = ("view", *DIMENSIONS, "bucket")
 _SUMS = (*MEASURES, "spend")
 # (table, views, date_trunc unit)

@@ -333,7 +333,7 @@ def _outage_as_unavailable() -> Iterator[None]:
         raise StoreUnavailable("the database is unavailable; retry shortly", detail=reason) from exc
 
 
-_LOGGED_PG = text("SELECT request_id FROM tollgate_spend_logs WHERE request_id = ANY(:ids)")
+_LOGGED_PG = text(f"SELECT request_id FROM {SPEND.name} WHERE request_id = ANY(:ids)")
 
 
 async def _already_logged(conn: AsyncConnection, ids: list[str]) -> set[str]:
