@@ -5,54 +5,29 @@ git work tree holding only that .gitignore, serves a chat completion, stops it, 
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
-from tests.e2e.servers import free_port
-from tests.polling import wait_until
+from tests.e2e.servers import free_port, process
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health/liveliness", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+UNSET = {name: None for name in ("DATABASE_URL", "REDIS_HOST", "REDIS_URL", "LITELLM_MASTER_KEY")}
 
 
 def test_the_embedded_default_leaves_only_ignored_files(tmp_path: Path) -> None:
     shutil.copy(ROOT / ".gitignore", tmp_path / ".gitignore")
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    for name in ("DATABASE_URL", "REDIS_HOST", "REDIS_URL", "LITELLM_MASTER_KEY"):
-        env.pop(name, None)
-    log = (tmp_path.parent / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tollgate", "serve", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _answers(url) or server.poll() is not None, timeout=30, what="make run's server")
-        assert server.poll() is None, (tmp_path.parent / "serve.log").read_text()
-        models = httpx.get(f"{url}/v1/models", headers={"Authorization": "Bearer sk-1234"}, timeout=10).json()
-        model = models["data"][0]["id"]
-        body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
-        answer = httpx.post(f"{url}/v1/chat/completions", json=body,
-                            headers={"Authorization": "Bearer sk-1234"}, timeout=10)
+    with process(["serve", "--port", str(port)], f"{url}/health/liveliness", env=UNSET, cwd=tmp_path):
+        headers = {"Authorization": "Bearer sk-1234"}
+        models = httpx.get(f"{url}/v1/models", headers=headers, timeout=10).json()
+        body = {"model": models["data"][0]["id"], "messages": [{"role": "user", "content": "hi"}]}
+        answer = httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=10)
         assert answer.status_code == 200, answer.text
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        log.close()
     written = [p.name for p in tmp_path.iterdir() if p.name not in (".git", ".gitignore")]
     assert written, "the embedded default wrote nothing: this test no longer checks anything"
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path,

@@ -41,9 +41,11 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: flo
 
 
 @contextmanager
-def process(args: Sequence[str], ready_url: str, env: Mapping[str, str] | None = None) -> Iterator[Path]:
+def process(
+    args: Sequence[str], ready_url: str, env: Mapping[str, str | None] | None = None, cwd: Path | None = None
+) -> Iterator[Path]:
     """Run ``python -m tollgate <args>`` until the block ends; yields the log file's path."""
-    with _started(args, env) as (proc, log):
+    with _started(args, env, cwd) as (proc, log):
         _wait_ready(proc, ready_url, log)
         yield log
 
@@ -123,11 +125,13 @@ def replicas(
 
 @contextmanager
 def _started(
-    args: Sequence[str], env: Mapping[str, str] | None
+    args: Sequence[str], env: Mapping[str, str | None] | None, cwd: Path | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    """``python -m tollgate <args>`` started (not waited for), stopped at the end of the block."""
+    """``python -m tollgate <args>`` started (not waited for), stopped at the end of the block.
+    ``env`` overrides this process's environment; a ``None`` value removes the variable."""
     log = Path(tempfile.mkstemp(prefix="tollgate-", suffix=".log")[1])
-    full_env = {**os.environ, **(env or {})}
+    merged = {**os.environ, **(env or {})}
+    full_env = {name: value for name, value in merged.items() if value is not None}
     src = str(Path(__file__).resolve().parents[2] / "src")
     full_env["PYTHONPATH"] = src + os.pathsep + full_env.get("PYTHONPATH", "")
     with log.open("wb") as out:
@@ -136,6 +140,7 @@ def _started(
             stdout=out,
             stderr=subprocess.STDOUT,
             env=full_env,
+            cwd=cwd,
             start_new_session=True,
         )
     try:
