@@ -153,7 +153,7 @@ async def _totals(conn: AsyncConnection, queries: Sequence[SpendQuery]) -> list[
         if hours is not None:
             total = func.coalesce(func.sum(HOURLY_TABLE.c.spend), 0)
             parts.append(select(total).where(*_rollup_filter(hours)).scalar_subquery())
-        subqueries.append(sum(parts[1:], parts[0]) if len(parts) > 1 else parts[0])
+        subqueries.append(sum(parts[1:], parts[0]))  # a window has one part at least
     row = (await conn.execute(select(*(s.label(f"q{i}") for i, s in enumerate(subqueries))))).one()
     return [Decimal(str(value)) if value is not None else Decimal(0) for value in row]
 
