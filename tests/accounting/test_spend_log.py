@@ -77,6 +77,47 @@ async def test_batches_by_size_and_interval(tmp_path: Path) -> None:
     assert list(tmp_path.glob("*.jsonl")) == []
 
 
+class ArrivalsDuringWrites(MemoryStore):
+    """A store during whose first write two more requests finish (rows arrive mid-flush)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: SpendLog | None = None
+        self.batches: list[int] = []
+
+    async def record_spend(self, rows: Sequence[SpendRow]) -> None:
+        self.batches.append(len(rows))
+        if len(self.batches) == 1 and self.log is not None:
+            for n in range(2):
+                self.log(attempted(f"late{n}"), Decimal("0.5"))
+        await super().record_spend(rows)
+
+
+async def test_a_periodic_flush_leaves_rows_that_arrive_meanwhile_to_the_next_one(tmp_path: Path) -> None:
+    # Chasing them wrote one small batch after another under steady load (each batch costs the
+    # same statements whatever its size).
+    store = ArrivalsDuringWrites()
+    log = SpendLog(store, tmp_path, interval=3600, batch_size=500)
+    store.log = log
+    for n in range(3):
+        log(attempted(f"r{n}"), Decimal("0.5"))
+    assert await log.flush(drain=False)
+    assert store.batches == [3] and log.queued == 2
+    assert await log.flush(drain=False)
+    assert store.batches == [3, 2] and log.queued == 0
+    assert len(await store.spend_logs()) == 5
+
+
+async def test_a_draining_flush_writes_rows_that_arrive_meanwhile(tmp_path: Path) -> None:
+    store = ArrivalsDuringWrites()
+    log = SpendLog(store, tmp_path, interval=3600, batch_size=500)
+    store.log = log
+    for n in range(3):
+        log(attempted(f"r{n}"), Decimal("0.5"))
+    assert await log.flush()
+    assert store.batches == [3, 2] and log.queued == 0
+
+
 async def test_stop_flushes_everything(tmp_path: Path) -> None:
     store = FlakyStore()
     log = SpendLog(store, tmp_path, interval=3600, batch_size=1000)

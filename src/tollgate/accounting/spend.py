@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -133,15 +134,20 @@ class SpendLog:
             if self._stopping:
                 return
             self._wake.clear()
-            if not await self.flush():
+            if not await self.flush(drain=False):
                 # Back off: a wake-up from a full batch must not hammer a database that is down.
                 await asyncio.sleep(min(self._interval * 2**self._failures, MAX_BACKOFF))
 
-    async def flush(self) -> bool:
-        """Write everything queued, then any spilled backlog; ``False`` if the store failed."""
+    async def flush(self, *, drain: bool = True) -> bool:
+        """Write everything queued, then any spilled backlog; ``False`` if the store failed.
+
+        ``drain=False`` (the periodic flush) writes only the rows queued when it starts: rows that
+        arrive while a batch is being written wait for the next flush instead of being chased in
+        ever smaller batches, which under steady load kept the writer busy with a batch of a few
+        dozen rows after another (each batch costs the same dozen statements whatever its size)."""
         async with self._lock:
             try:
-                await self._flush_queue()
+                await self._flush_queue(len(self._queue) if not drain else None)
                 await self._flush_backlog()
             except Exception as exc:
                 self._failures += 1
@@ -150,14 +156,19 @@ class SpendLog:
             self._failures = 0
             return True
 
-    async def _flush_queue(self) -> None:
+    async def _flush_queue(self, limit: int | None) -> None:
+        """Write the queue in batches: all of it, or its first ``limit`` rows."""
         wrote = False
-        while self._queue:
-            batch = [row for row, _ in list(self._queue)[: self._batch]]
+        left = len(self._queue) if limit is None else limit
+        while self._queue and left > 0:
+            batch = [row for row, _ in itertools.islice(self._queue, min(self._batch, left))]
             await self._store.record_spend(batch)
             for _ in batch:
                 self._queue.popleft()
             wrote = True
+            left -= len(batch)
+            if limit is None:
+                left = len(self._queue)
         if self._spill is None:
             return
         if self._overflow:
