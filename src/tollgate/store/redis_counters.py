@@ -21,7 +21,6 @@ from typing import Any
 import hiredis
 
 from tollgate.store.counters import (
-    COUNTER_TTL,
     AdmissionResult,
     CheckKind,
     CounterAdmission,
@@ -69,7 +68,7 @@ class RedisCounterStore:
         now = admission.now
         args: list[Any] = [
             repr(now), admission.window_seconds, self.owner, admission.member, repr(self.lease),
-            COUNTER_TTL, admission.cost, len(admission.budgets), len(admission.windows), len(admission.slots),
+            admission.cost, len(admission.budgets), len(admission.windows), len(admission.slots),
             len(admission.reservations),
         ]
         for budget in admission.budgets:
@@ -118,7 +117,7 @@ class RedisCounterStore:
             args += (adjust.bucket, adjust.delta)
         for spend in settlement.spends:
             keys.append(tag + spend.key)
-            args += (spend.amount, ttl(spend.expires, settlement.now))
+            args.append(spend.amount)
         reply = await self._run(self._settle, keys, args)
         return tuple(int(v) for v in reply[1:])
 

@@ -4,16 +4,20 @@ semantics, exactly as ``memory_counters.MemoryCounterStore`` does in one process
 
 Layout (every key starts with the deployment's hash tag ``{prefix}:``): windows (``v2:w:…``) are
 hashes ``second → count`` plus ``_t``, the sum of the buckets present, and ``_lo``, the oldest
-second that may still have one (expire ``window + 2`` s after their last write). Every change of a
-bucket changes ``_t`` by as much, so admission reads a window with ``HMGET _t _lo`` and deletes
-only the seconds that left it since the last admission (one ``HGET`` each, about one a second
-under load) instead of reading and summing all 61 buckets (``HGETALL``) for every request; a hash
-without them (new, or not cleaned for 64 s) is summed once with ``HGETALL``. ``v2:`` keeps these
-hashes apart from the plain ones of earlier versions during a rolling upgrade. Slots (``slot:…``),
-in-flight cost (``held:…``) and spend totals (``s:…``) are integer strings (nano-dollars for
-money); ``replicas`` is a sorted set ``owner → lease expiry``; ``i:<owner>`` is a hash
-``member → record`` (a cjson array ``[key, amount, …]`` of what the admission took, or ``"x"``
-once a heartbeat has given it back for a dead owner).
+second that may still have one (they expire ``window + 2`` s after the first write of their newest
+second). Every change of a bucket changes ``_t`` by as much, so admission reads a window with
+``HMGET _t _lo`` and deletes only the seconds that left it since the last admission (one ``HGET``
+each, about one a second under load) instead of reading and summing all 61 buckets (``HGETALL``)
+for every request; a hash without them (new, or not cleaned for 64 s) is summed once with
+``HGETALL``. ``v2:`` keeps these hashes apart from the plain ones of earlier versions during a
+rolling upgrade. Slots (``slot:…``), in-flight cost (``held:…``) and spend totals (``s:…``) are
+integer strings (nano-dollars for money). Spend totals expire with their window (set when
+admission seeds them). Slots and in-flight cost have no expiry: every unit in them is in exactly
+one record, which its settlement or the heartbeat's sweep of a dead owner gives back (a key back
+at 0 is deleted), and an expiry could only fire on a key in use and lose its units. ``replicas``
+is a sorted set ``owner → lease expiry``; ``i:<owner>`` is a hash ``member → record`` (a cjson
+array ``[key, amount, …]`` of what the admission took, or ``"x"`` once a heartbeat has given it
+back for a dead owner).
 
 A record names full keys that are not declared in ``KEYS``: on a Redis Cluster this is safe only
 because every key shares one hash tag, hence one slot (the price: one shard serves all counters).
@@ -22,7 +26,7 @@ because every key shares one hash tag, hence one slot (the price: one shard serv
 from __future__ import annotations
 
 # KEYS: replicas, record hash, then (spend, reserve) per budget, window keys, slot keys, reservation keys.
-# ARGV: now, window, owner, member, lease, counter ttl, cost, nb, nw, ns, nr; then per budget: limit,
+# ARGV: now, window, owner, member, lease, cost, nb, nw, ns, nr; then per budget: limit,
 # strict, seed (-1: none), ttl (0: none); per window: limit, amount, group; per slot: limit, group;
 # per reservation: amount.
 # Reply: {1, '', -1, 0, 0, #dropped, dropped…, used…} | {0, kind, index, current, reserved, buckets…}
@@ -61,14 +65,16 @@ end
 local now = tonumber(ARGV[1])
 local second = math.floor(now)
 local window = tonumber(ARGV[2])
-local owner, member, lease, ttl = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-local cost = tonumber(ARGV[7])
-local nb, nw, ns, nr = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+local owner, member, lease = ARGV[3], ARGV[4], tonumber(ARGV[5])
+local cost = tonumber(ARGV[6])
+local nb, nw, ns, nr = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local oldest = second - window
-local k, a = 3, 12
+local k, a = 3, 11
 local missing = {}
+-- Every budget's (spend, reserved) pair in one call: a spend total that is absent is missing.
+local held = nb > 0 and redis.call('MGET', unpack(KEYS, 3, 2 + 2 * nb)) or {}
 for i = 1, nb do
-  if redis.call('EXISTS', KEYS[k]) == 0 then
+  if not held[2 * i - 1] then
     local seed = tonumber(ARGV[a + 2])
     if seed < 0 then
       missing[#missing + 1] = i - 1
@@ -79,6 +85,7 @@ for i = 1, nb do
       else
         redis.call('SET', KEYS[k], ARGV[a + 2])
       end
+      held[2 * i - 1] = ARGV[a + 2]
     end
   end
   k, a = k + 2, a + 4
@@ -88,12 +95,12 @@ if #missing > 0 then
   for i = 1, #missing do out[#out + 1] = missing[i] end
   return out
 end
-k, a = 3, 12
+k, a = 3, 11
 for i = 1, nb do
   local limit = tonumber(ARGV[a])
   if limit >= 0 then
-    local spent = tonumber(redis.call('GET', KEYS[k]) or '0')
-    local reserved = tonumber(redis.call('GET', KEYS[k + 1]) or '0')
+    local spent = tonumber(held[2 * i - 1])
+    local reserved = tonumber(held[2 * i] or '0')
     local current = spent + reserved
     if current >= limit or (ARGV[a + 1] == '1' and current + cost > limit) then
       return {0, 'budget', i - 1, spent, reserved}
@@ -129,10 +136,11 @@ for i = 1, nw do
   k, a = k + 1, a + 3
 end
 local sk, sa = k, a
+local lives = ns > 0 and redis.call('MGET', unpack(KEYS, k, k + ns - 1)) or {}
 for i = 1, ns do
   local limit, group = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
   if group == 0 or not dropped[group] then
-    local live = tonumber(redis.call('GET', KEYS[k]) or '0')
+    local live = tonumber(lives[i] or '0')
     if live >= limit then
       if group == 0 then return {0, 'slot', i - 1, live, 0} end
       dropped[group] = true
@@ -146,9 +154,12 @@ k, a = wk, wa
 for i = 1, nw do
   local group, amount = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 1])
   if amount ~= 0 and (group == 0 or not dropped[group]) then
-    redis.call('HINCRBY', KEYS[k], second, amount)
+    -- The expiry is renewed by the first write of each second (the bucket is new then), not by
+    -- every write: the hash still outlives its newest bucket by more than the window.
+    if redis.call('HINCRBY', KEYS[k], second, amount) == amount then
+      redis.call('EXPIRE', KEYS[k], window + 2)
+    end
     redis.call('HINCRBY', KEYS[k], '_t', amount)
-    redis.call('EXPIRE', KEYS[k], window + 2)
   end
   k, a = k + 1, a + 3
 end
@@ -156,7 +167,6 @@ for i = 1, ns do
   local group = tonumber(ARGV[a + 1])
   if group == 0 or not dropped[group] then
     redis.call('INCR', KEYS[k])
-    redis.call('EXPIRE', KEYS[k], ttl)
     record[#record + 1] = KEYS[k]
     record[#record + 1] = '1'
   end
@@ -166,14 +176,12 @@ for i = 1, nr do
   local amount = tonumber(ARGV[a])
   if amount > 0 then
     redis.call('INCRBY', KEYS[k], ARGV[a])
-    redis.call('EXPIRE', KEYS[k], ttl)
     record[#record + 1] = KEYS[k]
     record[#record + 1] = ARGV[a]  -- kept as text: cjson would print a large number as 1e+14
   end
   k, a = k + 1, a + 1
 end
 redis.call('HSET', KEYS[2], member, cjson.encode(record))
-redis.call('PERSIST', KEYS[2])
 redis.call('ZADD', KEYS[1], 'GT', now + lease, owner)
 local out = {1, '', -1, 0, 0, #ndropped}
 for i = 1, #ndropped do out[#out + 1] = ndropped[i] end
@@ -182,7 +190,7 @@ return out
 """
 
 # KEYS: record hash, window keys, spend keys. ARGV: now, window, member, nw, np; per window:
-# bucket, delta; per spend: amount, ttl (0: none). Reply: {} if already settled, else {1, totals…}.
+# bucket, delta; per spend: amount. Reply: {} if already settled, else {1, totals…}.
 SETTLE = """
 local spec = redis.call('HGET', KEYS[1], ARGV[3])
 if not spec then return {} end
@@ -217,14 +225,13 @@ for i = 1, nw do
 end
 local out = {1}
 for i = 1, np do
+  -- A total exists only as admission seeded it, with its window's expiry already set.
   if redis.call('EXISTS', KEYS[k]) == 1 then
     out[#out + 1] = redis.call('INCRBY', KEYS[k], ARGV[a])
-    local life = tonumber(ARGV[a + 1])
-    if life > 0 then redis.call('EXPIRE', KEYS[k], life) end
   else
     out[#out + 1] = -1
   end
-  k, a = k + 1, a + 2
+  k, a = k + 1, a + 1
 end
 return out
 """
@@ -236,6 +243,8 @@ return out
 HEARTBEAT = """
 local now = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+-- A replica given up for dead and back again keeps its records from now on.
+redis.call('PERSIST', ARGV[4] .. ARGV[1])
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
 local swept = 0
 for _, who in ipairs(dead) do
