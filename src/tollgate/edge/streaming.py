@@ -109,13 +109,16 @@ class CoalescingStream(StreamingResponse):
             await send(start)
             producer = loop.create_task(pump.produce())
             listener = loop.create_task(_watch(receive, pump, producer))
+            ended = False
             while (data := await pump.take()) is not None:
                 if pump.gone:
                     break
-                await send({"type": "http.response.body", "body": data, "more_body": True})
+                # The body's last piece ends the response in the same write (chunk and terminator).
+                ended = pump.done and pump.error is None
+                await send({"type": "http.response.body", "body": data, "more_body": not ended})
             if pump.error is not None:
                 raise pump.error
-            if not pump.gone:
+            if not pump.gone and not ended:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             if listener is not None:
