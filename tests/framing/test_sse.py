@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tollgate.framing.sse import SseEvent, SseParser, encode
 
@@ -78,3 +80,44 @@ def test_encode() -> None:
     assert encode(b'{"x":1}') == b'data: {"x":1}\n\n'
     assert encode(b"{}", "ping") == b"event: ping\ndata: {}\n\n"
     assert SseParser().feed(encode(b"{}", "ping")) == [SseEvent("ping", "{}")]
+
+
+def _reference(stream: bytes) -> list[SseEvent]:
+    """The WHATWG rules read literally, a whole stream at once, line by line."""
+    events: list[SseEvent] = []
+    event: str | None = None
+    data: list[str] = []
+    text = stream.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    for line in [*lines, ""]:  # the body's end finishes the last event
+        if not line:
+            if data or event is not None:
+                events.append(SseEvent(event, "\n".join(data)))
+            event, data = None, []
+        elif not line.startswith(":"):
+            name, sep, value = line.partition(":")
+            value = value[1:] if sep and value.startswith(" ") else value
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event = value
+    return events
+
+
+_PIECES = [
+    b"data: ", b"data:", b"event: e", b": c", b'{"k":1}', b"x", b"\xc3\xa9", b"\n", b"\r\n", b"\r", b"\n\n"
+]
+
+
+@given(
+    st.lists(st.sampled_from(_PIECES), max_size=40),
+    st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=10),
+)
+def test_any_stream_cut_anywhere_parses_as_the_reference_does(parts: list[bytes], sizes: list[int]) -> None:
+    stream = b"".join(parts)
+    pieces, at, i = [], 0, 0
+    while at < len(stream):
+        size = sizes[i % len(sizes)]
+        pieces.append(stream[at : at + size])
+        at, i = at + size, i + 1
+    assert _feed_all(SseParser(), pieces) == _reference(stream)

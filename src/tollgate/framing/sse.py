@@ -36,33 +36,39 @@ class SseParser:
             buffer = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n") + (b"\r" if keep_cr else b"")
         events: list[SseEvent] = []
         start = 0
-        while True:
-            end = buffer.find(b"\n", start)
-            if end < 0:
-                break
-            line = buffer[start:end]
-            start = end + 1
-            if not line:
-                if self._data or self._event is not None:
-                    events.append(SseEvent(self._event, "\n".join(self._data)))
-                self._event = None
-                self._data = []
+        # Whole events (up to a blank line) only; an unfinished one waits in the buffer.
+        while (end := buffer.find(b"\n\n", start)) >= 0:
+            block = buffer[start:end]
+            start = end + 2
+            if block.startswith(b"data: ") and b"\n" not in block:
+                # The usual event, one ``data:`` line: no line-by-line parsing.
+                events.append(SseEvent(None, block[6:].decode("utf-8", errors="replace")))
                 continue
-            self._line(line.decode("utf-8", errors="replace"))
+            self._lines(block, events)
+            self._dispatch(events)
         self._buffer = buffer[start:]
         return events
 
     def flush(self) -> list[SseEvent]:
         """Events left when the body ended without a final blank line."""
         events: list[SseEvent] = []
-        if self._buffer.strip(b"\r\n"):
-            self._line(self._buffer.strip(b"\r\n").decode("utf-8", errors="replace"))
+        self._lines(self._buffer.strip(b"\r\n"), events)
         self._buffer = b""
+        self._dispatch(events)
+        return events
+
+    def _lines(self, block: bytes, events: list[SseEvent]) -> None:
+        for line in block.split(b"\n"):
+            if line:
+                self._line(line.decode("utf-8", errors="replace"))
+            else:
+                self._dispatch(events)
+
+    def _dispatch(self, events: list[SseEvent]) -> None:
         if self._data or self._event is not None:
             events.append(SseEvent(self._event, "\n".join(self._data)))
         self._event = None
         self._data = []
-        return events
 
     def _line(self, line: str) -> None:
         if line.startswith(":"):
