@@ -147,7 +147,7 @@ class SpendLog:
         dozen rows after another (each batch costs the same dozen statements whatever its size)."""
         async with self._lock:
             try:
-                await self._flush_queue(len(self._queue) if not drain else None)
+                await self._flush_queue(None if drain else len(self._queue))
                 await self._flush_backlog()
             except Exception as exc:
                 self._failures += 1
@@ -157,18 +157,17 @@ class SpendLog:
             return True
 
     async def _flush_queue(self, limit: int | None) -> None:
-        """Write the queue in batches: all of it, or its first ``limit`` rows."""
+        """Write the queue in batches: all of it, or only its first ``limit`` rows."""
         wrote = False
-        left = len(self._queue) if limit is None else limit
-        while self._queue and left > 0:
-            batch = [row for row, _ in itertools.islice(self._queue, min(self._batch, left))]
+        while self._queue and (limit is None or limit > 0):
+            size = self._batch if limit is None else min(self._batch, limit)
+            batch = [row for row, _ in itertools.islice(self._queue, size)]
             await self._store.record_spend(batch)
             for _ in batch:
                 self._queue.popleft()
             wrote = True
-            left -= len(batch)
-            if limit is None:
-                left = len(self._queue)
+            if limit is not None:
+                limit -= len(batch)
         if self._spill is None:
             return
         if self._overflow:
