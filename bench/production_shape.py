@@ -18,7 +18,7 @@ IN_PRICE, OUT_PRICE = "0.000001", "0.000002"
 # integer nano-dollars).
 LIMITS: dict[str, Any] = {
     "rpm_limit": 100_000_000,
-    "tpm_limit": 2_000_000_000,  # the columns are 32-bit INTEGER: more is a 500 on PostgreSQL
+    "tpm_limit": 2_000_000_000,
     "max_parallel_requests": 100_000,
     "budgets": [{"max_budget": 100_000, "duration": "1d"}, {"max_budget": 1_000_000, "duration": "1mo"}],
 }
