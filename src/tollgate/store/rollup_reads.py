@@ -91,12 +91,23 @@ def _group(group: Any, day: str | None, sums: Mapping[Any, Any]) -> SpendGroup:
 
 
 def ordered(groups: list[SpendGroup]) -> list[SpendGroup]:
-    """By day, then spend descending, then group (``''`` for none): three stable sorts by one
-    field each, which at 30,000 groups cost half of one sort by a built (day, -spend, group) key."""
-    groups.sort(key=lambda g: g.group or "")
-    groups.sort(key=attrgetter("spend"), reverse=True)
-    groups.sort(key=lambda g: g.day or "")
-    return groups
+    """By day, then spend descending, then group (``''`` for none). Each day's groups are sorted
+    apart, by two stable sorts of one field each: at 30,000 groups, a third of the time of one
+    sort by a built (day, -spend, group) key."""
+    days: dict[str | None, list[SpendGroup]] = {}
+    for g in groups:
+        part = days.get(g.day)
+        if part is None:
+            days[g.day] = [g]
+        else:
+            part.append(g)
+    out: list[SpendGroup] = []
+    for day in sorted(days, key=lambda d: d or ""):
+        part = days[day]
+        part.sort(key=lambda g: g.group or "")
+        part.sort(key=attrgetter("spend"), reverse=True)
+        out += part
+    return out
 
 
 async def rollup_groups(
