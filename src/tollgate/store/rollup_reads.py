@@ -62,6 +62,7 @@ def choose(
     return None
 
 
+# SpendGroup's fields after group and day, in its order.
 _SUMS = ("spend", "requests", "prompt_tokens", "completion_tokens", "failed_requests",
          "cache_read_tokens", "cache_write_tokens", "cache_hits")
 
@@ -90,10 +91,10 @@ def _group(group: Any, day: str | None, sums: Mapping[Any, Any]) -> SpendGroup:
     )
 
 
-def ordered(groups: list[SpendGroup]) -> list[SpendGroup]:
+def _ordered(groups: list[SpendGroup]) -> list[SpendGroup]:
     """By day, then spend descending, then group (``''`` for none). Each day's groups are sorted
-    apart, by two stable sorts of one field each: at 30,000 groups, a third of the time of one
-    sort by a built (day, -spend, group) key."""
+    apart, by two stable sorts of one field each: at 30,000 groups, cheaper than one sort of
+    them all by a built (day, -spend, group) key."""
     days: dict[str | None, list[SpendGroup]] = {}
     for g in groups:
         part = days.get(g.day)
@@ -164,7 +165,7 @@ async def _pg_groups(
     )
     if raw and view == "cube":
         rows = _fold(rows)
-    return ordered([SpendGroup._make(row) for row in rows if row[3]])
+    return _ordered([SpendGroup._make(row) for row in rows if row[3]])
 
 
 def _fold(rows: Iterable[Sequence[Any]]) -> Iterable[Sequence[Any]]:
@@ -198,4 +199,4 @@ async def _sqlite_groups(
         total["spend"] += Decimal(str(row["spend"]))
         for m in MEASURES:
             total[m] += row[m]
-    return ordered([_group(group, day, sums) for (group, day), sums in totals.items() if sums["requests"]])
+    return _ordered([_group(group, day, sums) for (group, day), sums in totals.items() if sums["requests"]])
