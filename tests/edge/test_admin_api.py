@@ -3,6 +3,7 @@ the in-memory store (master key ``sk-master``)."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 
 from tollgate.admin import AdminServices, AdminSettings
+from tollgate.admin.spend import SpendService
 from tollgate.auth.bearer import credential_from_headers
 from tollgate.auth.keys import KeyAuthenticator
 from tollgate.auth.principal import Principal
@@ -348,3 +350,30 @@ def test_usage_plan_round_trips_and_applies(client: TestClient) -> None:
     )
     ok(client.post("/usage-plan/delete", headers=MASTER, json={"entity_id": "123"}))
     assert client.get("/usage-plan/info", headers=MASTER, params={"entity_id": "123"}).status_code == 404
+
+
+def test_spend_reports_pause_the_collector_only_while_they_run(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The big reports pause the cyclic collector while they are built; it runs again afterwards,
+    after a refusal too, and one that was off before stays off."""
+    seen: list[bool] = []
+    report = SpendService.report
+
+    async def watched(self: SpendService, *args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return await report(self, *args, **kwargs)
+
+    monkeypatch.setattr(SpendService, "report", watched)
+    assert gc.isenabled()
+    ok(client.get("/global/spend/report?group_by=api_key", headers=MASTER))
+    ok(client.get("/user/daily/activity", headers=MASTER))
+    assert seen == [False] and gc.isenabled()
+    assert client.get("/global/spend/report?group_by=nothing", headers=MASTER).status_code == 400
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        ok(client.get("/user/daily/activity", headers=MASTER))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

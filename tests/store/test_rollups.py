@@ -112,6 +112,7 @@ QUESTIONS: list[tuple[str | None, dict[str, str]]] = [
     (None, {}), ("key", {}), ("user", {}), ("team", {}), ("org", {}), ("model", {}),
     ("model", {"user_id": "u1"}), ("key", {"user_id": "u2"}), (None, {"api_key": "k1"}),
     ("model", {"api_key": "k2", "user_id": "u1"}), ("team", {"user_id": "u1"}), (None, {"model_group": "m2"}),
+    ("key", {"model_group": "m1"}), ("key", {"team_id": "t2"}),  # the cube's rows per key, summed in Python
 ]
 COLUMNS = {"key": "api_key", "user": "user_id", "team": "team_id", "org": "org_id", "model": "model_group"}
 WINDOWS = [(None, None), (BASE + timedelta(days=1), None), (BASE, BASE + timedelta(days=2)),

@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import groupby
+from operator import attrgetter
 from typing import Any
 
 from tollgate.admin.access import can_read_all
@@ -55,12 +57,12 @@ def parse_cursor(value: str | None) -> tuple[datetime, str] | None:
 
 
 def _breakdown(groups: list[SpendGroup], days: set[str | None]) -> dict[str | None, dict[str, Any]]:
-    """Per day of ``days``: each group's metrics (one pass over the groups, not one per day)."""
-    out: dict[str | None, dict[str, Any]] = {}
-    for g in groups:
-        if g.day in days:
-            out.setdefault(g.day, {})[g.group or ""] = {"metrics": _metrics(g)}
-    return out
+    """Per day of ``days``: each group's metrics (the groups come ordered by day: one pass)."""
+    return {
+        day: {g.group or "": {"metrics": _metrics(g)} for g in day_groups}
+        for day, day_groups in groupby(groups, key=attrgetter("day"))
+        if day in days
+    }
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -177,15 +179,18 @@ class SpendService:
             store_group, by_day=True, filters=self._scope(actor, {}, "/global/spend/report"),
             start=parse_day(start_date, "start_date"), end=parse_day(end_date, "end_date", end=True),
         )
-        days: dict[str, list[dict[str, Any]]] = {}
-        for g in groups:
-            days.setdefault(g.day or "", []).append(
+        key = "teams" if group_by == "team" else group_by + "s"
+        # The groups come ordered by day. ``metadata`` is an empty tuple, which renders as [] and,
+        # unlike 30,000 empty lists, leaves the entries untracked by the garbage collector.
+        return [
+            {"group_by_day": day or "", key: [
                 {name: g.group, "total_spend": float(g.spend),
                  "total_tokens": g.prompt_tokens + g.completion_tokens, "api_requests": g.requests,
-                 "metadata": []}
-            )
-        key = "teams" if group_by == "team" else group_by + "s"
-        return [{"group_by_day": day, key: entries} for day, entries in days.items()]
+                 "metadata": ()}
+                for g in day_groups
+            ]}
+            for day, day_groups in groupby(groups, key=attrgetter("day"))
+        ]
 
     async def daily_activity(
         self,
