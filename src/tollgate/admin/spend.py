@@ -17,6 +17,7 @@ from tollgate.auth.keys import hash_key
 from tollgate.auth.principal import Principal
 from tollgate.errors import InvalidRequest, PermissionDenied
 from tollgate.store import Store
+from tollgate.store.collector import collector_paused
 from tollgate.store.records import SpendGroup, SpendRow
 
 REPORT_GROUPS = {
@@ -54,6 +55,37 @@ def parse_cursor(value: str | None) -> tuple[datetime, str] | None:
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest("cursor: not a cursor this server handed out", param="cursor") from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), request_id
+
+
+def _activity(
+    totals: list[SpendGroup], by_model: list[SpendGroup], by_key: list[SpendGroup], page: int, page_size: int
+) -> dict[str, Any]:
+    """``/user/daily/activity``'s answer: a page of days with their breakdowns, and the totals."""
+    shown = totals[(page - 1) * page_size : page * page_size]
+    on_page = {day.day for day in shown}
+    models_of = _breakdown(by_model, on_page)
+    keys_of = _breakdown(by_key, on_page)
+    results = []
+    for day in shown:
+        models = models_of.get(day.day, {})
+        keys = keys_of.get(day.day, {})
+        results.append(
+            {"date": day.day, "metrics": _metrics(day),
+             "breakdown": {"models": models, "api_keys": keys, "providers": {}}}
+        )
+    pages = max(1, -(-len(totals) // page_size))
+    summary = _metrics(
+        SpendGroup(
+            None, None, sum((g.spend for g in totals), start=Decimal(0)),
+            sum(g.requests for g in totals), sum(g.prompt_tokens for g in totals),
+            sum(g.completion_tokens for g in totals), sum(g.failed_requests for g in totals),
+            sum(g.cache_read_tokens for g in totals), sum(g.cache_write_tokens for g in totals),
+            sum(g.cache_hits for g in totals),
+        )
+    )
+    metadata = {f"total_{k}": v for k, v in summary.items()}
+    metadata.update({"page": page, "total_pages": pages, "has_more": page < pages})
+    return {"results": results, "metadata": metadata}
 
 
 def _breakdown(groups: list[SpendGroup], days: set[str | None]) -> dict[str | None, dict[str, Any]]:
@@ -182,15 +214,16 @@ class SpendService:
         key = "teams" if group_by == "team" else group_by + "s"
         # The groups come ordered by day. ``metadata`` is an empty tuple, which renders as [] and,
         # unlike 30,000 empty lists, leaves the entries untracked by the garbage collector.
-        return [
-            {"group_by_day": day or "", key: [
-                {name: g.group, "total_spend": float(g.spend),
-                 "total_tokens": g.prompt_tokens + g.completion_tokens, "api_requests": g.requests,
-                 "metadata": ()}
-                for g in day_groups
-            ]}
-            for day, day_groups in groupby(groups, key=attrgetter("day"))
-        ]
+        with collector_paused():
+            return [
+                {"group_by_day": day or "", key: [
+                    {name: g.group, "total_spend": float(g.spend),
+                     "total_tokens": g.prompt_tokens + g.completion_tokens, "api_requests": g.requests,
+                     "metadata": ()}
+                    for g in day_groups
+                ]}
+                for day, day_groups in groupby(groups, key=attrgetter("day"))
+            ]
 
     async def daily_activity(
         self,
@@ -212,28 +245,5 @@ class SpendService:
         totals = await self._store.spend_groups(None, by_day=True, filters=filters, **window)
         by_model = await self._store.spend_groups("model", by_day=True, filters=filters, **window)
         by_key = await self._store.spend_groups("key", by_day=True, filters=filters, **window)
-        shown = totals[(page - 1) * page_size : page * page_size]
-        on_page = {day.day for day in shown}
-        models_of = _breakdown(by_model, on_page)
-        keys_of = _breakdown(by_key, on_page)
-        results = []
-        for day in shown:
-            models = models_of.get(day.day, {})
-            keys = keys_of.get(day.day, {})
-            results.append(
-                {"date": day.day, "metrics": _metrics(day),
-                 "breakdown": {"models": models, "api_keys": keys, "providers": {}}}
-            )
-        pages = max(1, -(-len(totals) // page_size))
-        summary = _metrics(
-            SpendGroup(
-                None, None, sum((g.spend for g in totals), start=Decimal(0)),
-                sum(g.requests for g in totals), sum(g.prompt_tokens for g in totals),
-                sum(g.completion_tokens for g in totals), sum(g.failed_requests for g in totals),
-                sum(g.cache_read_tokens for g in totals), sum(g.cache_write_tokens for g in totals),
-                sum(g.cache_hits for g in totals),
-            )
-        )
-        metadata = {f"total_{k}": v for k, v in summary.items()}
-        metadata.update({"page": page, "total_pages": pages, "has_more": page < pages})
-        return {"results": results, "metadata": metadata}
+        with collector_paused():
+            return _activity(totals, by_model, by_key, page, page_size)

@@ -97,10 +97,12 @@ def build(
     tracing: Tracing | None = None,
     env: Mapping[str, str] | None = None,
     transport: Transport | None = None,
+    served: bool = False,
 ) -> ASGIApp:
     """``tracing``: a test's own; by default OpenTelemetry when the config asks for it. ``env``: the
     environment snapshot (read now when not given). ``transport``: the upstream HTTP transport
-    (aiohttp unless a test scripts its upstreams)."""
+    (aiohttp unless a test scripts its upstreams). ``served``: the app is the process's own
+    (``tollgate serve``), not one of a test's."""
     env = read_environment() if env is None else env
     if tracing is None:
         tracing = build_tracing(config, env, log.warning)
@@ -252,6 +254,7 @@ def build(
         on_shutdown=[gateway.drain, *observability.on_shutdown, close],
         max_body_bytes=limits.max_body_bytes,
         root_path=server_root_path(env),
+        freeze_heap=served,
     )
     return create_app(parts)
 
@@ -264,4 +267,4 @@ def config_from_env(env: Mapping[str, str]) -> Config:
 def app_from_env() -> ASGIApp:
     """Factory for uvicorn workers (``--workers N``): each worker builds its own graph."""
     env = read_environment()
-    return build(config_from_env(env), env=env)
+    return build(config_from_env(env), env=env, served=True)

@@ -115,7 +115,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             os.environ[PROMETHEUS_MULTIPROC_DIR] = tempfile.mkdtemp(prefix="tollgate-prom-")
         uvicorn.run("tollgate.bootstrap:app_from_env", factory=True, workers=args.workers, **common)
         return 0
-    app = build(config)
+    app = build(config, served=True)
     log.info("tollgate %s serving on http://%s:%d%s", __version__, args.host, args.port, root)
     uvicorn.run(app, **common)
     return 0

@@ -46,6 +46,7 @@ class EdgeParts:
     on_shutdown: Sequence[Hook] = field(default_factory=list)
     max_body_bytes: int = 32 * 1024 * 1024  # for the full app's routes (inference reads its own)
     root_path: str = ""  # SERVER_ROOT_PATH: the prefix every route is also served under
+    freeze_heap: bool = False  # a served process: see HotPaths
 
 
 def create_app(parts: EdgeParts) -> ASGIApp:
@@ -83,6 +84,7 @@ def create_app(parts: EdgeParts) -> ASGIApp:
         on_startup=parts.on_startup,
         on_shutdown=parts.on_shutdown,
         root_path=parts.root_path,
+        freeze_heap=parts.freeze_heap,
     )
 
 

@@ -10,6 +10,7 @@ the caller's dialect. ``HotPaths`` also runs the lifespan (start-up and shutdown
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
@@ -58,6 +59,7 @@ class HotPaths:
         on_startup: Sequence[Hook] = (),
         on_shutdown: Sequence[Hook] = (),
         root_path: str = "",
+        freeze_heap: bool = False,
     ) -> None:
         self._root = root_path  # SERVER_ROOT_PATH: every route answers under it (and without it)
         self._build_full_app = full_app
@@ -67,6 +69,11 @@ class HotPaths:
         self._bedrock = bedrock
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
+        # Served processes only (not in-process test apps): what start-up built, and the admin
+        # app once built, live as long as the process, so the cyclic collector is told to leave
+        # them alone (gc.freeze). Otherwise each full collection walks every module, route and
+        # config object again; a 30,000-entry spend report paid ~10 % of its time for that.
+        self._freeze_heap = freeze_heap
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -92,6 +99,8 @@ class HotPaths:
             return
         if self._app is None:
             self._app = self._build_full_app()
+            if self._freeze_heap:
+                gc.freeze()
         await self._app(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -105,6 +114,8 @@ class HotPaths:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                if self._freeze_heap:
+                    gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for stop in self._on_shutdown:

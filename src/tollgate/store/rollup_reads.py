@@ -22,6 +22,7 @@ from sqlalchemy import BigInteger, ColumnElement, Table, cast, func, null, selec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tollgate.store.aggregate import day_of
+from tollgate.store.collector import collector_paused
 from tollgate.store.records import SpendGroup
 from tollgate.store.rollup_tables import DAILY, ENTITY_DIMENSIONS, HOURLY, HOURLY_VIEWS, MEASURES, VIEWS
 from tollgate.store.sql_tables import T
@@ -163,9 +164,10 @@ async def _pg_groups(
     rows: Iterable[Sequence[Any]] = await driver.fetch(
         str(compiled), *(compiled.params[name] for name in compiled.positiontup or ())
     )
-    if raw and view == "cube":
-        rows = _fold(rows)
-    return _ordered([SpendGroup._make(row) for row in rows if row[3]])
+    with collector_paused():
+        if raw and view == "cube":
+            rows = _fold(rows)
+        return _ordered([SpendGroup._make(row) for row in rows if row[3]])
 
 
 def _fold(rows: Iterable[Sequence[Any]]) -> Iterable[Sequence[Any]]:
