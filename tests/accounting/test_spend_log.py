@@ -93,14 +93,19 @@ class ArrivalsDuringWrites(MemoryStore):
         await super().record_spend(rows)
 
 
-async def test_a_periodic_flush_leaves_rows_that_arrive_meanwhile_to_the_next_one(tmp_path: Path) -> None:
-    # Chasing them wrote one small batch after another under steady load (each batch costs the
-    # same statements whatever its size).
+def _three_rows_and_two_arriving(tmp_path: Path) -> tuple[ArrivalsDuringWrites, SpendLog]:
     store = ArrivalsDuringWrites()
     log = SpendLog(store, tmp_path, interval=3600, batch_size=500)
     store.log = log
     for n in range(3):
         log(attempted(f"r{n}"), Decimal("0.5"))
+    return store, log
+
+
+async def test_a_periodic_flush_leaves_rows_that_arrive_meanwhile_to_the_next_one(tmp_path: Path) -> None:
+    # Chasing them wrote one small batch after another under steady load (each batch costs the
+    # same statements whatever its size).
+    store, log = _three_rows_and_two_arriving(tmp_path)
     assert await log.flush(drain=False)
     assert store.batches == [3] and log.queued == 2
     assert await log.flush(drain=False)
@@ -109,11 +114,7 @@ async def test_a_periodic_flush_leaves_rows_that_arrive_meanwhile_to_the_next_on
 
 
 async def test_a_draining_flush_writes_rows_that_arrive_meanwhile(tmp_path: Path) -> None:
-    store = ArrivalsDuringWrites()
-    log = SpendLog(store, tmp_path, interval=3600, batch_size=500)
-    store.log = log
-    for n in range(3):
-        log(attempted(f"r{n}"), Decimal("0.5"))
+    store, log = _three_rows_and_two_arriving(tmp_path)
     assert await log.flush()
     assert store.batches == [3, 2] and log.queued == 0
 

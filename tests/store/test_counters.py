@@ -267,53 +267,52 @@ async def test_spend_windows_expire(store: CounterStore) -> None:
         assert ttls and all(0 < ttl <= 31 for ttl in ttls)
 
 
-async def test_window_hashes_outlive_their_newest_bucket_by_the_window() -> None:
-    # Redis only: the expiry is renewed by the first write of each second, not by every write.
+@pytest.fixture
+async def redis_store() -> AsyncIterator[tuple[RedisCounterStore, aioredis.Redis, str]]:
+    """A Redis store alone (for what only Redis has: expiries, records), a client and the key tag."""
     if not await redis_reachable():
         missing("Redis is not reachable at 127.0.0.1:6379")
     prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
     store = RedisCounterStore.from_url(REDIS_URL, prefix=prefix, timeout=5.0)
     client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        key = "{" + prefix + "}:v2:w:ttl"
-        for _ in range(3):
-            assert (await store.admit(_window(T0, "w:ttl", limit=10))).admitted
-            await client.expire(key, 5)  # as if the second's first write had been long ago
-            assert 0 < await client.ttl(key) <= 5  # later writes of the second leave it
-        assert (await store.admit(_window(T0 + 1, "w:ttl", limit=10))).admitted
-        assert 60 < await client.ttl(key) <= 62  # the next second's first write renews it
-    finally:
-        await client.aclose()
-        await store.close()
-        await drop_prefix(prefix)
+    yield store, client, "{" + prefix + "}:"
+    await client.aclose()
+    await store.close()
+    await drop_prefix(prefix)
 
 
-async def test_slots_carry_no_expiry_and_a_returning_replica_keeps_its_records() -> None:
-    # Redis only. A slot's units are each in one record (given back by settlement or by the sweep
-    # of a dead owner), so the slot has no expiry that could fire while it is in use; an owner
-    # given up for dead (its record hash set to expire) keeps its records again once it is back.
-    if not await redis_reachable():
-        missing("Redis is not reachable at 127.0.0.1:6379")
-    prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
-    store = RedisCounterStore.from_url(REDIS_URL, prefix=prefix, timeout=5.0)
-    client = aioredis.Redis.from_url(REDIS_URL)
-    tag = "{" + prefix + "}:"
-    try:
-        admission = CounterAdmission(
-            T0, "a", slots=(SlotCheck("slot:k", 2),), reservations=(Reservation("held:k", 5),), cost=5
-        )
-        assert (await store.admit(admission)).admitted
-        assert await client.ttl(tag + "slot:k") == -1 and await client.ttl(tag + "held:k") == -1
-        record = tag + "i:" + store.owner
-        await client.expire(record, 100)
-        await store.heartbeat(T0)
-        assert await client.ttl(record) == -1
-        await store.settle(Settlement(T0, "a"))
-        assert await client.exists(tag + "slot:k", tag + "held:k") == 0  # back at 0: deleted
-    finally:
-        await client.aclose()
-        await store.close()
-        await drop_prefix(prefix)
+async def test_window_hashes_outlive_their_newest_bucket_by_the_window(
+    redis_store: tuple[RedisCounterStore, aioredis.Redis, str],
+) -> None:
+    # The expiry is renewed by the first write of each second, not by every write.
+    store, client, tag = redis_store
+    key = tag + "v2:w:ttl"
+    for _ in range(3):
+        assert (await store.admit(_window(T0, "w:ttl", limit=10))).admitted
+        await client.expire(key, 5)  # as if the second's first write had been long ago
+        assert 0 < await client.ttl(key) <= 5  # later writes of the second leave it
+    assert (await store.admit(_window(T0 + 1, "w:ttl", limit=10))).admitted
+    assert 60 < await client.ttl(key) <= 62  # the next second's first write renews it
+
+
+async def test_slots_carry_no_expiry_and_a_returning_replica_keeps_its_records(
+    redis_store: tuple[RedisCounterStore, aioredis.Redis, str],
+) -> None:
+    # A slot's units are each in one record (given back by settlement or by the sweep of a dead
+    # owner), so the slot has no expiry that could fire while it is in use; an owner given up for
+    # dead (its record hash set to expire) keeps its records again once it is back.
+    store, client, tag = redis_store
+    admission = CounterAdmission(
+        T0, "a", slots=(SlotCheck("slot:k", 2),), reservations=(Reservation("held:k", 5),), cost=5
+    )
+    assert (await store.admit(admission)).admitted
+    assert await client.ttl(tag + "slot:k") == -1 and await client.ttl(tag + "held:k") == -1
+    record = tag + "i:" + store.owner
+    await client.expire(record, 100)
+    await store.heartbeat(T0)
+    assert await client.ttl(record) == -1
+    await store.settle(Settlement(T0, "a"))
+    assert await client.exists(tag + "slot:k", tag + "held:k") == 0  # back at 0: deleted
 
 
 async def test_one_million_micro_dollars_add_up_to_exactly_one_dollar(store: CounterStore) -> None:

@@ -6,21 +6,17 @@ order, groups by spend descending then name, the same floats, keys and page meta
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
-from tests.services import postgres_database
 from tollgate.admin.spend import SpendService
 from tollgate.auth.principal import MASTER
-from tollgate.store import Store, open_store
+from tollgate.store import Store
 from tollgate.store.records import SpendRow
-from tollgate.store.schema import migrate
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
 KEYS = {f"k{i}": (f"u{i % 3}", f"t{i % 2}") for i in range(6)}
@@ -102,23 +98,6 @@ def expected_activity(rows: list[SpendRow], page: int, page_size: int) -> dict[s
     pages = max(1, -(-len(totals) // page_size))
     metadata.update({"page": page, "total_pages": pages, "has_more": page < pages})
     return {"results": results, "metadata": metadata}
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield open_store("memory")
-        return
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/answers.db"
-        await migrate(url)
-        yield open_store(url)
-        return
-    with postgres_database() as url:
-        await migrate(url)
-        store = open_store(url)
-        yield store
-        await store.close()
 
 
 WINDOWS = [(None, None), ("2026-05-02", "2026-05-03"), ("2026-05-01", "2026-05-01")]
