@@ -87,9 +87,7 @@ class UpstreamStream:
             with upstream_errors(self.provider):
                 while True:
                     if self.read_timeout:
-                        # A timeout scope, not wait_for: no task per read.
-                        async with asyncio.timeout(self.read_timeout):
-                            chunk = await self.response.read_chunk()
+                        chunk = await asyncio.wait_for(self.response.read_chunk(), self.read_timeout)
                     else:
                         chunk = await self.response.read_chunk()
                     if not chunk:
