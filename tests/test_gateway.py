@@ -9,7 +9,6 @@ reservation) must be released. (Request limits at the edge: tests/edge/test_requ
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import anthropic
@@ -36,7 +35,7 @@ from tests.fakes.scripted import (
     sse_events,
     upstream_stream,
 )
-from tests.services import missing
+from tests.services import async_redis_prefix
 from tollgate.framing.eventstream import EventStreamDecoder
 
 
@@ -63,24 +62,12 @@ async def counted(request: pytest.FixtureRequest, upstream: Upstream) -> AsyncIt
         async with running(config(), upstream.transport) as gw:
             yield gw
         return
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5)
-    try:
-        await client.ping()
-    except Exception:
-        missing("no Redis on 127.0.0.1:6379")
-    prefix = f"tollgate-test-{uuid.uuid4().hex[:10]}"
     settings = config()
     settings["router_settings"].update(redis_host="127.0.0.1", redis_port=6379)
-    try:
-        async with running(settings, upstream.transport, env={"TOLLGATE_REDIS_PREFIX": prefix}) as gw:
-            yield gw
-    finally:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
+    async with async_redis_prefix() as prefix, running(
+        settings, upstream.transport, env={"TOLLGATE_REDIS_PREFIX": prefix}
+    ) as gw:
+        yield gw
 
 
 async def test_a_dropped_stream_is_accounted_and_frees_its_slot(

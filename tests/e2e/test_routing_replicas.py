@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -39,6 +40,13 @@ def test_cooldown_is_shared_by_replicas_through_redis(fake: str) -> None:
     deps = [deployment("rd", bad, fake, model), deployment("rd", good, fake, f"rd-good-{run}")]
     redis_at = {"redis_host": "127.0.0.1", "redis_port": 6379}
     cfg = config(deps, num_retries=0, allowed_fails=0, cooldown_time=3, **redis_at)
+    try:
+        _cooldown_shared(fake, cfg, model, good)
+    finally:
+        _drop_routing_keys(run)
+
+
+def _cooldown_shared(fake: str, cfg: dict[str, Any], model: str, good: str) -> None:
     with httpx.Client(timeout=TIMEOUT) as client, running_gateway(cfg) as one, running_gateway(cfg) as two:
         for _ in range(30):  # allowed_fails: 0 → the first failure cools the deployment down
             ask(client, one.url, "openai", "rd")
@@ -50,3 +58,14 @@ def test_cooldown_is_shared_by_replicas_through_redis(fake: str) -> None:
             reply = ask(client, two.url, fmt, "rd", stream=stream)
             assert (reply.status, reply.deployment) == (200, good), reply.body
         assert fake_calls(fake).get(model) == 1
+
+
+def _drop_routing_keys(run: str) -> None:
+    """The routing state of this run's deployments (under the routing keys' fixed prefix)."""
+    client = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=5)
+    try:
+        keys = list(client.scan_iter(match=f"tollgate:routing:*-{run}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

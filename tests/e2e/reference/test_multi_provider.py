@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from tests.e2e.reference.conftest import DATABASES, Served, bearer, chat_body, load, on_loopback, served
+from tests.services import redis_prefix
 
 MASTER = "sk-multi-provider-master"
 REPLY = "Hello from tollgate's fake upstream! You said: "
@@ -22,15 +23,16 @@ REPLY = "Hello from tollgate's fake upstream! You said: "
 
 @pytest.fixture(scope="module", params=DATABASES)
 def gw(request: pytest.FixtureRequest, upstream: str) -> Iterator[Served]:
-    env = {
-        "LITELLM_MASTER_KEY": MASTER,
-        "REDIS_HOST": "127.0.0.1",
-        "REDIS_PORT": "6379",
-        "REDIS_PASSWORD": "",
-        "TOLLGATE_REDIS_PREFIX": f"tollgate-reference-{uuid.uuid4().hex[:8]}",
-    }
-    with served(on_loopback(load("multi-provider.yaml"), upstream), request.param, env) as gateway:
-        yield gateway
+    with redis_prefix("tollgate-reference") as prefix:
+        env = {
+            "LITELLM_MASTER_KEY": MASTER,
+            "REDIS_HOST": "127.0.0.1",
+            "REDIS_PORT": "6379",
+            "REDIS_PASSWORD": "",
+            "TOLLGATE_REDIS_PREFIX": prefix,
+        }
+        with served(on_loopback(load("multi-provider.yaml"), upstream), request.param, env) as gateway:
+            yield gateway
 
 
 def _deployments(gw: Served, group: str) -> dict[str, str]:
