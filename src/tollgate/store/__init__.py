@@ -169,7 +169,7 @@ class SpendStore(Protocol):
         end: datetime | None = None,
     ) -> list[SpendGroup]:
         """Totals per ``GROUP_COLUMNS[group_by]`` value (``None``: one group), per UTC day if
-        ``by_day``; ordered by day, then spend descending."""
+        ``by_day``; ordered by day, then spend descending, then group (``aggregate.ordered``)."""
 
     async def purge_spend_logs(self, before: datetime) -> int:
         """Delete spend-log rows that started before ``before``; returns how many."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from tollgate.store.records import SpendGroup
@@ -20,6 +21,26 @@ AGGREGATED = (
 
 def day_of(moment: date) -> str:
     return moment.strftime("%Y-%m-%d")
+
+
+def ordered(groups: Iterable[SpendGroup]) -> list[SpendGroup]:
+    """The order every store answers ``spend_groups`` in: by day, then spend descending, then
+    group (``''`` for none). Each day's groups are sorted apart, by two stable sorts of one field
+    each: at 30,000 groups, cheaper than one sort of them all by a built (day, -spend, group) key."""
+    days: dict[str | None, list[SpendGroup]] = {}
+    for g in groups:
+        part = days.get(g.day)
+        if part is None:
+            days[g.day] = [g]
+        else:
+            part.append(g)
+    out: list[SpendGroup] = []
+    for day in sorted(days, key=lambda d: d or ""):
+        part = days[day]
+        part.sort(key=lambda g: g.group or "")
+        part.sort(key=attrgetter("spend"), reverse=True)
+        out += part
+    return out
 
 
 class Aggregator:
@@ -52,9 +73,7 @@ class Aggregator:
 
     @property
     def groups(self) -> list[SpendGroup]:
-        out = [
+        return ordered(
             SpendGroup(group, day, t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7])
             for (group, day), t in self._totals.items()
-        ]
-        out.sort(key=lambda g: (g.day or "", -g.spend, g.group or ""))
-        return out
+        )

@@ -15,13 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Table, cast, func, null, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tollgate.store.aggregate import day_of
+from tollgate.store.aggregate import day_of, ordered
 from tollgate.store.collector import collector_paused
 from tollgate.store.records import SpendGroup
 from tollgate.store.rollup_tables import DAILY, ENTITY_DIMENSIONS, HOURLY, HOURLY_VIEWS, MEASURES, VIEWS
@@ -92,26 +91,6 @@ def _group(group: Any, day: str | None, sums: Mapping[Any, Any]) -> SpendGroup:
     )
 
 
-def _ordered(groups: list[SpendGroup]) -> list[SpendGroup]:
-    """By day, then spend descending, then group (``''`` for none). Each day's groups are sorted
-    apart, by two stable sorts of one field each: at 30,000 groups, cheaper than one sort of
-    them all by a built (day, -spend, group) key."""
-    days: dict[str | None, list[SpendGroup]] = {}
-    for g in groups:
-        part = days.get(g.day)
-        if part is None:
-            days[g.day] = [g]
-        else:
-            part.append(g)
-    out: list[SpendGroup] = []
-    for day in sorted(days, key=lambda d: d or ""):
-        part = days[day]
-        part.sort(key=lambda g: g.group or "")
-        part.sort(key=attrgetter("spend"), reverse=True)
-        out += part
-    return out
-
-
 async def rollup_groups(
     conn: AsyncConnection,
     column: str | None,
@@ -167,7 +146,7 @@ async def _pg_groups(
     with collector_paused():
         if raw and view == "cube":
             rows = _fold(rows)
-        return _ordered([SpendGroup._make(row) for row in rows if row[3]])
+        return ordered([SpendGroup._make(row) for row in rows if row[3]])
 
 
 def _fold(rows: Iterable[Sequence[Any]]) -> Iterable[Sequence[Any]]:
@@ -201,4 +180,4 @@ async def _sqlite_groups(
         total["spend"] += Decimal(str(row["spend"]))
         for m in MEASURES:
             total[m] += row[m]
-    return _ordered([_group(group, day, sums) for (group, day), sums in totals.items() if sums["requests"]])
+    return ordered([_group(group, day, sums) for (group, day), sums in totals.items() if sums["requests"]])

@@ -14,7 +14,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tollgate.store import SPEND_FILTERS
-from tollgate.store.aggregate import day_of
+from tollgate.store.aggregate import day_of, ordered
 from tollgate.store.records import SpendGroup
 from tollgate.store.sql_rows import SPEND, Mapper
 
@@ -110,5 +110,4 @@ async def sql_groups(
                 int(row["cache_hits"] or 0),
             )
         )
-    out.sort(key=lambda g: (g.day or "", -g.spend, g.group or ""))
-    return out
+    return ordered(out)

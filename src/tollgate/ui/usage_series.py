@@ -85,8 +85,7 @@ async def _top_groups(
     shown groups only: a dozen small reads however many groups there are. ``None`` when a shown
     group is "none" (its days cannot be selected by a filter)."""
     column = GROUP_COLUMNS[group_by]
-    totals = await store.spend_groups(group_by, filters=filters, start=start, end=end)
-    ranked = sorted(totals, key=lambda g: (-g.spend, g.group or ""))
+    ranked = await store.spend_groups(group_by, filters=filters, start=start, end=end)  # by spend
     if any(g.group is None for g in ranked[:top]):
         return None
     everyone = await store.spend_groups(None, by_day=True, filters=filters, start=start, end=end)
