@@ -57,10 +57,20 @@ def parse_cursor(value: str | None) -> tuple[datetime, str] | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), request_id
 
 
+def _summed(day: str | None, groups: list[SpendGroup]) -> SpendGroup:
+    """One group holding the sums of ``groups``."""
+    return SpendGroup(
+        None, day, sum((g.spend for g in groups), start=Decimal(0)),
+        *(sum(getattr(g, count) for g in groups) for count in SpendGroup._fields[3:]),
+    )
+
+
 def _activity(
-    totals: list[SpendGroup], by_model: list[SpendGroup], by_key: list[SpendGroup], page: int, page_size: int
+    by_model: list[SpendGroup], by_key: list[SpendGroup], page: int, page_size: int
 ) -> dict[str, Any]:
-    """``/user/daily/activity``'s answer: a page of days with their breakdowns, and the totals."""
+    """``/user/daily/activity``'s answer: a page of days with their breakdowns, and the totals.
+    A day's total is the sum of its models (every row has one model group, ``None`` included)."""
+    totals = [_summed(day, list(gs)) for day, gs in groupby(by_model, key=attrgetter("day"))]
     shown = totals[(page - 1) * page_size : page * page_size]
     on_page = {day.day for day in shown}
     models_of = _breakdown(by_model, on_page)
@@ -74,15 +84,7 @@ def _activity(
              "breakdown": {"models": models, "api_keys": keys, "providers": {}}}
         )
     pages = max(1, -(-len(totals) // page_size))
-    summary = _metrics(
-        SpendGroup(
-            None, None, sum((g.spend for g in totals), start=Decimal(0)),
-            sum(g.requests for g in totals), sum(g.prompt_tokens for g in totals),
-            sum(g.completion_tokens for g in totals), sum(g.failed_requests for g in totals),
-            sum(g.cache_read_tokens for g in totals), sum(g.cache_write_tokens for g in totals),
-            sum(g.cache_hits for g in totals),
-        )
-    )
+    summary = _metrics(_summed(None, totals))
     metadata = {f"total_{k}": v for k, v in summary.items()}
     metadata.update({"page": page, "total_pages": pages, "has_more": page < pages})
     return {"results": results, "metadata": metadata}
@@ -242,8 +244,7 @@ class SpendService:
         window = {
             "start": parse_day(start_date, "start_date"), "end": parse_day(end_date, "end_date", end=True)
         }
-        totals = await self._store.spend_groups(None, by_day=True, filters=filters, **window)
         by_model = await self._store.spend_groups("model", by_day=True, filters=filters, **window)
         by_key = await self._store.spend_groups("key", by_day=True, filters=filters, **window)
         with collector_paused():
-            return _activity(totals, by_model, by_key, page, page_size)
+            return _activity(by_model, by_key, page, page_size)
