@@ -58,15 +58,18 @@ def _render(total: dict[str, Any]) -> dict[str, Any]:
             "total_tokens": total["prompt_tokens"] + total["completion_tokens"]}
 
 
-def _entries(groups: Sequence[SpendGroup], index: Mapping[str, int]) -> dict[str, dict[str, Any]]:
-    per_group: dict[str, dict[str, Any]] = {}
+def _total(groups: Sequence[SpendGroup]) -> dict[str, Any]:
+    total = _empty()
     for g in groups:
-        name = g.group or ""
-        entry = per_group.setdefault(name, {**_empty(), "daily": [Decimal(0)] * len(index)})
-        _add(entry, g)
-        if g.day is not None and g.day in index:
-            entry["daily"][index[g.day]] += g.spend
-    return per_group
+        _add(total, g)
+    return total
+
+
+def _entries(groups: Sequence[SpendGroup], index: Mapping[str, int]) -> dict[str, dict[str, Any]]:
+    per_group: dict[str, list[SpendGroup]] = {}
+    for g in groups:
+        per_group.setdefault(g.group or "", []).append(g)
+    return {name: {**_total(gs), "daily": _daily(gs, index)} for name, gs in per_group.items()}
 
 
 def _daily(groups: Sequence[SpendGroup], index: Mapping[str, int]) -> list[Decimal]:
@@ -89,9 +92,7 @@ async def _top_groups(
     if any(g.group is None for g in ranked[:top]):
         return None
     everyone = await store.spend_groups(None, by_day=True, filters=filters, start=start, end=end)
-    overall = _empty()
-    for g in everyone:
-        _add(overall, g)
+    overall = _total(everyone)
     entries: list[tuple[str, dict[str, Any]]] = []
     rest_daily = _daily(everyone, index)
     for g in ranked[:top]:
@@ -99,14 +100,11 @@ async def _top_groups(
         days = await store.spend_groups(
             None, by_day=True, filters={**filters, column: g.group}, start=start, end=end
         )
-        entry = {**_empty(), "daily": _daily(days, index)}
-        _add(entry, g)
+        entry = {**_total([g]), "daily": _daily(days, index)}
         rest_daily = [a - b for a, b in zip(rest_daily, entry["daily"], strict=True)]
         entries.append((g.group, entry))
     for g in ranked[top:]:
-        entry = {**_empty(), "daily": [Decimal(0)] * len(index)}
-        _add(entry, g)
-        entries.append((g.group or "", entry))
+        entries.append((g.group or "", {**_total([g]), "daily": [Decimal(0)] * len(index)}))
     if len(ranked) > top:
         # Only the rest's days together are shown ("N more"): what the shown groups leave of the
         # total, carried by the first of them (the others' days stay zero, so the sum is right).
@@ -123,9 +121,7 @@ async def series(
     if found is None:
         groups = await store.spend_groups(group_by, by_day=True, filters=filters, start=start, end=end)
         per_group = _entries(groups, index)
-        overall = _empty()
-        for g in groups:
-            _add(overall, g)
+        overall = _total(groups)
         ranked = sorted(per_group.items(), key=lambda item: (-item[1]["spend"], item[0]))
     else:
         overall, ranked = found
