@@ -93,20 +93,25 @@ def require_redis(url: str = REDIS_URL) -> None:
         missing(f"Redis is not reachable at {url}")
 
 
-def delete_prefix(prefix: str, url: str = REDIS_URL) -> None:
-    """Delete every Redis key under ``prefix``: ``prefix…`` and the counters' hash-tagged
-    ``{prefix}…`` (one Redis Cluster slot per prefix)."""
+def delete_matching(*patterns: str, url: str = REDIS_URL) -> None:
+    """Delete every Redis key matching one of the glob ``patterns``."""
     import redis
 
     client = redis.Redis.from_url(url, socket_timeout=5)
     try:
-        for pattern in (f"{prefix}*", "{" + prefix + "}*"):
+        for pattern in patterns:
             batch = list(client.scan_iter(match=pattern, count=1000))
             while batch:
                 client.delete(*batch[:1000])
                 batch = batch[1000:]
     finally:
         client.close()
+
+
+def delete_prefix(prefix: str, url: str = REDIS_URL) -> None:
+    """Delete every Redis key under ``prefix``: ``prefix…`` and the counters' hash-tagged
+    ``{prefix}…`` (one Redis Cluster slot per prefix)."""
+    delete_matching(f"{prefix}*", "{" + prefix + "}*", url=url)
 
 
 @contextmanager

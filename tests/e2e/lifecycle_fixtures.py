@@ -22,7 +22,7 @@ from tests.e2e.conftest_native import TITAN_ID
 from tests.e2e.routing_fixtures import Gateway, running_gateway
 from tests.e2e.servers import fake_upstream
 from tests.polling import wait_until
-from tests.services import require_redis
+from tests.services import delete_matching, require_redis
 from tollgate.fakes.sigv4 import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
 MASTER = "sk-routing-master"  # running_gateway lists models with this key
@@ -90,18 +90,6 @@ def lc_slow_fake() -> Iterator[str]:
         yield url
 
 
-def _drop_redis(prefix: str) -> None:
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2)
-    try:
-        keys = list(client.scan_iter(match=f"*{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
 @pytest.fixture(scope="module")
 def lc_gw(lc_fake: str, lc_slow_fake: str) -> Iterator[Gateway]:
     require_redis()
@@ -115,7 +103,7 @@ def lc_gw(lc_fake: str, lc_slow_fake: str) -> Iterator[Gateway]:
             with running_gateway(lifecycle_config(lc_fake, lc_slow_fake, database), env=env) as gateway:
                 yield gateway
         finally:
-            _drop_redis(prefix)
+            delete_matching(f"*{prefix}*")
 
 
 def admin(gw: Gateway, path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -9,11 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from tests.e2e.routing_fixtures import FORMATS, TIMEOUT, ask, config, deployment, fake_calls, running_gateway
 from tests.e2e.servers import fake_upstream
-from tests.services import missing
+from tests.services import delete_matching, require_redis
 
 COMBOS = [(fmt, stream) for fmt in FORMATS for stream in (False, True)]
 
@@ -24,16 +23,8 @@ def fake() -> Iterator[str]:
         yield url
 
 
-def _redis_up() -> bool:
-    try:
-        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5).ping())
-    except (redis.RedisError, OSError):
-        return False
-
-
 def test_cooldown_is_shared_by_replicas_through_redis(fake: str) -> None:
-    if not _redis_up():
-        missing("no Redis on 127.0.0.1:6379")
+    require_redis()
     run = uuid.uuid4().hex[:8]  # routing keys have a fixed prefix; fresh ids keep runs apart
     bad, good = f"rd-bad-{run}", f"rd-good-{run}"
     model = f"error-500-rd-{run}"
@@ -43,7 +34,7 @@ def test_cooldown_is_shared_by_replicas_through_redis(fake: str) -> None:
     try:
         _cooldown_shared(fake, cfg, model, good)
     finally:
-        _drop_routing_keys(run)
+        delete_matching(f"tollgate:routing:*-{run}*")  # the routing keys' fixed prefix
 
 
 def _cooldown_shared(fake: str, cfg: dict[str, Any], model: str, good: str) -> None:
@@ -59,13 +50,3 @@ def _cooldown_shared(fake: str, cfg: dict[str, Any], model: str, good: str) -> N
             assert (reply.status, reply.deployment) == (200, good), reply.body
         assert fake_calls(fake).get(model) == 1
 
-
-def _drop_routing_keys(run: str) -> None:
-    """The routing state of this run's deployments (under the routing keys' fixed prefix)."""
-    client = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=5)
-    try:
-        keys = list(client.scan_iter(match=f"tollgate:routing:*-{run}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
