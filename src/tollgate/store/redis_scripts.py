@@ -25,13 +25,8 @@ because every key shares one hash tag, hence one slot (the price: one shard serv
 
 from __future__ import annotations
 
-# KEYS: replicas, record hash, then (spend, reserve) per budget, window keys, slot keys, reservation keys.
-# ARGV: now, window, owner, member, lease, cost, nb, nw, ns, nr; then per budget: limit,
-# strict, seed (-1: none), ttl (0: none); per window: limit, amount, group; per slot: limit, group;
-# per reservation: amount.
-# Reply: {1, '', -1, 0, 0, #dropped, dropped…, used…} | {0, kind, index, current, reserved, buckets…}
-#        | {2, 'missing', -1, 0, 0, indices…}
-ADMIT = """
+# A window's sum at ``oldest`` (see the module docstring), shared by admission and the lease exchange.
+WINDOW_TOTAL = """
 local function window_total(key, oldest)
   local meta = redis.call('HMGET', key, '_t', '_lo')
   local total, lo = tonumber(meta[1]), tonumber(meta[2])
@@ -62,6 +57,34 @@ local function window_total(key, oldest)
   redis.call('HSET', key, '_t', total, '_lo', oldest)
   return total
 end
+"""
+
+# A settled window correction: ``delta`` to ``bucket`` while it is in the window (floored at 0), else
+# a positive ``delta`` to this second. Shared by settlement and the lease exchange.
+CORRECT = """
+local function correct(key, bucket, delta, second, oldest, window)
+  if tonumber(bucket) >= oldest and redis.call('HEXISTS', key, bucket) == 1 then
+    local value, applied = redis.call('HINCRBY', key, bucket, delta), delta
+    if value < 0 then
+      redis.call('HSET', key, bucket, 0)
+      applied = delta - value
+    end
+    redis.call('HINCRBY', key, '_t', applied)
+  elseif delta > 0 then
+    redis.call('HINCRBY', key, second, delta)
+    redis.call('HINCRBY', key, '_t', delta)
+    redis.call('EXPIRE', key, window + 2)
+  end
+end
+"""
+
+# KEYS: replicas, record hash, then (spend, reserve) per budget, window keys, slot keys, reservation keys.
+# ARGV: now, window, owner, member, lease, cost, nb, nw, ns, nr; then per budget: limit,
+# strict, seed (-1: none), ttl (0: none); per window: limit, amount, group; per slot: limit, group;
+# per reservation: amount.
+# Reply: {1, '', -1, 0, 0, #dropped, dropped…, used…} | {0, kind, index, current, reserved, buckets…}
+#        | {2, 'missing', -1, 0, 0, indices…}
+ADMIT = WINDOW_TOTAL + """
 local now = tonumber(ARGV[1])
 local second = math.floor(now)
 local window = tonumber(ARGV[2])
@@ -191,7 +214,7 @@ return out
 
 # KEYS: record hash, window keys, spend keys. ARGV: now, window, member, nw, np; per window:
 # bucket, delta; per spend: amount. Reply: {} if already settled, else {1, totals…}.
-SETTLE = """
+SETTLE = CORRECT + """
 local spec = redis.call('HGET', KEYS[1], ARGV[3])
 if not spec then return {} end
 redis.call('HDEL', KEYS[1], ARGV[3])
@@ -208,19 +231,7 @@ local oldest = second - window
 local nw, np = tonumber(ARGV[4]), tonumber(ARGV[5])
 local k, a = 2, 6
 for i = 1, nw do
-  local bucket, delta = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-  if bucket >= oldest and redis.call('HEXISTS', KEYS[k], ARGV[a]) == 1 then
-    local value, applied = redis.call('HINCRBY', KEYS[k], ARGV[a], delta), delta
-    if value < 0 then
-      redis.call('HSET', KEYS[k], ARGV[a], 0)
-      applied = delta - value
-    end
-    redis.call('HINCRBY', KEYS[k], '_t', applied)
-  elseif delta > 0 then
-    redis.call('HINCRBY', KEYS[k], second, delta)
-    redis.call('HINCRBY', KEYS[k], '_t', delta)
-    redis.call('EXPIRE', KEYS[k], window + 2)
-  end
+  correct(KEYS[k], ARGV[a], tonumber(ARGV[a + 1]), second, oldest, window)
   k, a = k + 1, a + 2
 end
 local out = {1}
