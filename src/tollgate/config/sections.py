@@ -81,6 +81,9 @@ class GeneralSettings(_Section):
     expected_output_tokens: int = Field(default=256, ge=0)
     budget_admission: Literal["litellm", "strict"] = "litellm"
     replica_lease_seconds: float = Field(default=15.0, gt=0)
+    # Quota leases per replica on Redis (docs/enforcement.md, "Quota leases"); off: every counted
+    # request makes its own round trips to Redis.
+    counter_leases: bool = True
     alerting: list[str] = Field(default_factory=list)
     alert_to_webhook_url: dict[str, Any] = Field(default_factory=dict)
     soft_budget_webhook_url: str | None = None

@@ -38,7 +38,8 @@ def build_counter_store(
     warn: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> CounterStore:
-    """In-memory counters without Redis; otherwise Redis wrapped by ``redis_fail_mode``.
+    """In-memory counters without Redis; otherwise Redis — with quota leases unless
+    ``general_settings.counter_leases`` is off — wrapped by ``redis_fail_mode``.
 
     ``TOLLGATE_REDIS_PREFIX`` overrides ``prefix``, so deployments (or test runs) sharing one
     Redis keep separate counters.
@@ -47,12 +48,12 @@ def build_counter_store(
     memory = MemoryCounterStore()
     if url is None:
         return memory
+    from tollgate.store.leased_counters import LeasedCounterStore
     from tollgate.store.redis_counters import RedisCounterStore
-    from tollgate.store.resilient_counters import ResilientCounterStore
+    from tollgate.store.resilient_counters import ResilientCounterStore, SharedCounters
 
     prefix = (env or {}).get(REDIS_PREFIX) or prefix
-    lease = config.general.replica_lease_seconds
-    return ResilientCounterStore(
-        RedisCounterStore.from_url(url, prefix=prefix, lease=lease), memory, config.general.redis_fail_mode,
-        clock=clock, warn=warn,
-    )
+    general = config.general
+    redis = RedisCounterStore.from_url(url, prefix=prefix, lease=general.replica_lease_seconds)
+    shared: SharedCounters = LeasedCounterStore(redis) if general.counter_leases else redis
+    return ResilientCounterStore(shared, memory, general.redis_fail_mode, clock=clock, warn=warn)

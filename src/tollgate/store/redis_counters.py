@@ -8,7 +8,8 @@ admissions hold are filed under it, and its lease in ``replicas`` is renewed by 
 and by ``heartbeat``. A heartbeat also gives back the records of owners whose lease has lapsed (a
 replica killed, or cut off from Redis longer than the lease), so their slots and reservations
 return within ``lease`` seconds plus one heartbeat interval.
-May import: ``store.counters``, ``store.redis_scripts``, ``store.redis_wire``.
+May import: ``store.counters``, ``store.leases``, ``store.redis_scripts``, ``store.redis_lease_script``,
+``store.redis_wire``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from tollgate.store.counters import (
     ttl,
     window_retry_after,
 )
+from tollgate.store.leases import Exchange
+from tollgate.store.redis_lease_script import LEASE
 from tollgate.store.redis_scripts import ADMIT, HEARTBEAT, SETTLE
 from tollgate.store.redis_wire import RedisWire, Script, WireError
 
@@ -54,6 +57,8 @@ class RedisCounterStore:
         self._admit = Script(ADMIT)
         self._settle = Script(SETTLE)
         self._heartbeat = Script(HEARTBEAT)
+        self._lease = Script(LEASE)
+        self._sequences = self._tag + "lease-seq"
 
     @classmethod
     def from_url(
@@ -120,6 +125,32 @@ class RedisCounterStore:
             args.append(spend.amount)
         reply = await self._run(self._settle, keys, args)
         return tuple(int(v) for v in reply[1:])
+
+    async def exchange(self, exchange: Exchange, share: int) -> list[int]:
+        """One exchange of this replica's quota leases (``store/leases.py``); the raw reply."""
+        tag, windows = self._tag, self._windows
+        args: list[Any] = [
+            repr(exchange.now), exchange.window_seconds, self.owner, "lease", repr(self.lease), share,
+            exchange.seq, 1 if exchange.final else 0, len(exchange.corrections), len(exchange.spends),
+            len(exchange.returns), len(exchange.window_asks), len(exchange.slot_asks),
+            len(exchange.held_asks),
+        ]
+        for key, bucket, delta in exchange.corrections:
+            args += (windows + key, bucket, delta)
+        for key, amount in exchange.spends:
+            args += (tag + key, amount)
+        for key, amount in exchange.returns:
+            args += (tag + key, amount)
+        for key, limit, second, ask in exchange.window_asks:
+            args += (windows + key, limit, second, ask)
+        for key, limit, ask in exchange.slot_asks:
+            args += (tag + key, limit, ask)
+        for key, ask, checks in exchange.held_asks:
+            args += (tag + key, ask, len(checks))
+            for spend_key, limit in checks:
+                args += (tag + spend_key, limit)
+        reply = await self._run(self._lease, [self._replicas, self._record, self._sequences], args)
+        return [int(v) for v in reply]
 
     async def heartbeat(self, now: float) -> int:
         """Renew this replica's lease and give back the records of dead ones; returns how many."""

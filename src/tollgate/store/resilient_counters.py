@@ -12,7 +12,7 @@ sent again (settlements are idempotent, so a lost reply is harmless), and an adm
 reply was lost is released the same way (it may have been applied). ``tick`` — run every few
 seconds by ``start``'s task, or by a test — renews this replica's lease, gives back dead replicas'
 slots and reservations, and sends the queue.
-May import: ``store.counters``, ``store.memory_counters``, ``store.redis_counters``.
+May import: ``store.counters``, ``store.memory_counters``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Literal
+from typing import Literal, Protocol
 
 from tollgate.store.counters import (
     AdmissionResult,
@@ -32,10 +32,22 @@ from tollgate.store.counters import (
     Settlement,
 )
 from tollgate.store.memory_counters import MemoryCounterStore
-from tollgate.store.redis_counters import RedisCounterStore
 
 FailMode = Literal["fallback", "fail_open", "fail_closed"]
 MAX_PENDING = 100_000  # settlements waiting for Redis; beyond this the oldest are dropped (warned)
+
+
+class SharedCounters(Protocol):
+    """The Redis store (``redis_counters``), with or without quota leases (``leased_counters``)."""
+
+    @property
+    def lease(self) -> float: ...
+    async def admit(self, admission: CounterAdmission) -> AdmissionResult: ...
+    async def settle(self, settlement: Settlement) -> tuple[int, ...]: ...
+    async def peek(self, keys: Sequence[str]) -> tuple[int | None, ...]: ...
+    async def heartbeat(self, now: float) -> int: ...
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
 
 
 class ResilientCounterStore:
@@ -44,7 +56,7 @@ class ResilientCounterStore:
 
     def __init__(
         self,
-        redis_store: RedisCounterStore,
+        redis_store: SharedCounters,
         memory_store: MemoryCounterStore,
         mode: FailMode = "fallback",
         *,
