@@ -9,8 +9,10 @@ afterwards.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from tests.e2e.servers import gateway
 from tests.e2e.test_enforcement import (
@@ -54,8 +57,12 @@ def shared_database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def replicas() -> Iterator[tuple[str, str]]:
-    prefix = f"tollgate-e2e-{uuid.uuid4().hex[:12]}"
+def prefix() -> str:
+    return f"tollgate-e2e-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="module")
+def replicas(prefix: str) -> Iterator[tuple[str, str]]:
     env = {"TOLLGATE_REDIS_PREFIX": prefix, "REDIS_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0"}
     with shared_database() as db:
         cfg = config(database_url=db)
@@ -127,3 +134,29 @@ def test_budget_holds_across_replicas(replicas: tuple[str, str]) -> None:
     # Settled spend is shared too: 4·COST < budget admits one more, 5·COST ≥ budget refuses.
     assert send("openai", replicas[1], key).ok is (budget > 4 * COST)
     assert send("openai", replicas[0], key).ok is (budget > 5 * COST)
+
+
+def test_quota_leases_serve_a_busy_key_and_redis_ends_up_counting_exactly(
+    replicas: tuple[str, str], prefix: str
+) -> None:
+    """A key far from its limits, busy on both replicas, is served from quota leases
+    (docs/enforcement.md): both replicas exchange leases with Redis, and once the leases of the
+    seconds that have passed are given back, Redis' window holds exactly the requests made."""
+    n = 400
+    key = new_key(replicas[0], rpm_limit=1_000_000, tpm_limit=100_000_000, max_parallel_requests=10_000)
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(lambda i: send("openai", replicas[i % 2], key), range(n)))
+    assert all(o.ok for o in outcomes), [o for o in outcomes if not o.ok][:3]
+    client = redis.Redis(host=REDIS[0], port=REDIS[1], decode_responses=True)
+    try:
+        assert client.hlen("{" + prefix + "}:lease-seq") == 2  # both replicas leased
+        token = hashlib.sha256(key.encode()).hexdigest()
+        requests = "{" + prefix + "}:v2:w:key:" + token + ":req"
+
+        def counted() -> int:
+            return int(client.hget(requests, "_t") or 0)
+
+        assert counted() >= n  # leased units are counted before they are used, never after
+        wait_until(lambda: counted() == n, what="unused window leases given back")
+    finally:
+        client.close()
