@@ -20,7 +20,8 @@ Afterwards the server gets SIGTERM (the spend log flushes) and the rows are coun
 requests answered (probes + warm-ups + measured runs). Then ``redis_trips`` counts the Redis round
 trips per request by phase on a second server of the same shape behind a counting proxy.
 ``production-nolog`` adds the same server with ``disable_spend_logs: true``: the CPU difference is
-the spend log's cost.
+the spend log's cost. ``production-exact`` adds it with ``counter_leases: false``: every counted
+request goes to Redis one by one (the cost the quota leases save).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class ProdCell:
 class ServerRun:
     name: str
     spend_logs: bool
+    leases: bool = True
     cells: list[ProdCell] = field(default_factory=list)
     sent: dict[str, int] = field(default_factory=lambda: {"master": 0, "production": 0})
     unseen_max: int = 0
@@ -186,7 +188,7 @@ def time_server(
     server: Server | None = None
     try:
         config = write_config(
-            tmp, run.name, production_config(upstream_port, url, REDIS_PORT, run.spend_logs)
+            tmp, run.name, production_config(upstream_port, url, REDIS_PORT, run.spend_logs, run.leases)
         )
         migrate(cmd, config, run_env)
         port = free_port()
@@ -233,11 +235,12 @@ def run_production(
     s: Any, names: list[str], cmd: list[str], env: dict[str, str], upstream_port: int, tmp: Path, rounds: int
 ) -> ProductionResult:
     result = ProductionResult()
-    plan = [("production", True)]
+    plan = [ServerRun("production", True)]
     if "production-nolog" in names:
-        plan.append(("production-nolog", False))
-    for name, spend_logs in plan:
-        run = ServerRun(name, spend_logs)
+        plan.append(ServerRun("production-nolog", False))
+    if "production-exact" in names:
+        plan.append(ServerRun("production-exact", True, leases=False))
+    for run in plan:
         result.runs.append(run)
         time_server(s, run, cmd, env, upstream_port, tmp, rounds)
     try:

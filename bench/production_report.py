@@ -127,6 +127,14 @@ def figures(result: ProductionResult) -> list[str]:
             f"| spend log cost (production JSON CPU − the same with `disable_spend_logs`) | {fmt(cost, 3)} | "
             f"≤ {SPEND_LOG_TARGET_MS} | {_met(cost, SPEND_LOG_TARGET_MS, True)} |"
         )
+    exact = next((r for r in result.runs if r.name == "production-exact" and r.cells), None)
+    if exact is not None:
+        ratios = _ratio_per_round(exact, "json")
+        out.append(
+            f"| without quota leases (`counter_leases: false`): production JSON rps ÷ master, CPU ms/req "
+            f"| {fmt(_median(ratios), 3)}, "
+            f"{fmt(_median([c.cpu_ms_per_req for c in _cells(exact, 'production', 'json')]), 3)} | — | — |"
+        )
     out += ["", f"- spend rows: {spend_verdict(run)}"]
     if run.stop_s is not None:
         out.append(f"- SIGTERM → exit (final spend flush included): {run.stop_s:.2f} s")

@@ -26,11 +26,13 @@ SSE_BODY = {**CHAT_BODY, "stream": True, "stream_options": {"include_usage": Tru
 
 
 def production_config(
-    upstream_port: int, database_url: str, redis_port: int, spend_logs: bool
+    upstream_port: int, database_url: str, redis_port: int, spend_logs: bool, leases: bool = True
 ) -> dict[str, Any]:
     general: dict[str, Any] = {"master_key": MASTER_KEY, "database_url": database_url}
     if not spend_logs:
         general["disable_spend_logs"] = True
+    if not leases:
+        general["counter_leases"] = False
     return {
         "model_list": [
             {

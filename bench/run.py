@@ -54,7 +54,7 @@ from servers import (
     upstream_argv,
 )
 
-PRODUCTION = ("production", "production-nolog")
+PRODUCTION = ("production", "production-nolog", "production-exact")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -80,7 +80,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="comma list: base (upstream alone, tollgate and LiteLLM side by side) and/or the tollgate-only "
         f"variants {', '.join(EXTRAS)} ('extras' = all of them; see bench/scenarios.py); production "
         "(issue 17: 2 workers, PostgreSQL, Redis, a limited key chain; bench/production.py) and "
-        "production-nolog (the same with the spend log off, for its cost)",
+        "production-nolog (the same with the spend log off, for its cost), production-exact (the same "
+        "with counter_leases off: every counted request to Redis one by one)",
     )
     ap.add_argument(
         "--production-rounds",
