@@ -203,7 +203,6 @@ async def test_a_budget_holds_across_leasing_replicas(pair: Pair) -> None:
 
 async def test_a_dead_replicas_leases_are_given_back_by_the_sweep(pair: Pair) -> None:
     dead, alive = pair.stores
-    stores = list(pair.stores)
     for i in range(40):
         pair.clock.now = T0 + i * 0.001
         admission = chain(pair.clock.now)

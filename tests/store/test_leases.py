@@ -73,7 +73,7 @@ def test_a_granted_book_admits_and_settles_locally_and_the_next_exchange_sends_w
     book = leased_book()
     admission = chain(T0 + 0.1)
     result = book.admit(admission)
-    assert result is not None and result.admitted and result.via == "redis"
+    assert result is not None and result.admitted and result.via == "lease"
     assert book.slots["slot:k"].used == 1
     assert book.held["held:key:k"].used == 1000
     settled = Settlement(

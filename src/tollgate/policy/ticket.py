@@ -135,7 +135,7 @@ class CounterTicket:
             via=self._via,
         )
         try:
-            if self._via == "memory":
+            if self._via == "memory" or self._via == "lease":
                 # In-process counters settle without yielding, so a cancellation cannot cut in.
                 totals = await self._store.settle(settlement)
             else:

@@ -44,7 +44,9 @@ from typing import Literal, Protocol
 
 NANO = Decimal("0.000000001")
 CheckKind = Literal["budget", "window", "slot", "missing", ""]
-Via = Literal["memory", "redis", "open"]
+# Where an admission was counted, so its settlement goes back there: "lease" is a Redis store's
+# quota lease (store/leases.py), settled in the process like "memory".
+Via = Literal["memory", "redis", "open", "lease"]
 # Slot and reservation counters live this long past their last use: far longer than any request,
 # so only counters nobody uses any more expire (settlement, not expiry, gives amounts back).
 COUNTER_TTL = 86400

@@ -38,6 +38,7 @@ class LeasedCounterStore:
         self._task: asyncio.Task[None] | None = None
         self._wanted = asyncio.Event()
         self._unsent: Exchange | None = None
+        self._connected = True  # the last exchange reached Redis
         self._sending: asyncio.Future[bool] | None = None
 
     @property
@@ -45,7 +46,9 @@ class LeasedCounterStore:
         return self._redis.lease
 
     async def admit(self, admission: CounterAdmission) -> AdmissionResult:
-        local = self.book.admit(admission)
+        # Cut off from Redis, leases are not used: the request goes to Redis and its failure to
+        # the caller, which knows the fail mode (and would otherwise think Redis were back).
+        local = self.book.admit(admission) if self._connected else None
         if local is not None:
             return local
         result = await self._redis.admit(admission)
@@ -92,7 +95,9 @@ class LeasedCounterStore:
         try:
             reply = await self._redis.exchange(exchange, self.book.share)
         except CounterStoreUnavailable:
+            self._connected = False
             return False
+        self._connected = True
         self.book.apply(exchange, reply)
         return True
 

@@ -51,9 +51,6 @@ class WindowCounter:
     rate: int = 0  # units asked for in the last whole second, leased or not
     top: int = 0  # the largest amount one request asked for
     base: int = 0  # the window's total at the last grant (for rate headers)
-    misses: int = 0  # requests of the current second that went to Redis
-    miss_second: int = -1
-    active: bool = False
     backoff: float = 0.0
     last: float = 0.0
 
@@ -77,9 +74,6 @@ class PoolCounter:
     peak: int = 0  # slots: most held at once; cost: reservations taken; since the last exchange
     missed: int = 0  # what went to Redis for want of room since the last exchange
     top: int = 0
-    misses: int = 0
-    miss_second: int = -1
-    active: bool = False
     backoff: float = 0.0
     last: float = 0.0
 
@@ -128,6 +122,10 @@ class LeaseBook:
         self._spends: dict[str, int] = {}
         self._seq = 0
         self.window_seconds = 60
+        # Requests of the current second that went to Redis, per counter not yet leased: a
+        # counter joins the book (and the exchanges) at MIN_MISSES, so quiet keys cost nothing.
+        self._misses: dict[str, int] = {}
+        self._miss_second = -1
 
     @property
     def busy(self) -> bool:
@@ -193,7 +191,7 @@ class LeaseBook:
         for pool in owners.values():
             pool.last = now
         self._records[admission.member] = _Record(tuple(slots), tuple(held), owners)
-        return AdmissionResult(True, used=tuple(used), via="redis")
+        return AdmissionResult(True, used=tuple(used), via="lease")
 
     def settle(self, settlement: Settlement) -> bool:
         """Settle a local admission here (``False``: not one of this book's)."""
@@ -227,22 +225,28 @@ class LeaseBook:
             return  # optional groups and soft-budget totals are always counted in Redis
         now = admission.now
         second = int(now)
+        if second != self._miss_second:
+            self._miss_second, self._misses = second, {}
         self.window_seconds = admission.window_seconds
         for check in admission.windows:
             window = self.windows.get(check.key)
             if window is None:
+                if not self._wanted(check.key):
+                    continue
                 window = self.windows[check.key] = WindowCounter(check.limit)
             window.limit = check.limit
             window.missed[second] = window.missed.get(second, 0) + check.amount
             window.top = max(window.top, check.amount)
-            _note(window, second, now)
+            window.last = now
         for slot_check in admission.slots:
             slot = self.slots.get(slot_check.key)
             if slot is None:
+                if not self._wanted(slot_check.key):
+                    continue
                 slot = self.slots[slot_check.key] = PoolCounter()
             slot.limit = slot_check.limit
             slot.missed += 1
-            _note(slot, second, now)
+            slot.last = now
         cost = {r.key: r.amount for r in admission.reservations}
         checks: dict[str, list[tuple[str, int]]] = {}
         for budget in admission.budgets:
@@ -250,12 +254,21 @@ class LeaseBook:
         for key, wanted in checks.items():
             pool = self.held.get(key)
             if pool is None:
+                if not self._wanted(key):
+                    continue
                 pool = self.held[key] = PoolCounter()
             pool.wants = frozenset(wanted)
             amount = cost.get(key, 0)
             pool.missed += amount
             pool.top = max(pool.top, amount)
-            _note(pool, second, now)
+            pool.last = now
+
+    def _wanted(self, key: str) -> bool:
+        """Count a request of this second that went to Redis for ``key``; true at the
+        ``MIN_MISSES``th, when the counter joins the book."""
+        count = self._misses.get(key, 0) + 1
+        self._misses[key] = count
+        return count >= MIN_MISSES
 
     def take(self, now: float, *, final: bool = False) -> Exchange:
         """What the next exchange sends: everything owed, leases to give back, leases to ask for.
@@ -303,7 +316,7 @@ class LeaseBook:
         if final or (now - window.last > FORGET_SECONDS and not window.leases):
             del self.windows[key]
             return
-        if not window.active or now < window.backoff or now - window.last > IDLE_SECONDS:
+        if now < window.backoff or now - window.last > IDLE_SECONDS:
             return
         elapsed = now - second
         current = window.leases.get(second, [0, 0])
@@ -373,25 +386,17 @@ class LeaseBook:
             at += 1
 
 
-def _note(counter: WindowCounter | PoolCounter, second: int, now: float) -> None:
-    """Count a request that went to Redis; ``MIN_MISSES`` in one second make a counter leased."""
-    if counter.miss_second != second:
-        counter.miss_second, counter.misses = second, 0
-    counter.misses += 1
-    if counter.misses >= MIN_MISSES:
-        counter.active = True
-    counter.last = now
-
-
 def _asks(pool: PoolCounter, idle: bool, now: float) -> bool:
-    return pool.active and not idle and now >= pool.backoff
+    return not idle and now >= pool.backoff
 
 
 def _grant(pool: PoolCounter | None, got: int, now: float, checks: frozenset[tuple[str, int]]) -> None:
     if pool is None:
         return
     if got:
+        # Budgets checked by an earlier grant still hold for what is left of it; once nothing
+        # is, only this grant's count (a new window's total, a changed limit).
+        pool.checks = pool.checks | checks if pool.granted > 0 else checks
         pool.granted += got
-        pool.checks = pool.checks | checks
     else:
         pool.backoff = now + BACKOFF_SECONDS
