@@ -108,7 +108,7 @@ class LeasedCounterStore:
 
     async def _loop(self) -> None:
         while True:
-            if not self.book.busy:
+            if not self.book.busy and self._unsent is None:
                 self._wanted.clear()
                 await self._wanted.wait()
             await asyncio.sleep(self._interval)
