@@ -311,8 +311,8 @@ class LeaseBook:
                 window.rate = granted - left + window.missed.pop(leased, 0)
                 if left:
                     exchange.corrections.append((key, leased, -left))  # unused: given back
-        for old in [s for s in window.missed if s < second]:
-            window.rate = window.leases.get(old, [0, 0])[1] + window.missed.pop(old)
+        for old in [s for s in window.missed if s < second]:  # seconds with no lease
+            window.rate = window.missed.pop(old)
         if final or (now - window.last > FORGET_SECONDS and not window.leases):
             del self.windows[key]
             return
