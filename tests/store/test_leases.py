@@ -172,3 +172,30 @@ def test_leases_ask_for_a_small_share_of_the_headroom() -> None:
     exchange = book.take(T0 + 0.1)
     for _, limit, _, ask in exchange.window_asks:
         assert ask * LEASE_SHARE <= limit
+
+
+def test_rate_headers_of_leased_requests_count_use_not_leased_units() -> None:
+    book = LeaseBook()
+    for _ in range(MIN_MISSES):
+        book.admit(chain(T0))
+    exchange = book.take(T0 + 0.01)
+    reply = [0]
+    for *_, ask in exchange.window_asks:
+        reply += [ask, 100]  # the window held 100 units before this grant
+    reply += [ask for *_, ask in exchange.slot_asks] + [ask for _, ask, _ in exchange.held_asks]
+    book.apply(exchange, reply)
+    first = book.admit(chain(T0 + 0.1))
+    second = book.admit(chain(T0 + 0.2))
+    assert first is not None and second is not None
+    assert (first.used[0], second.used[0]) == (100, 101)  # rpm: one more per request
+    # The next second's lease, granted while this second's is still partly unused: Redis' total
+    # counts that unused part, the headers do not.
+    exchange = book.take(T0 + 0.97)
+    left = book.windows["w:rpm"].leases[int(T0)][0]
+    reply = [0]
+    for key, *_, ask in exchange.window_asks:
+        reply += [ask, 102 + left if key == "w:rpm" else 0]
+    reply += [ask for *_, ask in exchange.slot_asks] + [ask for _, ask, _ in exchange.held_asks]
+    book.apply(exchange, reply)
+    third = book.admit(chain(T0 + 0.98))
+    assert third is not None and third.used[0] == 102

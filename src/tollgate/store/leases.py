@@ -50,7 +50,10 @@ class WindowCounter:
     missed: dict[int, int] = field(default_factory=dict)  # second → units that went to Redis
     rate: int = 0  # units asked for in the last whole second, leased or not
     top: int = 0  # the largest amount one request asked for
-    base: int = 0  # the window's total at the last grant (for rate headers)
+    # For rate headers: the window's use at the last exchange (Redis' total less the units this
+    # replica held leased and unused), and what local admissions have added since.
+    base: int = 0
+    consumed: int = 0
     backoff: float = 0.0
     last: float = 0.0
 
@@ -177,7 +180,8 @@ class LeaseBook:
             held.append((found_pool, reservation.amount))
         used = []
         for (window, lease), check in zip(found, admission.windows, strict=True):
-            used.append(window.base + lease[1] - lease[0])
+            used.append(window.base + window.consumed)
+            window.consumed += check.amount
             lease[0] -= check.amount
             window.last = now
         for slot in slots:
@@ -371,7 +375,8 @@ class LeaseBook:
             window = self.windows.get(key)
             if window is None:
                 continue
-            window.base = total
+            window.base = total - sum(lease[0] for lease in window.leases.values())
+            window.consumed = 0
             if got:
                 lease = window.leases.setdefault(second, [0, 0])
                 lease[0] += got
