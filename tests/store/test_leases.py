@@ -199,3 +199,14 @@ def test_rate_headers_of_leased_requests_count_use_not_leased_units() -> None:
     book.apply(exchange, reply)
     third = book.admit(chain(T0 + 0.98))
     assert third is not None and third.used[0] == 102
+
+
+def test_a_changed_limit_is_not_served_from_a_lease_taken_under_the_old_one() -> None:
+    book = leased_book()
+    lower = CounterAdmission(
+        T0 + 0.1, uuid.uuid4().hex, windows=(WindowCheck("w:rpm", 500, 1),), slots=(SlotCheck("slot:k", 5),)
+    )
+    assert book.admit(lower) is None
+    assert book.windows["w:rpm"].limit == 500 and book.slots["slot:k"].limit == 5
+    exchange = book.take(T0 + 0.2)
+    assert all(limit == 500 for key, limit, *_ in exchange.window_asks if key == "w:rpm")

@@ -152,7 +152,8 @@ class LeaseBook:
         found = []
         for check in admission.windows:
             window = self.windows.get(check.key)
-            if window is None or check.group:
+            # A changed limit (an admin update) is asked for under the new one from Redis.
+            if window is None or check.group or check.limit != window.limit:
                 return None
             lease = window.leases.get(second)
             if lease is None or lease[0] < check.amount:
@@ -161,7 +162,9 @@ class LeaseBook:
         slots = []
         for slot_check in admission.slots:
             slot = self.slots.get(slot_check.key)
-            if slot is None or slot_check.group or slot.used >= slot.granted:
+            if slot is None or slot_check.group or slot_check.limit != slot.limit:
+                return None
+            if slot.used >= slot.granted:
                 return None
             slots.append(slot)
         owners: dict[str, PoolCounter] = {}
