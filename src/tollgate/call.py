@@ -83,6 +83,13 @@ class Ticket(Protocol):
     @property
     def reachable(self) -> frozenset[str]: ...
 
+    @property
+    def counted_in(self) -> str:
+        """Where the request's limits and budgets were counted: ``lease`` (a replica's quota
+        lease), ``redis`` (one by one), ``memory`` (this process), ``open`` (Redis down, rate
+        limits not counted), or ``""`` when nothing needed counting."""
+        ...
+
     async def settle(self, usage: Usage | None, cost: Decimal, group: str | None = None) -> None: ...
 
 

@@ -96,9 +96,9 @@ def spend_row(base: str, request_id: str, timeout: float = 10.0) -> dict[str, An
     return wait_until(rows, timeout=timeout, what=f"the spend row of {request_id}")[0]
 
 
-def metric(base: str, name: str, **labels: str) -> float:
+def metric(base: str, name: str, master: str = MASTER, **labels: str) -> float:
     """The value of one Prometheus series on ``base``'s /metrics (0 when absent)."""
-    text = httpx.get(f"{base}/metrics", headers=ADMIN, timeout=5).text
+    text = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {master}"}, timeout=5).text
     wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     for line in text.splitlines():
         if not line.startswith(name + "{"):

@@ -22,10 +22,12 @@ import httpx
 import pytest
 import redis
 
+from tests.e2e.cache_fixtures import metric
 from tests.e2e.servers import gateway
 from tests.e2e.test_enforcement import (
     COST,
     ESTIMATE,
+    MASTER,
     Outcome,
     admin,
     burst,
@@ -140,13 +142,15 @@ def test_quota_leases_serve_a_busy_key_and_redis_ends_up_counting_exactly(
     replicas: tuple[str, str], prefix: str
 ) -> None:
     """A key far from its limits, busy on both replicas, is served from quota leases
-    (docs/enforcement.md): both replicas exchange leases with Redis, and once the leases of the
-    seconds that have passed are given back, Redis' window holds exactly the requests made."""
+    (docs/enforcement.md): both replicas admit from leases, and once the leases of the seconds
+    that have passed are given back, Redis' window holds exactly the requests made."""
     n = 400
     key = new_key(replicas[0], rpm_limit=1_000_000, tpm_limit=100_000_000, max_parallel_requests=10_000)
     with ThreadPoolExecutor(16) as pool:
         outcomes = list(pool.map(lambda i: send("openai", replicas[i % 2], key), range(n)))
     assert all(o.ok for o in outcomes), [o for o in outcomes if not o.ok][:3]
+    for base in replicas:
+        assert metric(base, "tollgate_counted_admissions_total", MASTER, counted_in="lease") > 0
     client = redis.Redis(host=REDIS[0], port=REDIS[1], decode_responses=True)
     try:
         assert client.hlen("{" + prefix + "}:lease-seq") == 2  # both replicas leased

@@ -110,6 +110,10 @@ class CounterTicket:
     def settled(self) -> bool:
         return self._settled
 
+    @property
+    def counted_in(self) -> str:
+        return "" if self._store is None else self._via
+
     async def __aenter__(self) -> CounterTicket:
         return self
 

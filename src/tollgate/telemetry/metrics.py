@@ -84,6 +84,12 @@ class Metrics:
         self.refusals = Counter(
             "tollgate_refusals", "Requests refused by policy", ["kind", "limit", "model"], registry=r
         )
+        self.counted = Counter(
+            "tollgate_counted_admissions",
+            "Admitted requests by where their limits and budgets were counted: lease (a replica's "
+            "quota lease, no Redis round trip), redis (one by one), memory (this process), open",
+            ["counted_in"], registry=r,
+        )
         self.in_flight = Gauge(
             "tollgate_in_flight_requests", "Admitted requests not finished", ["model"],
             registry=r, multiprocess_mode="livesum",
@@ -223,6 +229,10 @@ class _CountedTicket:
     def reachable(self) -> frozenset[str]:
         return self._inner.reachable
 
+    @property
+    def counted_in(self) -> str:
+        return self._inner.counted_in
+
     async def settle(self, usage: Usage | None, cost: Decimal, group: str | None = None) -> None:
         if not self._settled:
             self._settled = True
@@ -243,13 +253,21 @@ class MeteredAdmission:
         except (RateLimited, BudgetExceeded) as exc:
             self._metrics.refused(call, exc)
             raise
-        gauge = self._metrics.in_flight.labels(self._metrics._label("model", call.model))
+        metrics = self._metrics
+        gauge = metrics.in_flight.labels(metrics._label("model", call.model))
         gauge.inc()
+        counted = ticket.counted_in
+        if counted:
+            metrics.counted.labels(counted).inc()
         return _CountedTicket(ticket, gauge)
 
     async def admit_cached(self, call: Call, route: Route | None = None) -> Ticket:
         try:
-            return await self._inner.admit_cached(call, route)
+            ticket = await self._inner.admit_cached(call, route)
         except (RateLimited, BudgetExceeded) as exc:
             self._metrics.refused(call, exc)
             raise
+        counted = ticket.counted_in
+        if counted:
+            self._metrics.counted.labels(counted).inc()
+        return ticket
