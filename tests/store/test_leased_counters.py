@@ -14,11 +14,13 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from tests.e2e.tcp_proxy import tcp_proxy
 from tests.services import async_redis_prefix
 from tollgate.store.counters import (
     AdmissionResult,
     BudgetCheck,
     CounterAdmission,
+    CounterStoreUnavailable,
     Reservation,
     Settlement,
     SlotCheck,
@@ -229,3 +231,39 @@ async def test_an_exchange_sent_twice_is_applied_once(pair: Pair) -> None:
     assert first == [0] and again == [2]
     assert await pair.value(SPEND) == 500
     assert await pair.window_total("w:tpm") == 9
+
+
+async def test_an_exchange_redis_did_not_take_is_sent_again_once_it_is_back() -> None:
+    clock = Clock()
+    async with async_redis_prefix("tollgate-lease") as prefix:
+        with tcp_proxy("127.0.0.1", 6379) as proxy:
+            url = f"redis://127.0.0.1:{proxy.port}/0"
+            redis = RedisCounterStore.from_url(url, prefix=prefix, timeout=0.3)
+            store = LeasedCounterStore(redis, interval=3600.0, clock=clock)
+            client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+            await client.set("{" + prefix + "}:" + SPEND, 0)
+            admitted = 0
+            try:
+                for i in range(410):  # the last 10 settle after the last exchange
+                    clock.now = T0 + i * 0.001
+                    admission = chain(clock.now)
+                    assert (await store.admit(admission)).admitted
+                    await store.settle(settlement(clock.now, admission))
+                    admitted += 1
+                    if i % 40 == 39 and i < 400:
+                        assert await store.exchange()
+                proxy.cut()  # Redis is gone: what was settled since the last exchange waits
+                assert not await store.exchange()
+                clock.now += 0.001
+                with pytest.raises(CounterStoreUnavailable):  # no lease is used while cut off
+                    await store.admit(chain(clock.now))
+                proxy.resume()
+                assert await store.exchange()
+                await store.close()
+                rpm = int(await client.hget("{" + prefix + "}:v2:w:rpm", "_t") or 0)
+                assert rpm == admitted
+                assert int(await client.get("{" + prefix + "}:" + SPEND) or 0) == admitted * 700
+                assert int(await client.get("{" + prefix + "}:slot:k") or 0) == 0
+            finally:
+                await store.close()
+                await client.aclose()
