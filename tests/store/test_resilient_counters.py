@@ -21,6 +21,8 @@ from tollgate.store.counters import (
     SpendAdd,
     WindowCheck,
 )
+from tollgate.store.leased_counters import LeasedCounterStore
+from tollgate.store.leases import MIN_MISSES
 from tollgate.store.memory_counters import MemoryCounterStore
 from tollgate.store.redis_counters import RedisCounterStore
 from tollgate.store.redis_wire import RedisWire
@@ -230,3 +232,28 @@ async def test_closed_port_raises_store_unavailable() -> None:
     with pytest.raises(CounterStoreUnavailable):
         await dead.admit(CounterAdmission(T0, "m", windows=(WindowCheck("w", 1, 1),)))
     await dead.close()
+
+
+async def test_a_settlement_from_a_quota_lease_during_an_outage_does_not_end_it(prefix: str) -> None:
+    flaky = Flaky(prefix)
+    leased = LeasedCounterStore(flaky, interval=3600.0, clock=lambda: T0)
+    warnings: list[str] = []
+    store = ResilientCounterStore(leased, MemoryCounterStore(), clock=Clock(), wall=lambda: T0,
+                                  warn=warnings.append)
+
+    def busy(member: str) -> CounterAdmission:
+        return CounterAdmission(T0, member, windows=(WindowCheck("w:busy", 10**9, 1),))
+
+    for i in range(MIN_MISSES):
+        assert (await store.admit(busy(f"m{i}"))).via == "redis"
+    assert await leased.exchange()  # the busy window is leased now
+    local = await store.admit(busy("local"))
+    assert local.via == "lease"
+    flaky.down = True
+    fallback = await store.admit(CounterAdmission(T0, "other", windows=(WindowCheck("w:quiet", 5, 1),)))
+    assert fallback.via == "memory" and not store.healthy
+    await store.settle(Settlement(T0, "local", via="lease"))
+    assert not store.healthy  # still in the outage: the fallback's counters are kept
+    assert not any("recovered" in w for w in warnings)
+    flaky.down = False
+    await store.close()

@@ -129,6 +129,9 @@ class ResilientCounterStore:
         return replace(await self._memory.admit(admission), via="memory")
 
     async def settle(self, settlement: Settlement) -> tuple[int, ...]:
+        if settlement.via == "lease":
+            # Settled in this process from a quota lease: it says nothing of Redis' health.
+            return await self._redis.settle(settlement)
         if settlement.via == "open":
             return await self._memory.settle(replace(settlement, windows=()))
         if settlement.via == "memory":
