@@ -210,3 +210,42 @@ def test_a_changed_limit_is_not_served_from_a_lease_taken_under_the_old_one() ->
     assert book.windows["w:rpm"].limit == 500 and book.slots["slot:k"].limit == 5
     exchange = book.take(T0 + 0.2)
     assert all(limit == 500 for key, limit, *_ in exchange.window_asks if key == "w:rpm")
+
+
+def test_leases_no_request_can_use_are_given_back_and_not_asked_for_again_for_a_while() -> None:
+    # Many quiet keys under one busy team: the team's window is leased, but every request also
+    # needs its own key's window, which never is, so the team's lease is never used.
+    book = LeaseBook()
+
+    def quiet_key_request(now: float) -> CounterAdmission:
+        own = WindowCheck(f"w:key:{uuid.uuid4().hex}", 10**9, 1)
+        return CounterAdmission(now, uuid.uuid4().hex, windows=(own, WindowCheck("w:team", 10**9, 1)))
+
+    asked_at = []
+    now = T0
+    while now < T0 + 6:
+        for _ in range(MIN_MISSES):
+            assert book.admit(quiet_key_request(now)) is None
+        exchange = book.take(now + 0.01)
+        if any(key == "w:team" for key, *_ in exchange.window_asks):
+            asked_at.append(now)
+        book.apply(exchange, granting(exchange))
+        now += 0.1
+    assert asked_at and asked_at[0] < T0 + 0.2  # leased at first
+    assert max(asked_at) < T0 + 2.5  # then, unused for USELESS_SECONDS, no longer asked for
+    assert not book.windows["w:team"].leases  # and what it held went back
+
+
+def test_a_busy_plan_keeps_its_leases() -> None:
+    book = leased_book()
+    now = T0 + 0.05
+    while now < T0 + 6:
+        for _ in range(5):
+            admission = chain(now)
+            result = book.admit(admission)
+            if result is not None:
+                book.settle(Settlement(now, admission.member))
+        exchange = book.take(now + 0.01)
+        book.apply(exchange, granting(exchange))
+        now += 0.05
+    assert book.admit(chain(now)) is not None

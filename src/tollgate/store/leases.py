@@ -34,9 +34,14 @@ from tollgate.store.counters import AdmissionResult, CounterAdmission, Settlemen
 
 LEASE_SHARE = 16  # a lease takes at most this fraction (1/16) of a counter's headroom
 MIN_MISSES = 8  # requests in one second asking for a counter before it is leased
-IDLE_SECONDS = 1.0  # a counter unused this long gives its leases back
+IDLE_SECONDS = 1.0  # a counter no request used this long gives its leases back
 FORGET_SECONDS = 10.0  # and is forgotten this long after its last use
 BACKOFF_SECONDS = 1.0  # a refused grant is not asked again for this long
+# Leases held this long with no local use while requests still go to Redis (their plans need a
+# counter that is not leased, e.g. many quiet keys under one busy team) are given back and not
+# asked for again for RETRY_SECONDS.
+USELESS_SECONDS = 2.0
+RETRY_SECONDS = 10.0
 LOOKAHEAD = 0.06  # the next second's window lease is asked for this long before it starts
 MARGIN = 1.25  # leases are sized for this much more than the demand seen
 
@@ -55,7 +60,9 @@ class WindowCounter:
     base: int = 0
     consumed: int = 0
     backoff: float = 0.0
-    last: float = 0.0
+    last: float = 0.0  # the last request that went to Redis
+    used_at: float = 0.0  # the last request admitted from a lease
+    held_since: float = 0.0  # the first grant since the last request admitted from a lease
 
 
 @dataclass(slots=True)
@@ -79,6 +86,8 @@ class PoolCounter:
     top: int = 0
     backoff: float = 0.0
     last: float = 0.0
+    used_at: float = 0.0
+    held_since: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,17 +195,17 @@ class LeaseBook:
             used.append(window.base + window.consumed)
             window.consumed += check.amount
             lease[0] -= check.amount
-            window.last = now
+            window.used_at, window.held_since = now, 0.0
         for slot in slots:
             slot.used += 1
-            slot.peak = max(slot.peak, slot.used)
-            slot.last = now
+            if slot.used > slot.peak:
+                slot.peak = slot.used
+            slot.used_at, slot.held_since = now, 0.0
         for pool, amount in held:
             pool.used += amount
             pool.peak += amount
-            pool.last = now
         for pool in owners.values():
-            pool.last = now
+            pool.used_at, pool.held_since = now, 0.0
         self._records[admission.member] = _Record(tuple(slots), tuple(held), owners)
         return AdmissionResult(True, used=tuple(used), via="lease")
 
@@ -294,18 +303,20 @@ class LeaseBook:
         for key, window in list(self.windows.items()):
             self._take_window(exchange, key, window, now, second, final)
         for key, slot in list(self.slots.items()):
-            idle = final or now - slot.last > IDLE_SECONDS
+            idle = final or _idle(slot, now)
             # Room for the most held at once lately, plus what had to go to Redis.
             want = 0 if idle else max(slot.peak, slot.used) + slot.missed + 2
             self._take_pool(exchange, self.slots, key, slot, want, now, final)
-            if _asks(slot, idle, now) and slot.granted < want:
+            if not idle and now >= slot.backoff and slot.granted < want:
                 exchange.slot_asks.append((key, slot.limit, want - slot.granted))
         for key, pool in list(self.held.items()):
-            idle = final or now - pool.last > IDLE_SECONDS
+            idle = final or _idle(pool, now)
             # What is in flight, plus four exchanges' worth of new reservations.
             want = 0 if idle else pool.used - pool.spent + 4 * (pool.peak + pool.missed) + 2 * pool.top
             self._take_pool(exchange, self.held, key, pool, want, now, final)
-            if _asks(pool, idle, now) and pool.top and 2 * (pool.granted - pool.used) < want - pool.used:
+            if not idle and now >= pool.backoff and pool.top and (
+                2 * (pool.granted - pool.used) < want - pool.used
+            ):
                 exchange.held_asks.append((key, want - pool.granted, tuple(sorted(pool.wants))))
         return exchange
 
@@ -320,10 +331,10 @@ class LeaseBook:
                     exchange.corrections.append((key, leased, -left))  # unused: given back
         for old in [s for s in window.missed if s < second]:  # seconds with no lease
             window.rate = window.missed.pop(old)
-        if final or (now - window.last > FORGET_SECONDS and not window.leases):
+        if final or (now - max(window.last, window.used_at) > FORGET_SECONDS and not window.leases):
             del self.windows[key]
             return
-        if now < window.backoff or now - window.last > IDLE_SECONDS:
+        if now < window.backoff or _idle(window, now):
             return
         elapsed = now - second
         current = window.leases.get(second, [0, 0])
@@ -356,7 +367,8 @@ class LeaseBook:
             if back:
                 exchange.returns.append((key, back))
         pool.peak, pool.missed = pool.used, 0
-        if final or (now - pool.last > FORGET_SECONDS and not pool.granted and not pool.used):
+        quiet = now - max(pool.last, pool.used_at) > FORGET_SECONDS
+        if final or (quiet and not pool.granted and not pool.used):
             del pools[key]
 
     def apply(self, exchange: Exchange, reply: list[int]) -> None:
@@ -381,6 +393,7 @@ class LeaseBook:
             window.base = total - sum(lease[0] for lease in window.leases.values())
             window.consumed = 0
             if got:
+                window.held_since = window.held_since or now
                 lease = window.leases.setdefault(second, [0, 0])
                 lease[0] += got
                 lease[1] += got
@@ -394,8 +407,18 @@ class LeaseBook:
             at += 1
 
 
-def _asks(pool: PoolCounter, idle: bool, now: float) -> bool:
-    return not idle and now >= pool.backoff
+def _idle(counter: WindowCounter | PoolCounter, now: float) -> bool:
+    """Whether a counter's leases should go back: no request at all for ``IDLE_SECONDS``, or
+    leases held for ``USELESS_SECONDS`` that no request could use while requests kept going to
+    Redis (then they are not asked for again for ``RETRY_SECONDS``)."""
+    if now - max(counter.last, counter.used_at) > IDLE_SECONDS:
+        counter.held_since = 0.0
+        return True
+    if counter.held_since and now - counter.held_since > USELESS_SECONDS:
+        counter.backoff = now + RETRY_SECONDS
+        counter.held_since = 0.0
+        return True
+    return False
 
 
 def _grant(pool: PoolCounter | None, got: int, now: float, checks: frozenset[tuple[str, int]]) -> None:
@@ -406,5 +429,6 @@ def _grant(pool: PoolCounter | None, got: int, now: float, checks: frozenset[tup
         # is, only this grant's count (a new window's total, a changed limit).
         pool.checks = pool.checks | checks if pool.granted > 0 else checks
         pool.granted += got
+        pool.held_since = pool.held_since or now
     else:
         pool.backoff = now + BACKOFF_SECONDS
