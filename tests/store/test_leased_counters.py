@@ -29,7 +29,7 @@ from tollgate.store.counters import (
     WindowCheck,
 )
 from tollgate.store.leased_counters import LeasedCounterStore
-from tollgate.store.leases import LEASE_SHARE, Exchange
+from tollgate.store.leases import LEASE_SHARE, MIN_MISSES, Exchange
 from tollgate.store.redis_counters import RedisCounterStore
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -134,6 +134,7 @@ async def test_two_replicas_leave_redis_with_exactly_what_their_requests_used(pa
     assert await pair.value("slot:k") == 0 and await pair.value(HELD) == 0
     for redis in pair.redis:
         assert not await pair.client.hexists(pair.key("i:" + redis.owner), "lease")
+    assert not await pair.client.exists(pair.key("lease-seq"))  # stopped replicas leave none
 
 
 async def test_an_rpm_limit_holds_across_leasing_replicas_and_admits_nearly_all_of_it(pair: Pair) -> None:
@@ -267,3 +268,19 @@ async def test_an_exchange_redis_did_not_take_is_sent_again_once_it_is_back() ->
             finally:
                 await store.close()
                 await client.aclose()
+
+
+async def test_a_replica_that_went_quiet_and_stopped_leaves_nothing_behind(pair: Pair) -> None:
+    store = pair.stores[0]
+    for i in range(2 * MIN_MISSES):
+        pair.clock.now = T0 + i * 0.001
+        admission = chain(pair.clock.now)
+        assert (await store.admit(admission)).admitted
+        await store.settle(settlement(pair.clock.now, admission))
+    assert await store.exchange()  # leases taken
+    pair.clock.now = T0 + 30  # quiet: everything goes back and the counters are forgotten
+    assert await store.exchange()
+    assert not store.book.busy
+    await pair.close()  # the final exchange has nothing to send but its sequence number to drop
+    assert not await pair.client.exists(pair.key("lease-seq"))
+    assert await pair.value("slot:k") == 0 and await pair.value(HELD) == 0

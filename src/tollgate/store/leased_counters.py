@@ -39,6 +39,7 @@ class LeasedCounterStore:
         self._wanted = asyncio.Event()
         self._unsent: Exchange | None = None
         self._connected = True  # the last exchange reached Redis
+        self._exchanged = False  # an exchange has reached Redis (its sequence number is kept there)
         self._sending: asyncio.Future[bool] | None = None
 
     @property
@@ -84,7 +85,8 @@ class LeasedCounterStore:
                 return False
             self._unsent = None
         exchange = self.book.take(self._clock(), final=final)
-        if exchange.empty:
+        # A replica that exchanged ends with a final one even if empty: it drops its sequence.
+        if exchange.empty and not (final and self._exchanged):
             return True
         if not await self._send(exchange):
             self._unsent = exchange
@@ -97,7 +99,7 @@ class LeasedCounterStore:
         except CounterStoreUnavailable:
             self._connected = False
             return False
-        self._connected = True
+        self._connected = self._exchanged = True
         self.book.apply(exchange, reply)
         return True
 
