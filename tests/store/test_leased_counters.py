@@ -28,8 +28,8 @@ from tollgate.store.counters import (
     WindowAdjust,
     WindowCheck,
 )
+from tollgate.store.lease_counters import LEASE_SHARE, MIN_MISSES, Exchange
 from tollgate.store.leased_counters import LeasedCounterStore
-from tollgate.store.leases import LEASE_SHARE, MIN_MISSES, Exchange
 from tollgate.store.redis_counters import RedisCounterStore
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -15,7 +15,8 @@ from tollgate.store.counters import (
     WindowAdjust,
     WindowCheck,
 )
-from tollgate.store.leases import LEASE_SHARE, MIN_MISSES, Exchange, LeaseBook
+from tollgate.store.lease_counters import LEASE_SHARE, MIN_MISSES, Exchange
+from tollgate.store.leases import LeaseBook
 
 T0 = 1_700_000_000.0
 BUDGET = BudgetCheck("s:key:k:day", "held:key:k", 10**12)

@@ -21,8 +21,8 @@ from tollgate.store.counters import (
     SpendAdd,
     WindowCheck,
 )
+from tollgate.store.lease_counters import MIN_MISSES
 from tollgate.store.leased_counters import LeasedCounterStore
-from tollgate.store.leases import MIN_MISSES
 from tollgate.store.memory_counters import MemoryCounterStore
 from tollgate.store.redis_counters import RedisCounterStore
 from tollgate.store.redis_wire import RedisWire

@@ -7,7 +7,7 @@ it flushes local settlements and renews the leases. When Redis cannot be reached
 sent again, unchanged, before anything new (Redis applies each exchange once, by its sequence
 number); local admissions go on only as far as the leases already held allow, and then
 requests reach the Redis store, whose failure the caller (``resilient_counters``) handles.
-May import: ``store.counters``, ``store.leases``, ``store.redis_counters``.
+May import: ``store.counters``, ``store.lease_counters``, ``store.leases``, ``store.redis_counters``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable, Sequence
 
 from tollgate.store.counters import AdmissionResult, CounterAdmission, CounterStoreUnavailable, Settlement
-from tollgate.store.leases import LEASE_SHARE, Exchange, LeaseBook
+from tollgate.store.lease_counters import LEASE_SHARE, Exchange
+from tollgate.store.leases import LeaseBook
 from tollgate.store.redis_counters import RedisCounterStore
 
 EXCHANGE_INTERVAL = 0.025  # seconds between exchanges while leases are held or wanted

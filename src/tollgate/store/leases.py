@@ -22,72 +22,22 @@ lease. Quota leased and not yet used is counted before it is used, so another re
 refused early by at most the unused leases — each at most ``1/share`` of the headroom it was
 taken from; window leases go back within a second, idle slot and cost leases within
 ``IDLE_SECONDS``. Spend settled locally reaches Redis' totals at the next exchange.
-May import: ``store.counters``.
+May import: ``store.counters``, ``store.lease_counters``.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tollgate.store.counters import AdmissionResult, CounterAdmission, Settlement
-
-LEASE_SHARE = 16  # a lease takes at most this fraction (1/16) of a counter's headroom
-MIN_MISSES = 8  # requests in one second asking for a counter before it is leased
-IDLE_SECONDS = 1.0  # a counter no request used this long gives its leases back
-FORGET_SECONDS = 10.0  # and is forgotten this long after its last use
-BACKOFF_SECONDS = 1.0  # a refused grant is not asked again for this long
-# Leases held this long with no local use while requests still go to Redis (their plans need a
-# counter that is not leased, e.g. many quiet keys under one busy team) are given back and not
-# asked for again for RETRY_SECONDS.
-USELESS_SECONDS = 2.0
-RETRY_SECONDS = 10.0
-LOOKAHEAD = 0.06  # the next second's window lease is asked for this long before it starts
-MARGIN = 1.25  # leases are sized for this much more than the demand seen
-
-
-@dataclass(slots=True)
-class WindowCounter:
-    """A rate window this replica leases: per second, ``[left, granted]`` units of its bucket."""
-
-    limit: int
-    leases: dict[int, list[int]] = field(default_factory=dict)
-    missed: dict[int, int] = field(default_factory=dict)  # second → units that went to Redis
-    rate: int = 0  # units asked for in the last whole second, leased or not
-    top: int = 0  # the largest amount one request asked for
-    # For rate headers: the window's use at the last exchange (Redis' total less the units this
-    # replica held leased and unused), and what local admissions have added since.
-    base: int = 0
-    consumed: int = 0
-    backoff: float = 0.0
-    last: float = 0.0  # the last request that went to Redis
-    used_at: float = 0.0  # the last request admitted from a lease
-    held_since: float = 0.0  # the first grant since the last request admitted from a lease
-
-
-@dataclass(slots=True)
-class PoolCounter:
-    """Parallel slots, or an entity's in-flight cost (``held``), this replica leases.
-
-    ``used`` counts what local requests hold, and for in-flight cost also ``spent``: settled cost
-    not yet added to the spend totals, which keeps its place in the lease until the exchange that
-    adds it. ``checks`` are the budgets (spend key, limit) grants of in-flight cost were checked
-    against: only requests with those budgets may use it.
-    """
-
-    limit: int = 0
-    checks: frozenset[tuple[str, int]] = frozenset()
-    wants: frozenset[tuple[str, int]] = frozenset()  # the budgets the next grant is checked against
-    granted: int = 0
-    used: int = 0
-    spent: int = 0
-    peak: int = 0  # slots: most held at once; cost: reservations taken; since the last exchange
-    missed: int = 0  # what went to Redis for want of room since the last exchange
-    top: int = 0
-    backoff: float = 0.0
-    last: float = 0.0
-    used_at: float = 0.0
-    held_since: float = 0.0
+from tollgate.store.lease_counters import (
+    LEASE_SHARE,
+    MIN_MISSES,
+    Exchange,
+    PoolCounter,
+    WindowCounter,
+    idle,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,29 +45,6 @@ class _Record:
     slots: tuple[PoolCounter, ...]
     held: tuple[tuple[PoolCounter, int], ...]
     owners: dict[str, PoolCounter]  # spend key → the in-flight cost lease it is paid from
-
-
-@dataclass(slots=True)
-class Exchange:
-    """One exchange with Redis: what to flush and give back, and what to ask for (raw keys)."""
-
-    now: float
-    seq: int  # Redis applies an exchange once: a retry after a lost reply changes nothing
-    final: bool = False
-    window_seconds: int = 60
-    corrections: list[tuple[str, int, int]] = field(default_factory=list)  # key, bucket, delta
-    spends: list[tuple[str, int]] = field(default_factory=list)
-    returns: list[tuple[str, int]] = field(default_factory=list)  # slot or held key, amount
-    window_asks: list[tuple[str, int, int, int]] = field(default_factory=list)  # key, limit, second, ask
-    slot_asks: list[tuple[str, int, int]] = field(default_factory=list)  # key, limit, ask
-    held_asks: list[tuple[str, int, tuple[tuple[str, int], ...]]] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not (
-            self.corrections or self.spends or self.returns or self.window_asks or self.slot_asks
-            or self.held_asks
-        )
 
 
 class LeaseBook:
@@ -301,75 +228,32 @@ class LeaseBook:
         exchange.spends = [(key, amount) for key, amount in self._spends.items() if amount]
         self._spends = {}
         for key, window in list(self.windows.items()):
-            self._take_window(exchange, key, window, now, second, final)
+            window.retire(exchange, key, second, final)
+            if final or window.forgotten(now):
+                del self.windows[key]
+            else:
+                window.ask(exchange, key, now, second)
         for key, slot in list(self.slots.items()):
-            idle = final or _idle(slot, now)
+            stop = final or idle(slot, now)
             # Room for the most held at once lately, plus what had to go to Redis.
-            want = 0 if idle else max(slot.peak, slot.used) + slot.missed + 2
-            self._take_pool(exchange, self.slots, key, slot, want, now, final)
-            if not idle and now >= slot.backoff and slot.granted < want:
+            want = 0 if stop else max(slot.peak, slot.used) + slot.missed + 2
+            slot.give_back(exchange, key, want, final)
+            if final or slot.forgotten(now):
+                del self.slots[key]
+            elif not stop and now >= slot.backoff and slot.granted < want:
                 exchange.slot_asks.append((key, slot.limit, want - slot.granted))
         for key, pool in list(self.held.items()):
-            idle = final or _idle(pool, now)
+            stop = final or idle(pool, now)
             # What is in flight, plus four exchanges' worth of new reservations.
-            want = 0 if idle else pool.used - pool.spent + 4 * (pool.peak + pool.missed) + 2 * pool.top
-            self._take_pool(exchange, self.held, key, pool, want, now, final)
-            if not idle and now >= pool.backoff and pool.top and (
+            want = 0 if stop else pool.used - pool.spent + 4 * (pool.peak + pool.missed) + 2 * pool.top
+            pool.give_back(exchange, key, want, final)
+            if final or pool.forgotten(now):
+                del self.held[key]
+            elif not stop and now >= pool.backoff and pool.top and (
                 2 * (pool.granted - pool.used) < want - pool.used
             ):
                 exchange.held_asks.append((key, want - pool.granted, tuple(sorted(pool.wants))))
         return exchange
-
-    def _take_window(
-        self, exchange: Exchange, key: str, window: WindowCounter, now: float, second: int, final: bool
-    ) -> None:
-        for leased in sorted(window.leases):
-            if leased < second or final:
-                left, granted = window.leases.pop(leased)
-                window.rate = granted - left + window.missed.pop(leased, 0)
-                if left:
-                    exchange.corrections.append((key, leased, -left))  # unused: given back
-        for old in [s for s in window.missed if s < second]:  # seconds with no lease
-            window.rate = window.missed.pop(old)
-        if final or (now - max(window.last, window.used_at) > FORGET_SECONDS and not window.leases):
-            del self.windows[key]
-            return
-        if now < window.backoff or _idle(window, now):
-            return
-        elapsed = now - second
-        current = window.leases.get(second, [0, 0])
-        seen = current[1] - current[0] + window.missed.get(second, 0)
-        rate = max(window.rate, seen / max(elapsed, 0.05))
-        floor = 2 * window.top
-        if elapsed < 1 - LOOKAHEAD:
-            need = math.ceil(rate * (1 - elapsed) * MARGIN) - current[0]
-            if need > 0:
-                exchange.window_asks.append((key, window.limit, second, max(need, floor)))
-        else:
-            ahead = window.leases.get(second + 1, [0, 0])
-            need = math.ceil(rate * MARGIN) - ahead[0]
-            if need > 0:
-                exchange.window_asks.append((key, window.limit, second + 1, max(need, floor)))
-
-    def _take_pool(
-        self, exchange: Exchange, pools: dict[str, PoolCounter], key: str, pool: PoolCounter, want: int,
-        now: float, final: bool,
-    ) -> None:
-        spent = pool.spent
-        free = pool.granted - pool.used
-        give = max(0, free - want) if free > 2 * want or final else 0
-        # After a sweep gave this replica's leases back it holds nothing in Redis (granted 0).
-        back = min(spent + give, max(pool.granted, 0))
-        if spent or back:
-            pool.granted -= back
-            pool.used -= spent
-            pool.spent = 0
-            if back:
-                exchange.returns.append((key, back))
-        pool.peak, pool.missed = pool.used, 0
-        quiet = now - max(pool.last, pool.used_at) > FORGET_SECONDS
-        if final or (quiet and not pool.granted and not pool.used):
-            del pools[key]
 
     def apply(self, exchange: Exchange, reply: list[int]) -> None:
         """Take in Redis' answer to ``exchange``: the grants, and whether this replica's leases
@@ -388,47 +272,15 @@ class LeaseBook:
             got, total = reply[at], reply[at + 1]
             at += 2
             window = self.windows.get(key)
-            if window is None:
-                continue
-            window.base = total - sum(lease[0] for lease in window.leases.values())
-            window.consumed = 0
-            if got:
-                window.held_since = window.held_since or now
-                lease = window.leases.setdefault(second, [0, 0])
-                lease[0] += got
-                lease[1] += got
-            else:
-                window.backoff = now + BACKOFF_SECONDS
+            if window is not None:
+                window.grant(second, got, total, now)
         for key, _, _ in exchange.slot_asks:
-            _grant(self.slots.get(key), reply[at], now, frozenset())
+            slot = self.slots.get(key)
+            if slot is not None:
+                slot.grant(reply[at], now)
             at += 1
         for key, _, checks in exchange.held_asks:
-            _grant(self.held.get(key), reply[at], now, frozenset(checks))
+            held = self.held.get(key)
+            if held is not None:
+                held.grant(reply[at], now, frozenset(checks))
             at += 1
-
-
-def _idle(counter: WindowCounter | PoolCounter, now: float) -> bool:
-    """Whether a counter's leases should go back: no request at all for ``IDLE_SECONDS``, or
-    leases held for ``USELESS_SECONDS`` that no request could use while requests kept going to
-    Redis (then they are not asked for again for ``RETRY_SECONDS``)."""
-    if now - max(counter.last, counter.used_at) > IDLE_SECONDS:
-        counter.held_since = 0.0
-        return True
-    if counter.held_since and now - counter.held_since > USELESS_SECONDS:
-        counter.backoff = now + RETRY_SECONDS
-        counter.held_since = 0.0
-        return True
-    return False
-
-
-def _grant(pool: PoolCounter | None, got: int, now: float, checks: frozenset[tuple[str, int]]) -> None:
-    if pool is None:
-        return
-    if got:
-        # Budgets checked by an earlier grant still hold for what is left of it; once nothing
-        # is, only this grant's count (a new window's total, a changed limit).
-        pool.checks = pool.checks | checks if pool.granted > 0 else checks
-        pool.granted += got
-        pool.held_since = pool.held_since or now
-    else:
-        pool.backoff = now + BACKOFF_SECONDS

@@ -8,8 +8,8 @@ admissions hold are filed under it, and its lease in ``replicas`` is renewed by 
 and by ``heartbeat``. A heartbeat also gives back the records of owners whose lease has lapsed (a
 replica killed, or cut off from Redis longer than the lease), so their slots and reservations
 return within ``lease`` seconds plus one heartbeat interval.
-May import: ``store.counters``, ``store.leases``, ``store.redis_scripts``, ``store.redis_lease_script``,
-``store.redis_wire``.
+May import: ``store.counters``, ``store.lease_counters``, ``store.redis_scripts``,
+``store.redis_lease_script``, ``store.redis_wire``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from tollgate.store.counters import (
     ttl,
     window_retry_after,
 )
-from tollgate.store.leases import Exchange
+from tollgate.store.lease_counters import Exchange
 from tollgate.store.redis_lease_script import LEASE
 from tollgate.store.redis_scripts import ADMIT, HEARTBEAT, SETTLE
 from tollgate.store.redis_wire import RedisWire, Script, WireError
