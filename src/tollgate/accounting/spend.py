@@ -28,6 +28,7 @@ from pathlib import Path
 
 from tollgate.accounting.spend_rows import decode, encode, spend_row
 from tollgate.accounting.spill import SpillDir, read_lines
+from tollgate.background import cancel_and_wait
 from tollgate.call import Attempted
 from tollgate.config.durations import before, parse_duration
 from tollgate.store import SpendStore
@@ -102,11 +103,7 @@ class SpendLog:
         # wait_for sees its wake-up event set is swallowed, and the loop would wait again.
         self._stopping = True
         self._wake.set()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         done = False
         try:
@@ -225,7 +222,4 @@ class RetentionPurge:
             await asyncio.sleep(self._every)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)

@@ -19,6 +19,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from tollgate.background import cancel_and_wait
+
 CHANNEL = "tollgate:auth:invalidate"
 ALL = "*"  # the message meaning "drop every cached principal"
 PUBLISH_TIMEOUT = 1.0
@@ -135,11 +137,8 @@ class Invalidation:
             delay = min(delay * 2, self._max_backoff)
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        await cancel_and_wait(self._listener)
+        self._listener = None
         if self._sends:
             await asyncio.gather(*self._sends, return_exceptions=True)
         if self._client is not None:

@@ -6,12 +6,12 @@ database models."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from tollgate.admin.deployments import seal_database
 from tollgate.auth.invalidation import Invalidation, LocalCache, redis_invalidation
+from tollgate.background import cancel_and_wait
 from tollgate.bootstrap.parts import admin_settings
 from tollgate.cache import CacheObserver, ResponseCache
 from tollgate.config import Config
@@ -130,10 +130,7 @@ class Refresher:
                 log.warning("could not reload database models; keeping the current ones", exc_info=True)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
 
 

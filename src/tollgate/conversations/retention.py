@@ -5,9 +5,9 @@ purging the same database at once only repeat each other's work)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from tollgate.background import cancel_and_wait
 from tollgate.conversations.history import History
 
 log = logging.getLogger("tollgate.conversations")
@@ -35,7 +35,4 @@ class RetentionPurge:
             await asyncio.sleep(self._interval)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)

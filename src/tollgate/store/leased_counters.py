@@ -17,6 +17,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 
+from tollgate.background import cancel_and_wait
 from tollgate.store.counters import AdmissionResult, CounterAdmission, CounterStoreUnavailable, Settlement
 from tollgate.store.lease_counters import LEASE_SHARE, Exchange
 from tollgate.store.leases import LeaseBook
@@ -123,11 +124,8 @@ class LeasedCounterStore:
 
     async def close(self) -> None:
         """Stop exchanging, give every lease back and send what is owed, then close Redis."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._sending is not None:
             with contextlib.suppress(Exception):
                 await self._sending

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Literal, Protocol
 
+from tollgate.background import cancel_and_wait
 from tollgate.store.counters import (
     AdmissionResult,
     CounterAdmission,
@@ -183,11 +184,8 @@ class ResilientCounterStore:
             await asyncio.sleep(interval)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._pending:
             with contextlib.suppress(Exception):
                 await self.tick()  # one last chance for queued settlements
