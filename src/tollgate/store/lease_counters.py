@@ -50,7 +50,7 @@ class Exchange:
 class WindowCounter:
     """A rate window this replica leases: per second, ``[left, granted]`` units of its bucket."""
 
-    limit: int
+    limit: int = 0
     leases: dict[int, list[int]] = field(default_factory=dict)
     missed: dict[int, int] = field(default_factory=dict)  # second → units that went to Redis
     rate: int = 0  # units asked for in the last whole second, leased or not

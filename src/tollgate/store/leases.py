@@ -27,7 +27,9 @@ May import: ``store.counters``, ``store.lease_counters``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tollgate.store.counters import AdmissionResult, CounterAdmission, Settlement
 from tollgate.store.lease_counters import (
@@ -38,6 +40,8 @@ from tollgate.store.lease_counters import (
     WindowCounter,
     idle,
 )
+
+C = TypeVar("C", WindowCounter, PoolCounter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,21 +176,17 @@ class LeaseBook:
             self._miss_second, self._misses = second, {}
         self.window_seconds = admission.window_seconds
         for check in admission.windows:
-            window = self.windows.get(check.key)
+            window = self._joined(self.windows, check.key, WindowCounter)
             if window is None:
-                if not self._wanted(check.key):
-                    continue
-                window = self.windows[check.key] = WindowCounter(check.limit)
+                continue
             window.limit = check.limit
             window.missed[second] = window.missed.get(second, 0) + check.amount
             window.top = max(window.top, check.amount)
             window.last = now
         for slot_check in admission.slots:
-            slot = self.slots.get(slot_check.key)
+            slot = self._joined(self.slots, slot_check.key, PoolCounter)
             if slot is None:
-                if not self._wanted(slot_check.key):
-                    continue
-                slot = self.slots[slot_check.key] = PoolCounter()
+                continue
             slot.limit = slot_check.limit
             slot.missed += 1
             slot.last = now
@@ -195,23 +195,24 @@ class LeaseBook:
         for budget in admission.budgets:
             checks.setdefault(budget.reserve_key, []).append((budget.spend_key, budget.limit))
         for key, wanted in checks.items():
-            pool = self.held.get(key)
+            pool = self._joined(self.held, key, PoolCounter)
             if pool is None:
-                if not self._wanted(key):
-                    continue
-                pool = self.held[key] = PoolCounter()
+                continue
             pool.wants = frozenset(wanted)
             amount = cost.get(key, 0)
             pool.missed += amount
             pool.top = max(pool.top, amount)
             pool.last = now
 
-    def _wanted(self, key: str) -> bool:
-        """Count a request of this second that went to Redis for ``key``; true at the
-        ``MIN_MISSES``th, when the counter joins the book."""
-        count = self._misses.get(key, 0) + 1
-        self._misses[key] = count
-        return count >= MIN_MISSES
+    def _joined(self, table: dict[str, C], key: str, make: Callable[[], C]) -> C | None:
+        """The book's counter for ``key``; one not yet in the book counts a request of this
+        second that went to Redis, and joins the book (``make``) at the ``MIN_MISSES``th."""
+        found = table.get(key)
+        if found is None:
+            count = self._misses[key] = self._misses.get(key, 0) + 1
+            if count >= MIN_MISSES:
+                found = table[key] = make()
+        return found
 
     def take(self, now: float, *, final: bool = False) -> Exchange:
         """What the next exchange sends: everything owed, leases to give back, leases to ask for.
