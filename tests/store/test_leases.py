@@ -34,11 +34,12 @@ def chain(now: float, *, tokens: int = 30, cost: int = 1000, limit: int = 10**12
     )
 
 
-def granting(exchange: Exchange) -> list[int]:
-    """Redis' reply when it grants every ask (window totals reported as 0)."""
+def granting(exchange: Exchange, totals: dict[str, int] | None = None) -> list[int]:
+    """Redis' reply when it grants every ask, reporting each window's total before its grant as
+    ``totals`` says (0 when it does not)."""
     reply = [0]
-    for *_, ask in exchange.window_asks:
-        reply += [ask, 0]
+    for key, *_, ask in exchange.window_asks:
+        reply += [ask, (totals or {}).get(key, 0)]
     reply += [ask for *_, ask in exchange.slot_asks]
     reply += [ask for _, ask, _ in exchange.held_asks]
     return reply
@@ -180,11 +181,7 @@ def test_rate_headers_of_leased_requests_count_use_not_leased_units() -> None:
     for _ in range(MIN_MISSES):
         book.admit(chain(T0))
     exchange = book.take(T0 + 0.01)
-    reply = [0]
-    for *_, ask in exchange.window_asks:
-        reply += [ask, 100]  # the window held 100 units before this grant
-    reply += [ask for *_, ask in exchange.slot_asks] + [ask for _, ask, _ in exchange.held_asks]
-    book.apply(exchange, reply)
+    book.apply(exchange, granting(exchange, {"w:rpm": 100}))  # 100 units before this grant
     first = book.admit(chain(T0 + 0.1))
     second = book.admit(chain(T0 + 0.2))
     assert first is not None and second is not None
@@ -193,11 +190,7 @@ def test_rate_headers_of_leased_requests_count_use_not_leased_units() -> None:
     # counts that unused part, the headers do not.
     exchange = book.take(T0 + 0.97)
     left = book.windows["w:rpm"].leases[int(T0)][0]
-    reply = [0]
-    for key, *_, ask in exchange.window_asks:
-        reply += [ask, 102 + left if key == "w:rpm" else 0]
-    reply += [ask for *_, ask in exchange.slot_asks] + [ask for _, ask, _ in exchange.held_asks]
-    book.apply(exchange, reply)
+    book.apply(exchange, granting(exchange, {"w:rpm": 102 + left}))
     third = book.admit(chain(T0 + 0.98))
     assert third is not None and third.used[0] == 102
 
