@@ -116,6 +116,7 @@ class Metrics:
             ["guardrail", "mode", "outcome"], registry=r,
         )
         self._children: dict[tuple[str, ...], tuple[Any, ...]] = {}
+        self._counted: dict[str, Any] = {}  # counted_in → its child (a handful of values)
 
     def _label(self, name: str, value: str | None) -> str:
         return self._caps[name](value)
@@ -146,6 +147,15 @@ class Metrics:
             )
             self._children[raw] = children  # type: ignore[index]
         return children
+
+    def admitted(self, ticket: Ticket) -> None:
+        """One admitted request, by where its limits and budgets were counted (if anywhere)."""
+        where = ticket.counted_in
+        if where:
+            child = self._counted.get(where)
+            if child is None:
+                child = self._counted[where] = self.counted.labels(where)
+            child.inc()
 
     def guardrail(self, name: str, mode: str, outcome: str) -> None:
         """The guardrails' ``on_run`` callback: one run of one guardrail and what it decided."""
@@ -241,7 +251,8 @@ class _CountedTicket:
 
 
 class MeteredAdmission:
-    """Wraps the policy: counts refusals by limit kind and keeps the in-flight gauge."""
+    """Wraps the policy: counts refusals by limit kind and admissions by where they were counted,
+    and keeps the in-flight gauge."""
 
     def __init__(self, inner: Admission, metrics: Metrics) -> None:
         self._inner = inner
@@ -256,9 +267,7 @@ class MeteredAdmission:
         metrics = self._metrics
         gauge = metrics.in_flight.labels(metrics._label("model", call.model))
         gauge.inc()
-        counted = ticket.counted_in
-        if counted:
-            metrics.counted.labels(counted).inc()
+        metrics.admitted(ticket)
         return _CountedTicket(ticket, gauge)
 
     async def admit_cached(self, call: Call, route: Route | None = None) -> Ticket:
@@ -267,7 +276,5 @@ class MeteredAdmission:
         except (RateLimited, BudgetExceeded) as exc:
             self._metrics.refused(call, exc)
             raise
-        counted = ticket.counted_in
-        if counted:
-            self._metrics.counted.labels(counted).inc()
+        self._metrics.admitted(ticket)
         return ticket
